@@ -1,0 +1,124 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <hdf5.h>
+
+#include "helpers.h"
+
+static char *scratch;
+static char **paths;
+static size_t npaths;
+
+const char *th_dir(void)
+{
+	return scratch;
+}
+
+const char *th_path(const char *fmt, ...)
+{
+	va_list ap;
+	char *name, *full, **grown;
+
+	va_start(ap, fmt);
+	if (vasprintf(&name, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	if (asprintf(&full, "%s/%s", scratch, name) < 0)
+		abort();
+	free(name);
+	grown = realloc(paths, (npaths + 1) * sizeof(*paths));
+	if (!grown)
+		abort();
+	paths = grown;
+	paths[npaths++] = full;
+	return full;
+}
+
+int th_setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl;
+
+	(void)state;
+	if (asprintf(&tmpl, "%s/h5fs-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+		return -1;
+	if (!mkdtemp(tmpl)) {
+		free(tmpl);
+		return -1;
+	}
+	scratch = tmpl;
+	return h5fs_init();
+}
+
+int th_teardown(void **state)
+{
+	char *cmd;
+
+	(void)state;
+	if (scratch && !getenv("H5FS_KEEP_SCRATCH")) {
+		if (asprintf(&cmd, "rm -rf '%s'", scratch) >= 0) {
+			if (system(cmd) != 0)
+				fprintf(stderr, "cannot remove %s\n", scratch);
+			free(cmd);
+		}
+	}
+	free(scratch);
+	scratch = NULL;
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	paths = NULL;
+	npaths = 0;
+	return 0;
+}
+
+int th_python(const char *code_fmt, ...)
+{
+	va_list ap;
+	char *code, *script, *cmd;
+	FILE *f;
+	int rc;
+
+	va_start(ap, code_fmt);
+	if (vasprintf(&code, code_fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	if (asprintf(&script, "%s/.th_script.py", scratch) < 0)
+		abort();
+	f = fopen(script, "w");
+	if (!f)
+		abort();
+	fprintf(f, "import sys, json\nimport numpy as np\nimport h5py\n%s\n", code);
+	fclose(f);
+	fflush(stdout);
+	fflush(stderr);
+	if (asprintf(&cmd, "/usr/bin/python3 '%s' '%s' 1>&2", script, scratch) < 0)
+		abort();
+	rc = system(cmd);
+	free(cmd);
+	free(script);
+	free(code);
+	if (rc == -1)
+		return -1;
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+void th_require_h5py(void)
+{
+	if (system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") != 0) {
+		print_message("h5py not available in /usr/bin/python3: skipped\n");
+		skip();
+	}
+}
+
+void th_assert_no_open_ids_at(const char *file, int line)
+{
+	ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+
+	if (n != 0) {
+		print_error("%zd HDF5 ids still open\n", n);
+		_fail(file, line);
+	}
+}
