@@ -4,13 +4,41 @@
  *
  * A dtype string names an HDF5 datatype as numpy does, with the byte
  * order always explicit: "<f8", ">i4", "|u1", "|b1" (h5py's bool enum),
- * "|S16" (fixed string), "|O" (variable-length string), "<c16" (h5py's
- * complex compound), "|V8" (opaque).  A compound is a JSON descr list:
- * [["x", "<f4"], ["y", "<i8", [3]]]; padding shows as ["", "|V4"]
- * entries so offsets are exact.
+ * "|S16" (fixed string, ASCII or UTF-8), "|O" (variable-length string),
+ * "<c16" (h5py's complex compound {r, i}), "|V8" (opaque), "<f2" (IEEE
+ * half), "<f16" (native long double).  A bitfield reads as the unsigned
+ * integer of its size, an enum as its base integer (h5py's bool enum
+ * excepted).
+ *
+ * A compound is a JSON descr list, numpy's dtype.descr as json.dumps
+ * writes it: [["x", "<f4"], ["y", "<i8", [3]]].  Fields are listed by
+ * offset; gaps show as ["", "|V4"] entries so offsets and itemsize are
+ * exact.  A field's third item is its subarray shape; a nested compound
+ * is a nested list.
+ *
+ * A bare HDF5 array type (not inside a compound) is numpy's (base, shape)
+ * pair as a JSON list: ["<f4", [3]]; an array of arrays folds into one
+ * shape.  It is told from a descr by its second item, a list of integers.
+ *
+ * In Python, after json.loads, np.dtype() loads these once the field
+ * entries and shapes are tuples:
+ *
+ *     def conv(v):
+ *         if isinstance(v, str): return v
+ *         if (len(v) == 2 and isinstance(v[1], list) and v[1] and
+ *                 all(isinstance(n, int) for n in v[1])):
+ *             return (conv(v[0]), tuple(v[1]))
+ *         return [tuple([f[0], conv(f[1])] + [tuple(x) for x in f[2:]])
+ *                 for f in v]
+ *
+ * (numpy names the padding entries f0, f1, ...; offsets and itemsize are
+ * those of the HDF5 type.)
  *
  * On input, numpy's aliases are accepted too: "f8", "=f8", "float64",
- * "int32", "uint8", "bool", "str".
+ * "int32", "uint8", "bool", "str" (a variable-length UTF-8 string, as
+ * "|O"), one-character codes ("d", "<i"), and JSON descr lists whose
+ * members use any of these.  A descr entry with an empty name must be
+ * padding ("|V<n>").
  *
  * The conversions to and from HDF5 type ids are in h5fs/sys/hdf5.h.
  */
@@ -28,7 +56,12 @@ H5FS_BEGIN_DECL
  */
 H5FS_EXTERN(int) h5fs_dtype_normalize(char **out, const char *dtype);
 
-/** Bytes of one element of @p dtype (0 for variable-length types). */
+/**
+ * Bytes of one element of @p dtype (0 for a variable-length string at
+ * top level; inside a compound it takes a pointer).
+ *
+ * @return 0, H5FS_EINVALID for an unknown string
+ */
 H5FS_EXTERN(int) h5fs_dtype_itemsize(size_t *out, const char *dtype);
 
 H5FS_END_DECL

@@ -28,7 +28,10 @@ H5FS_EXTERN(void) h5fs_hdf5_unlock(void);
  * The dtype string (h5fs/dtype.h) of HDF5 type @p type.
  *
  * @return 0, H5FS_ENOTSUPPORTED for types numpy cannot name (the string
- *	   is then still set to the nearest description, e.g. "|O")
+ *	   is then still set to the nearest description: "|O" for
+ *	   references and vlen sequences, "|V<size>" for the rest; a
+ *	   compound holding one keeps its descr with that entry),
+ *	   H5FS_ERROR when HDF5 cannot describe @p type
  */
 H5FS_EXTERN(int) h5fs_dtype_from_hid(char **out, hid_t type);
 
@@ -39,13 +42,21 @@ H5FS_EXTERN(int) h5fs_dtype_from_hid(char **out, hid_t type);
  */
 H5FS_EXTERN(int) h5fs_dtype_to_hid(hid_t *out, const char *dtype);
 
-/** h5py's bool type: enum on int8 with FALSE = 0, TRUE = 1. */
+/**
+ * h5py's bool type: enum on int8 with FALSE = 0, TRUE = 1.
+ *
+ * @return a NEW type id the caller closes with H5Tclose(), or
+ *	   H5I_INVALID_HID (error set)
+ */
 H5FS_EXTERN(hid_t) h5fs_dtype_bool_hid(void);
 
-/** Whether @p type is h5py's bool enum. */
+/** Whether @p type is h5py's bool enum: 1 or 0 (0 for an invalid id too). */
 H5FS_EXTERN(int) h5fs_dtype_is_bool(hid_t type);
 
-/** A new variable-length UTF-8 string type (what h5py writes for str). */
+/**
+ * A new variable-length UTF-8 string type (what h5py writes for str);
+ * close it with H5Tclose().  H5I_INVALID_HID (error set) on failure.
+ */
 H5FS_EXTERN(hid_t) h5fs_dtype_vlen_str_hid(void);
 
 /**
