@@ -1,0 +1,169 @@
+/**
+ * @file h5fs/sys/reader.h
+ * @brief The fast data path: byte ranges of one dataset's byte image.
+ *
+ * A reader serves reads of a dataset's "byte image": its elements in C
+ * order, each in the byte image of the stored datatype (byte order
+ * included), h5fs_reader_size() = points x type size bytes in all.
+ *
+ * How each layout is served:
+ *
+ * - contiguous, allocated: pread() on the caller's file descriptor at the
+ *   dataset's offset, no HDF5 call and no lock (h5fs_reader_extent()
+ *   gives the offset so a FUSE daemon can reply from the fd directly);
+ * - contiguous, not allocated: the fill value, repeated;
+ * - compact: read whole at open (at most 64 KiB), then served from memory;
+ * - chunked: the byte range is mapped to the chunks it touches and only
+ *   those are fetched.  A chunk's address comes from HDF5 (under the HDF5
+ *   lock); its bytes are read with pread() and decoded by our own
+ *   decoders (deflate, shuffle, fletcher32) outside the lock, then kept
+ *   in the shared h5fs_chunk_cache.  Unfiltered chunks are read straight
+ *   from the file.  Unallocated chunks read as the fill value.  Chunks
+ *   whose pipeline holds another filter (szip, scale-offset, n-bit,
+ *   plugins) are read with H5Dread() of the chunk's in-extent region
+ *   under the lock; when a filter is not available that read fails with
+ *   an error naming it;
+ * - anything else (virtual datasets, external storage): H5Dread() of the
+ *   elements the request covers, under the lock.
+ *
+ * Decoding errors (a corrupt deflate stream, a checksum mismatch, a chunk
+ * that decodes to the wrong size or whose stored size is implausible)
+ * give H5FS_ECORRUPT; sizes read from the file never size an allocation
+ * beyond one chunk of at most H5FS_READER_MAX_CHUNK bytes (larger
+ * filtered chunks are read piecewise through HDF5).
+ *
+ * Types without a fixed byte image (variable-length data, references)
+ * cannot be read: h5fs_reader_open() fails with H5FS_ENOTSUPPORTED.
+ *
+ * The reader reads the file behind HDF5's back: data written through
+ * HDF5 in this process must be flushed (H5Fflush) before it is read, and
+ * cached chunks of a changed dataset dropped (h5fs_reader_invalidate()).
+ *
+ * Like libgit2's sys/ headers, this interface may change between minor
+ * versions.
+ */
+#ifndef INCLUDE_h5fs_sys_reader_h__
+#define INCLUDE_h5fs_sys_reader_h__
+
+#include <hdf5.h>
+#include "../common.h"
+
+H5FS_BEGIN_DECL
+
+/** Chunks larger than this (decoded) are never decoded whole by us. */
+#define H5FS_READER_MAX_CHUNK ((size_t)64 << 20)
+
+/** A reader of one dataset. */
+typedef struct h5fs_reader h5fs_reader;
+
+/**
+ * A cache of decoded chunks, shared by the readers of one mount: a
+ * least-recently-used set keyed by (file, dataset, chunk index) whose
+ * memory stays under the size it was made with.  Thread-safe.
+ */
+typedef struct h5fs_chunk_cache h5fs_chunk_cache;
+
+/** Counters of a reader since it was opened (for tests and benchmarks). */
+typedef struct {
+	/** bytes read from the file: pread() plus the bytes HDF5 read for us */
+	uint64_t bytes_read;
+	/** chunks the reads touched (cache hits included) */
+	uint64_t chunks_touched;
+	/** chunks decoded (by our decoders or by H5Dread()) */
+	uint64_t chunks_decoded;
+	/** chunks found in the cache */
+	uint64_t cache_hits;
+	/** H5Dread() calls */
+	uint64_t hdf5_reads;
+} h5fs_reader_stats;
+
+/**
+ * Make a chunk cache that holds at most @p size_bytes of decoded chunks
+ * (bookkeeping included).  0 makes a cache that keeps nothing.
+ *
+ * @param[out] out freed with h5fs_chunk_cache_free()
+ * @return 0, H5FS_ENOMEM
+ */
+H5FS_EXTERN(int) h5fs_chunk_cache_new(h5fs_chunk_cache **out, size_t size_bytes);
+
+/**
+ * Free the cache.  Every reader using it must have been freed.  NULL is
+ * a no-op.
+ */
+H5FS_EXTERN(void) h5fs_chunk_cache_free(h5fs_chunk_cache *cache);
+
+/** Drop every cached chunk. */
+H5FS_EXTERN(void) h5fs_chunk_cache_clear(h5fs_chunk_cache *cache);
+
+/**
+ * Current use of the cache.
+ *
+ * @param[out] bytes memory held (NULL to skip)
+ * @param[out] entries chunks held (NULL to skip)
+ */
+H5FS_EXTERN(void) h5fs_chunk_cache_usage(h5fs_chunk_cache *cache, size_t *bytes, size_t *entries);
+
+/**
+ * Open a reader on the open dataset @p dset.
+ *
+ * Takes the HDF5 lock itself (callers may already hold it).  The reader
+ * keeps its own reference to @p dset when it needs HDF5 to read (every
+ * layout but contiguous and compact), so the caller may close its id;
+ * the file stays open until the reader is freed.
+ *
+ * @param[out] out the reader, freed with h5fs_reader_free()
+ * @param dset an open dataset
+ * @param fd a read-only descriptor of the same file, owned by the caller
+ *	  and open for the reader's lifetime (used with pread())
+ * @param cache the chunk cache to use, or NULL for none
+ * @return 0, H5FS_ENOTSUPPORTED (type without a fixed byte image,
+ *	   element or rank out of range), H5FS_ECORRUPT (layout that cannot
+ *	   be described), H5FS_EINVALID, H5FS_ENOMEM
+ */
+H5FS_EXTERN(int) h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *cache);
+
+/**
+ * Free a reader (takes the HDF5 lock when it holds a dataset).  NULL is
+ * a no-op.
+ */
+H5FS_EXTERN(void) h5fs_reader_free(h5fs_reader *r);
+
+/** The size of the byte image in bytes. */
+H5FS_EXTERN(uint64_t) h5fs_reader_size(const h5fs_reader *r);
+
+/**
+ * Read up to @p size bytes of the byte image from offset @p off.
+ *
+ * Safe to call from several threads at once, on the same reader or on
+ * different ones.  The HDF5 lock is held only around HDF5 calls, never
+ * around pread() or decoding.
+ *
+ * @param[out] nread bytes stored in @p buf: @p size, or less at the end
+ *	       of the image (0 at or past the end)
+ * @return 0; H5FS_ECORRUPT (undecodable or inconsistent data; the
+ *	   message names the dataset and the chunk), H5FS_ERROR (I/O error,
+ *	   HDF5 read failed, filter not available: the message names the
+ *	   filter), H5FS_ENOMEM.  Every code maps to EIO with
+ *	   h5fs_error_errno() except H5FS_ENOMEM.
+ */
+H5FS_EXTERN(int) h5fs_reader_read(h5fs_reader *r, void *buf, size_t size, uint64_t off, size_t *nread);
+
+/**
+ * Where the byte image lies in the file, when it lies there whole:
+ * contiguous, unfiltered, allocated, not external.  The image is then
+ * the h5fs_reader_size() bytes at @p file_off of the file, and a daemon
+ * may serve reads from the descriptor directly.
+ *
+ * @return 0, H5FS_ENOTSUPPORTED for any other layout
+ */
+H5FS_EXTERN(int) h5fs_reader_extent(h5fs_reader *r, uint64_t *file_off);
+
+/** The reader's counters (read atomically, each on its own). */
+H5FS_EXTERN(void) h5fs_reader_stats_get(const h5fs_reader *r, h5fs_reader_stats *out);
+
+/** Drop this dataset's chunks from the cache (after the dataset changed). */
+H5FS_EXTERN(void) h5fs_reader_invalidate(h5fs_reader *r);
+
+H5FS_END_DECL
+
+#endif
