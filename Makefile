@@ -46,7 +46,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude $(HDF5_CFLAGS) $(MPI_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
-LIBS = $(HDF5_LIBS) $(MPI_LIBS) -lm -lpthread
+LIBS = $(HDF5_LIBS) $(MPI_LIBS) -lz -lm -lpthread
 
 ifneq ($(V),1)
 Q = @

@@ -3,7 +3,7 @@
 # A no-op (one dpkg-query) when everything is present.
 set -e
 pkgs="build-essential pkg-config libhdf5-openmpi-dev hdf5-tools libfuse3-dev fuse3
-libopenmpi-dev openmpi-bin libcmocka-dev attr python3-h5py python3-numpy rsync"
+libopenmpi-dev openmpi-bin libcmocka-dev attr python3-h5py python3-numpy rsync zlib1g-dev"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
