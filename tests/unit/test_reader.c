@@ -1,0 +1,748 @@
+/*
+ * Tests of h5fs/sys/reader.h: every layout and many dtypes read in random
+ * pieces against h5py's ds[()].tobytes(); the cost of a small read of a
+ * large chunked dataset; threads; filters we cannot decode; corrupt data.
+ *
+ * The random pieces come from a seeded PRNG; the seed is printed on
+ * failure, and H5FS_TEST_SEED=N replays it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+#include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/reader.h"
+
+static uint64_t seed;
+static int fixtures_made;
+
+/* xorshift64*: small and reproducible */
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t rnd_below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static void seed_init(void)
+{
+	const char *env = getenv("H5FS_TEST_SEED");
+
+	if (!seed)
+		seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	rnd_state = seed ? seed : 88172645463325252ULL;
+}
+
+static const char fixture_py[] =
+"import os\n"
+"d = sys.argv[1]\n"
+"rng = np.random.default_rng(7)\n"
+"names = []\n"
+"def save(f, name):\n"
+"    ds = f[name]\n"
+"    if ds.shape is None:\n"
+"        b = b''\n"
+"    else:\n"
+"        b = np.asarray(ds[()], dtype=ds.dtype).tobytes()\n"
+"    open(os.path.join(d, name + '.bin'), 'wb').write(b)\n"
+"    names.append(name)\n"
+"cmpd = np.dtype([('a', '<i4'), ('b', '>f8'), ('c', 'S3'), ('v', '<f4', (3,))])\n"
+"types = {'i1': 'i1', 'i2': '<i2', 'i4': '<i4', 'i8': '<i8', 'u1': 'u1', 'u2': '<u2',\n"
+"         'u4': '<u4', 'u8': '<u8', 'f2': '<f2', 'f4': '<f4', 'f8': '<f8',\n"
+"         'be_i2': '>i2', 'be_i4': '>i4', 'be_f4': '>f4', 'be_f8': '>f8',\n"
+"         's7': 'S7', 'bool': '?', 'cmpd': cmpd}\n"
+"def rand(dt, shape):\n"
+"    dt = np.dtype(dt)\n"
+"    n = int(np.prod(shape))\n"
+"    if dt == np.dtype('?'):\n"
+"        return rng.integers(0, 2, n).astype('?').reshape(shape)\n"
+"    if dt.kind == 'S':\n"
+"        return rng.integers(65, 91, n * dt.itemsize, dtype='u1').view(dt).reshape(shape)\n"
+"    return np.frombuffer(rng.bytes(n * dt.itemsize), dtype=dt).reshape(shape).copy()\n"
+"with h5py.File(os.path.join(d, 'all.h5'), 'w') as f:\n"
+"    for tag, dt in types.items():\n"
+"        f.create_dataset('contig_' + tag, data=rand(dt, (30, 41)))\n"
+"        f.create_dataset('chunk1d_' + tag, data=rand(dt, (1000,)), chunks=(64,))\n"
+"        f.create_dataset('gzip2d_' + tag, data=rand(dt, (37, 53)), chunks=(8, 10),\n"
+"                         shuffle=True, compression='gzip')\n"
+"        f.create_dataset('scalar_' + tag, data=rand(dt, ()))\n"
+"    f.create_dataset('chunk2d_short', data=rand('<u2', (37, 53)), chunks=(8, 10))\n"
+"    f.create_dataset('chunk2d_wide', data=rand('<f8', (20, 3000)), chunks=(3, 1000))\n"
+"    f.create_dataset('chunk3d', data=rand('<f8', (13, 17, 19)), chunks=(4, 5, 6))\n"
+"    f.create_dataset('chunk3d_gzip', data=rand('>i4', (13, 17, 19)), chunks=(4, 5, 6),\n"
+"                     compression='gzip', compression_opts=1)\n"
+"    f.create_dataset('chunk4d', data=rand('u1', (5, 6, 7, 8)), chunks=(2, 4, 3, 5))\n"
+"    ds = f.create_dataset('sparse', shape=(100, 100), dtype='<i4', chunks=(10, 10), fillvalue=-5)\n"
+"    ds[0:20, 30:50] = rand('<i4', (20, 20))\n"
+"    ds[95:, :7] = 1\n"
+"    ds = f.create_dataset('sparse_gzip', shape=(100, 77), dtype='>f8', chunks=(16, 16),\n"
+"                          fillvalue=3.5, compression='gzip')\n"
+"    ds[10:40, 20:60] = np.arange(1200.0).reshape(30, 40)\n"
+"    ds = f.create_dataset('sparse_cmpd', shape=(50,), dtype=cmpd, chunks=(8,),\n"
+"                          fillvalue=np.array((3, 2.5, b'xy', (1, 2, 3)), dtype=cmpd))\n"
+"    ds[10:20] = rand(cmpd, (10,))\n"
+"    f.create_dataset('unalloc', shape=(500,), dtype='<f8', fillvalue=1.25)\n"
+"    f.create_dataset('unalloc_be', shape=(10, 20), dtype='>i4', fillvalue=7)\n"
+"    f.create_dataset('unalloc_zero', shape=(64, 3), dtype='<u2')\n"
+"    f.create_dataset('unalloc_s7', shape=(9,), dtype='S7', fillvalue=b'abc')\n"
+"    f.create_dataset('gzip1d', data=np.arange(10000.0), chunks=(1000,), compression='gzip',\n"
+"                     compression_opts=4)\n"
+"    f.create_dataset('fletcher', data=rand('<f4', (1000,)), chunks=(128,), fletcher32=True)\n"
+"    f.create_dataset('fletcher_all', data=rand('>f8', (37, 53)), chunks=(8, 10),\n"
+"                     fletcher32=True, shuffle=True, compression='gzip')\n"
+"    f.create_dataset('shuffle_only', data=rand('<i8', (300,)), chunks=(50,), shuffle=True)\n"
+"    f.create_dataset('scaleoff_int', data=rng.integers(0, 1000, (40, 50), dtype='<i4'),\n"
+"                     chunks=(16, 16), scaleoffset=0)\n"
+"    f.create_dataset('scaleoff_float', data=rng.normal(size=(40, 50)), chunks=(16, 16),\n"
+"                     scaleoffset=3)\n"
+"    f.create_dataset('szip', data=rng.integers(0, 1000, (64, 64), dtype='<i4'), chunks=(32, 32),\n"
+"                     compression='szip', compression_opts=('nn', 16))\n"
+"    tid = h5py.h5t.STD_I16LE.copy(); tid.set_precision(12)\n"
+"    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE); dcpl.set_chunk((20,))\n"
+"    dcpl.set_filter(h5py.h5z.FILTER_NBIT)\n"
+"    dsid = h5py.h5d.create(f.id, b'nbit', tid, h5py.h5s.create_simple((100,)), dcpl=dcpl)\n"
+"    dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rng.integers(0, 2048, 100, dtype='<i2'))\n"
+"    for tag, dt in (('f8', '<f8'), ('cmpd', cmpd), ('be_i2', '>i2')):\n"
+"        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE); dcpl.set_layout(h5py.h5d.COMPACT)\n"
+"        data = rand(dt, (7, 9))\n"
+"        tid = h5py.h5t.py_create(data.dtype)\n"
+"        dsid = h5py.h5d.create(f.id, ('compact_' + tag).encode(), tid,\n"
+"                               h5py.h5s.create_simple((7, 9)), dcpl=dcpl)\n"
+"        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data)\n"
+"    f.create_dataset('empty', shape=(0,), dtype='<i4')\n"
+"    f.create_dataset('empty_chunked', shape=(0, 5), maxshape=(None, 5), dtype='<i4', chunks=(4, 5))\n"
+"    f.create_dataset('null', data=h5py.Empty('<f8'))\n"
+"    f.create_dataset('grow', data=np.arange(250, dtype='<i8'), maxshape=(None,), chunks=(100,),\n"
+"                     compression='gzip')\n"
+"    f.create_dataset('bigchunk', data=np.arange(10, dtype='<i2'), maxshape=(None,), chunks=(100,))\n"
+"    ext = os.path.join(d, 'external.raw')\n"
+"    f.create_dataset('external', shape=(40, 3), dtype='<i4', external=[(ext, 0, 40 * 3 * 4)])\n"
+"    f['external'][...] = np.arange(120, dtype='<i4').reshape(40, 3)\n"
+"    with h5py.File(os.path.join(d, 'vsrc.h5'), 'w') as g:\n"
+"        g['a'] = np.arange(100, dtype='<i4')\n"
+"        g['b'] = np.arange(100, 200, dtype='<i4')\n"
+"    lay = h5py.VirtualLayout(shape=(3, 100), dtype='<i4')\n"
+"    lay[0] = h5py.VirtualSource(os.path.join(d, 'vsrc.h5'), 'a', shape=(100,))\n"
+"    lay[2] = h5py.VirtualSource(os.path.join(d, 'vsrc.h5'), 'b', shape=(100,))\n"
+"    f.create_virtual_dataset('virtual', lay, fillvalue=-1)\n"
+"    for name in sorted(f):\n"
+"        save(f, name)\n"
+"open(os.path.join(d, 'names.txt'), 'w').write('\\n'.join(names) + '\\n')\n"
+"with h5py.File(os.path.join(d, 'other.h5'), 'w') as f:\n"
+"    f.create_dataset('lzf', data=np.repeat(np.arange(10, dtype='<i4'), 1000), chunks=(1000,),\n"
+"                     compression='lzf')\n"
+"    assert f['lzf'].id.get_chunk_info(0).filter_mask == 0\n"
+"    f.create_dataset('vlen', data=['a', 'bc'], dtype=h5py.string_dtype())\n"
+"    f.create_dataset('ragged', shape=(2,), dtype=h5py.vlen_dtype('i4'))\n"
+"    f.create_dataset('refs', shape=(2,), dtype=h5py.ref_dtype)\n"
+"    f.create_dataset('gzip', data=np.arange(100000, dtype='<i8'), chunks=(10000,),\n"
+"                     compression='gzip', compression_opts=1)\n"
+"    f.create_dataset('fletcher', data=np.arange(100000, dtype='<i8'), chunks=(10000,),\n"
+"                     fletcher32=True)\n"
+"    f.create_dataset('direct', shape=(1000,), dtype='<i4', chunks=(100,), compression='gzip')\n"
+"    import zlib\n"
+"    f['direct'].id.write_direct_chunk((0,), zlib.compress(b'x' * 500))\n"
+"    f['direct'].id.write_direct_chunk((100,), zlib.compress(b'x' * 800))\n"
+"    f['direct'].id.write_direct_chunk((200,), b'not a zlib stream at all')\n"
+"    f['direct'].id.write_direct_chunk((300,), zlib.compress(np.arange(100, dtype='<i4').tobytes()))\n";
+
+static void fixtures(void)
+{
+	th_require_h5py();
+	if (fixtures_made)
+		return;
+	if (th_python("%s", fixture_py) != 0)
+		fail_msg("fixture script failed");
+	fixtures_made = 1;
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		fail_msg("cannot open %s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(n ? (size_t)n : 1);
+	assert_non_null(buf);
+	if (n && fread(buf, 1, (size_t)n, f) != (size_t)n)
+		fail_msg("short read of %s", path);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* An open file, one dataset and a reader on it. */
+struct opened {
+	hid_t file;
+	hid_t dset;
+	int fd;
+	h5fs_reader *r;
+};
+
+static int open_reader(struct opened *o, const char *path, const char *name, h5fs_chunk_cache *cache)
+{
+	int error;
+
+	o->r = NULL;
+	o->fd = open(path, O_RDONLY);
+	assert_true(o->fd >= 0);
+	o->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(o->file >= 0);
+	o->dset = H5Dopen2(o->file, name, H5P_DEFAULT);
+	if (o->dset < 0)
+		fail_msg("cannot open dataset %s", name);
+	error = h5fs_reader_open(&o->r, o->dset, o->fd, cache);
+	/* the reader keeps what it needs: close ours at once */
+	H5Dclose(o->dset);
+	return error;
+}
+
+static void close_reader(struct opened *o)
+{
+	h5fs_reader_free(o->r);
+	H5Fclose(o->file);
+	close(o->fd);
+}
+
+/* Read the whole image in random pieces, in random order, and compare. */
+static void check_random_pieces(h5fs_reader *r, const char *name, const uint8_t *want, size_t len, int rounds)
+{
+	uint8_t *got = malloc(len + 64), *piece = malloc(len + 64);
+	size_t nread, pos, covered;
+	uint64_t off, sz;
+	int i;
+
+	assert_non_null(got);
+	assert_non_null(piece);
+	if (h5fs_reader_size(r) != len)
+		fail_msg("%s: size %llu, want %zu", name, (unsigned long long)h5fs_reader_size(r), len);
+	/* sequential cover in random-sized pieces */
+	memset(got, 0xa5, len + 1);
+	for (pos = 0, covered = 0; pos < len; pos += nread) {
+		sz = 1 + rnd_below(len / 3 + 17);
+		th_ok(h5fs_reader_read(r, got + pos, (size_t)sz, pos, &nread));
+		if (nread != (sz < len - pos ? sz : len - pos))
+			fail_msg("%s (seed %llu): read(%llu, %zu) gave %zu bytes", name,
+				 (unsigned long long)seed, (unsigned long long)sz, pos, nread);
+		covered += nread;
+	}
+	if (covered != len || memcmp(got, want, len)) {
+		for (pos = 0; pos < len && got[pos] == want[pos]; pos++)
+			;
+		fail_msg("%s (seed %llu): sequential pieces differ at byte %zu of %zu", name,
+			 (unsigned long long)seed, pos, len);
+	}
+	/* random offsets */
+	for (i = 0; i < rounds && len; i++) {
+		off = rnd_below(len);
+		sz = 1 + rnd_below(i % 4 == 0 ? len : 64);
+		th_ok(h5fs_reader_read(r, piece, (size_t)sz, off, &nread));
+		if (nread != (sz < len - off ? sz : len - off) || memcmp(piece, want + off, nread)) {
+			fail_msg("%s (seed %llu): read(%llu, off %llu) differs", name,
+				 (unsigned long long)seed, (unsigned long long)sz, (unsigned long long)off);
+		}
+	}
+	/* at and past the end */
+	th_ok(h5fs_reader_read(r, piece, 10, len, &nread));
+	assert_int_equal(nread, 0);
+	th_ok(h5fs_reader_read(r, piece, 10, (uint64_t)len + 1000, &nread));
+	assert_int_equal(nread, 0);
+	free(got);
+	free(piece);
+}
+
+static char **read_names(size_t *n)
+{
+	size_t len, i, count = 0;
+	char *text = slurp(th_path("names.txt"), &len), *p, *nl, **names;
+
+	text = realloc(text, len + 1);
+	text[len] = '\0';
+	for (i = 0; i < len; i++)
+		count += text[i] == '\n';
+	names = calloc(count + 1, sizeof(*names));
+	for (p = text, i = 0; (nl = strchr(p, '\n')); p = nl + 1)
+		if (nl > p)
+			names[i++] = strndup(p, (size_t)(nl - p));
+	*n = i;
+	free(text);
+	return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static void check_all_layouts(h5fs_chunk_cache *cache, int rounds)
+{
+	size_t n, i, len;
+	char **names;
+
+	fixtures();
+	seed_init();
+	names = read_names(&n);
+	assert_true(n > 80);
+	for (i = 0; i < n; i++) {
+		struct opened o;
+		uint8_t *want = slurp(th_path("%s.bin", names[i]), &len);
+		int error = open_reader(&o, th_path("all.h5"), names[i], cache);
+
+		if (error < 0)
+			fail_msg("%s: open: %s", names[i], h5fs_error_last()->message);
+		check_random_pieces(o.r, names[i], want, len, rounds);
+		close_reader(&o);
+		free(want);
+	}
+	free_names(names, n);
+	th_assert_no_open_ids();
+}
+
+/* Every layout and dtype, with a cache large enough to keep all. */
+static void test_reader__layouts(void **state)
+{
+	h5fs_chunk_cache *cache;
+
+	(void)state;
+	th_ok(h5fs_chunk_cache_new(&cache, 64 << 20));
+	check_all_layouts(cache, 200);
+	h5fs_chunk_cache_free(cache);
+}
+
+/* The same without a cache, and with one so small it evicts constantly. */
+static void test_reader__layouts_small_cache(void **state)
+{
+	h5fs_chunk_cache *cache;
+	size_t bytes;
+
+	(void)state;
+	check_all_layouts(NULL, 50);
+	th_ok(h5fs_chunk_cache_new(&cache, 3000));
+	check_all_layouts(cache, 50);
+	h5fs_chunk_cache_usage(cache, &bytes, NULL);
+	assert_true(bytes <= 3000);
+	h5fs_chunk_cache_free(cache);
+}
+
+/* Contiguous data names its place in the file; nothing else does. */
+static void test_reader__extent(void **state)
+{
+	struct opened o;
+	uint64_t at = 0;
+	size_t len;
+	uint8_t *want, *got;
+	h5fs_reader_stats st;
+
+	(void)state;
+	fixtures();
+	th_ok(open_reader(&o, th_path("all.h5"), "contig_be_f8", NULL));
+	th_ok(h5fs_reader_extent(o.r, &at));
+	want = slurp(th_path("contig_be_f8.bin"), &len);
+	got = malloc(len);
+	assert_int_equal(pread(o.fd, got, len, (off_t)at), (ssize_t)len);
+	assert_memory_equal(got, want, len);
+	h5fs_reader_stats_get(o.r, &st);
+	assert_int_equal(st.hdf5_reads, 0);
+	free(got);
+	free(want);
+	close_reader(&o);
+
+	th_ok(open_reader(&o, th_path("all.h5"), "chunk1d_f8", NULL));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_extent(o.r, &at));
+	close_reader(&o);
+	th_ok(open_reader(&o, th_path("all.h5"), "unalloc", NULL));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_extent(o.r, &at));
+	close_reader(&o);
+	th_ok(open_reader(&o, th_path("all.h5"), "external", NULL));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_extent(o.r, &at));
+	close_reader(&o);
+	th_assert_no_open_ids();
+}
+
+/* Types without a byte image are refused at open. */
+static void test_reader__no_byte_image(void **state)
+{
+	static const char *names[] = { "vlen", "ragged", "refs" };
+	struct opened o;
+	size_t i;
+
+	(void)state;
+	fixtures();
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		th_fails(H5FS_ENOTSUPPORTED, open_reader(&o, th_path("other.h5"), names[i], NULL));
+		assert_null(o.r);
+		assert_non_null(strstr(h5fs_error_last()->message, "byte image"));
+		close_reader(&o);
+	}
+	th_assert_no_open_ids();
+}
+
+/* A filter libhdf5 lacks: open works, read fails with EIO naming it. */
+static void test_reader__missing_filter(void **state)
+{
+	struct opened o;
+	uint8_t buf[64];
+	size_t nread = 1;
+	int error;
+
+	(void)state;
+	fixtures();
+	th_ok(open_reader(&o, th_path("other.h5"), "lzf", NULL));
+	assert_int_equal(h5fs_reader_size(o.r), 40000);
+	error = h5fs_reader_read(o.r, buf, sizeof(buf), 10000, &nread);
+	assert_true(error < 0);
+	assert_int_equal(nread, 0);
+	assert_int_equal(h5fs_error_errno(error), EIO);
+	print_message("%s\n", h5fs_error_last()->message);
+	if (!strstr(h5fs_error_last()->message, "lzf"))
+		fail_msg("message does not name the filter: %s", h5fs_error_last()->message);
+	close_reader(&o);
+	th_assert_no_open_ids();
+}
+
+/* Chunks whose bytes lie: a clear error, never a crash or an overflow. */
+static void test_reader__bad_direct_chunks(void **state)
+{
+	struct opened o;
+	uint8_t buf[400], want[400];
+	size_t nread;
+	int i;
+
+	(void)state;
+	fixtures();
+	th_ok(open_reader(&o, th_path("other.h5"), "direct", NULL));
+	/* decompresses to 500 bytes, not 400 */
+	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, 4, 0, &nread));
+	assert_non_null(strstr(h5fs_error_last()->message, "chunk [0]"));
+	/* 800 bytes */
+	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, 4, 400, &nread));
+	/* not zlib at all */
+	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, 4, 800, &nread));
+	assert_int_equal(h5fs_error_errno(H5FS_ECORRUPT), EIO);
+	/* a good chunk beside them still reads */
+	th_ok(h5fs_reader_read(o.r, buf, 400, 1200, &nread));
+	assert_int_equal(nread, 400);
+	for (i = 0; i < 100; i++)
+		memcpy(want + 4 * i, &i, 4);
+	assert_memory_equal(buf, want, 400);
+	/* unwritten chunks read as the fill value (0) */
+	th_ok(h5fs_reader_read(o.r, buf, 400, 2000, &nread));
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(buf, want, 400);
+	close_reader(&o);
+	th_assert_no_open_ids();
+}
+
+/* Find the file offset of the first chunk of a dataset. */
+static uint64_t first_chunk_addr(const char *path, const char *name, uint64_t *size)
+{
+	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d;
+	hsize_t origin[1] = { 0 }, sz = 0;
+	haddr_t addr = HADDR_UNDEF;
+	unsigned mask;
+
+	assert_true(f >= 0);
+	d = H5Dopen2(f, name, H5P_DEFAULT);
+	assert_true(d >= 0);
+	assert_true(H5Dget_chunk_info_by_coord(d, origin, &mask, &addr, &sz) >= 0);
+	H5Dclose(d);
+	H5Fclose(f);
+	*size = sz;
+	return addr;
+}
+
+/* Damage bytes of a copy and read: error, not crash. */
+static void check_corrupted(const char *name, int stride)
+{
+	const char *copy = th_path("corrupt-%s.h5", name);
+	uint64_t addr, size, k;
+	struct opened o;
+	uint8_t buf[4096];
+	size_t nread, len;
+	char *data;
+	FILE *f;
+	int error;
+
+	data = slurp(th_path("other.h5"), &len);
+	addr = first_chunk_addr(th_path("other.h5"), name, &size);
+	assert_true(addr + size <= len);
+	for (k = 16; k + 16 < size; k += (uint64_t)stride)
+		data[addr + k] ^= 0x5a;
+	f = fopen(copy, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+	free(data);
+
+	th_ok(open_reader(&o, copy, name, NULL));
+	error = h5fs_reader_read(o.r, buf, sizeof(buf), 100, &nread);
+	if (error != H5FS_ECORRUPT)
+		fail_msg("%s: read of a damaged chunk gave %d (%s)", name, error, h5fs_error_last()->message);
+	print_message("%s: %s\n", name, h5fs_error_last()->message);
+	/* the second chunk is intact */
+	th_ok(h5fs_reader_read(o.r, buf, 8, 80000, &nread));
+	assert_int_equal(nread, 8);
+	assert_int_equal(((int64_t *)buf)[0], 10000);
+	close_reader(&o);
+}
+
+static void test_reader__corrupt_chunks(void **state)
+{
+	(void)state;
+	fixtures();
+	check_corrupted("gzip", 97);
+	check_corrupted("fletcher", 1001);
+	th_assert_no_open_ids();
+}
+
+/* A file cut short inside the data. */
+static void test_reader__truncated(void **state)
+{
+	const char *copy;
+	struct opened o;
+	uint64_t addr, size;
+	uint8_t buf[64];
+	size_t nread;
+
+	(void)state;
+	fixtures();
+	copy = th_path("truncated.h5");
+	th_python("import shutil; shutil.copy(sys.argv[1] + '/other.h5', '%s')", copy);
+	addr = first_chunk_addr(copy, "fletcher", &size);
+	th_ok(open_reader(&o, copy, "fletcher", NULL));
+	assert_int_equal(truncate(copy, (off_t)(addr + size / 2)), 0);
+	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, sizeof(buf), 0, &nread));
+	close_reader(&o);
+	th_assert_no_open_ids();
+}
+
+/* The cache stays under its size, hits on re-reads, and forgets on request. */
+static void test_reader__cache(void **state)
+{
+	h5fs_chunk_cache *cache;
+	h5fs_reader_stats st;
+	struct opened o;
+	uint8_t buf[8000];
+	size_t nread, bytes, entries;
+
+	(void)state;
+	fixtures();
+	/* room for 3 chunks of 8000 bytes (gzip1d: 1000 doubles a chunk) */
+	th_ok(h5fs_chunk_cache_new(&cache, 3 * (8000 + 200)));
+	th_ok(open_reader(&o, th_path("all.h5"), "gzip1d", cache));
+	th_ok(h5fs_reader_read(o.r, buf, 8000, 0, &nread));
+	th_ok(h5fs_reader_read(o.r, buf, 8000, 8000, &nread));
+	th_ok(h5fs_reader_read(o.r, buf, 8000, 0, &nread));
+	h5fs_reader_stats_get(o.r, &st);
+	assert_int_equal(st.chunks_touched, 3);
+	assert_int_equal(st.chunks_decoded, 2);
+	assert_int_equal(st.cache_hits, 1);
+	assert_int_equal(((double *)buf)[999], 999.0);
+	/* ten chunks: the cache keeps three */
+	for (int i = 0; i < 10; i++)
+		th_ok(h5fs_reader_read(o.r, buf, 8, (uint64_t)i * 8000, &nread));
+	h5fs_chunk_cache_usage(cache, &bytes, &entries);
+	assert_int_equal(entries, 3);
+	assert_true(bytes <= 3 * (8000 + 200));
+	h5fs_reader_invalidate(o.r);
+	h5fs_chunk_cache_usage(cache, &bytes, &entries);
+	assert_int_equal(entries, 0);
+	assert_int_equal(bytes, 0);
+	close_reader(&o);
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/* A 4 KiB read in the middle of a 256 MiB dataset touches one chunk. */
+static void test_reader__small_read_large_dataset(void **state)
+{
+	static const char *names[] = { "plain", "gzip" };
+	h5fs_chunk_cache *cache;
+	h5fs_reader_stats st;
+	struct opened o;
+	double buf[512];
+	size_t nread, i, k;
+	uint64_t off;
+
+	(void)state;
+	th_require_h5py();
+	if (th_python("n = 32 * 1024 * 1024\n"
+		      "with h5py.File(sys.argv[1] + '/large.h5', 'w') as f:\n"
+		      "    f.create_dataset('plain', data=np.arange(n, dtype='<f8'), chunks=(131072,))\n"
+		      "    g = f.create_dataset('gzip', shape=(n // 4,), dtype='<f8', chunks=(131072,),\n"
+		      "                         compression='gzip', compression_opts=1)\n"
+		      "    for s in range(0, n // 4, 4 * 131072):\n"
+		      "        g[s:s + 4 * 131072] = np.arange(s, s + 4 * 131072, dtype='<f8')\n") != 0)
+		fail_msg("cannot write large.h5");
+	th_ok(h5fs_chunk_cache_new(&cache, 16 << 20));
+	for (k = 0; k < 2; k++) {
+		th_ok(open_reader(&o, th_path("large.h5"), names[k], cache));
+		off = h5fs_reader_size(o.r) / 2 + 4096 * 3;
+		th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), off, &nread));
+		assert_int_equal(nread, sizeof(buf));
+		for (i = 0; i < 512; i++)
+			if (buf[i] != (double)(off / 8 + i))
+				fail_msg("%s: element %zu wrong", names[k], i);
+		h5fs_reader_stats_get(o.r, &st);
+		print_message("%s: size %llu, bytes read %llu, chunks touched %llu, decoded %llu\n", names[k],
+			      (unsigned long long)h5fs_reader_size(o.r), (unsigned long long)st.bytes_read,
+			      (unsigned long long)st.chunks_touched, (unsigned long long)st.chunks_decoded);
+		assert_int_equal(st.chunks_touched, 1);
+		assert_true(st.bytes_read <= (1 << 20) + 4096);
+		assert_int_equal(st.hdf5_reads, 0);
+		if (k == 0)
+			assert_int_equal(st.bytes_read, sizeof(buf));
+		else
+			assert_int_equal(st.chunks_decoded, 1);
+		close_reader(&o);
+	}
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+struct thread_job {
+	h5fs_reader *r[4];
+	const uint8_t *want[4];
+	size_t len[4];
+	uint64_t seed;
+	int failed;
+	char msg[200];
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_job *job = arg;
+	uint64_t st = job->seed | 1;
+	uint8_t *buf = malloc(1 << 16);
+	size_t nread;
+	int i;
+
+	for (i = 0; i < 3000 && !job->failed; i++) {
+		int d;
+		uint64_t off, sz;
+
+		st ^= st >> 12;
+		st ^= st << 25;
+		st ^= st >> 27;
+		d = (int)((st * 0x2545f4914f6cdd1dULL) >> 33) % 4;
+		off = ((st * 0x9e3779b97f4a7c15ULL) >> 20) % job->len[d];
+		sz = 1 + ((st * 0xbf58476d1ce4e5b9ULL) >> 40) % (1 << 16);
+		if (h5fs_reader_read(job->r[d], buf, (size_t)sz, off, &nread) < 0) {
+			job->failed = 1;
+			snprintf(job->msg, sizeof(job->msg), "read failed: %s", h5fs_error_last()->message);
+		} else if (nread != (sz < job->len[d] - off ? sz : job->len[d] - off) ||
+			   memcmp(buf, job->want[d] + off, nread)) {
+			job->failed = 1;
+			snprintf(job->msg, sizeof(job->msg), "dataset %d: bytes differ at %llu+%llu", d,
+				 (unsigned long long)off, (unsigned long long)sz);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Four threads on four readers (two of one dataset) sharing a small cache. */
+static void test_reader__threads(void **state)
+{
+	static const char *names[4] = { "gzip2d_cmpd", "chunk3d", "scaleoff_float", "gzip2d_cmpd" };
+	struct opened o[4];
+	struct thread_job job[4];
+	pthread_t tid[4];
+	h5fs_chunk_cache *cache;
+	uint8_t *want[4];
+	size_t len[4];
+	int i, j;
+
+	(void)state;
+	fixtures();
+	seed_init();
+	th_ok(h5fs_chunk_cache_new(&cache, 20000));
+	for (i = 0; i < 4; i++) {
+		want[i] = slurp(th_path("%s.bin", names[i]), &len[i]);
+		th_ok(open_reader(&o[i], th_path("all.h5"), names[i], cache));
+	}
+	for (i = 0; i < 4; i++) {
+		memset(&job[i], 0, sizeof(job[i]));
+		for (j = 0; j < 4; j++) {
+			job[i].r[j] = o[j].r;
+			job[i].want[j] = want[j];
+			job[i].len[j] = len[j];
+		}
+		job[i].seed = seed + (uint64_t)i * 7919;
+		assert_int_equal(pthread_create(&tid[i], NULL, thread_main, &job[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(tid[i], NULL);
+	for (i = 0; i < 4; i++)
+		if (job[i].failed)
+			fail_msg("thread %d (seed %llu): %s", i, (unsigned long long)seed, job[i].msg);
+	for (i = 0; i < 4; i++) {
+		close_reader(&o[i]);
+		free(want[i]);
+	}
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/* Argument checks and the empty cases. */
+static void test_reader__arguments(void **state)
+{
+	struct opened o;
+	uint8_t buf[8];
+	size_t nread = 5;
+
+	(void)state;
+	fixtures();
+	th_fails(H5FS_EINVALID, h5fs_reader_open(NULL, 0, 0, NULL));
+	th_ok(open_reader(&o, th_path("all.h5"), "null", NULL));
+	assert_int_equal(h5fs_reader_size(o.r), 0);
+	th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), 0, &nread));
+	assert_int_equal(nread, 0);
+	th_fails(H5FS_EINVALID, h5fs_reader_read(o.r, NULL, 8, 0, &nread));
+	close_reader(&o);
+	h5fs_reader_free(NULL);
+	h5fs_chunk_cache_free(NULL);
+	th_assert_no_open_ids();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reader__layouts),
+		cmocka_unit_test(test_reader__layouts_small_cache),
+		cmocka_unit_test(test_reader__extent),
+		cmocka_unit_test(test_reader__no_byte_image),
+		cmocka_unit_test(test_reader__missing_filter),
+		cmocka_unit_test(test_reader__bad_direct_chunks),
+		cmocka_unit_test(test_reader__corrupt_chunks),
+		cmocka_unit_test(test_reader__truncated),
+		cmocka_unit_test(test_reader__cache),
+		cmocka_unit_test(test_reader__small_read_large_dataset),
+		cmocka_unit_test(test_reader__threads),
+		cmocka_unit_test(test_reader__arguments),
+	};
+
+	return cmocka_run_group_tests(tests, th_setup, th_teardown);
+}
