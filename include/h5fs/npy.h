@@ -1,9 +1,10 @@
 /**
  * @file h5fs/npy.h
- * @brief NPY file headers (format versions 1.0 and 2.0).
+ * @brief NPY file headers (format versions 1.0, 2.0 and 3.0).
  *
  * An NPY file is the magic "\x93NUMPY", a version, a little-endian
- * header length (2 bytes in 1.0, 4 in 2.0), a Python dict literal
+ * header length (2 bytes in 1.0, 4 in 2.0 and 3.0; 3.0 has a UTF-8
+ * dict, the others latin-1), a Python dict literal
  * {'descr': ..., 'fortran_order': ..., 'shape': (...), } padded with
  * spaces and ended by '\n' so the data starts at a multiple of 64.
  * The descr is kept in h5fs's dtype string form (h5fs/dtype.h):
@@ -39,7 +40,12 @@ H5FS_EXTERN(int) h5fs_npy_header_parse(h5fs_npy_header *out, const void *buf, si
 
 /**
  * Build a header for @p descr and @p shape: version 1.0 when it fits,
- * else 2.0; padded so that its length is a multiple of 64.
+ * else 2.0 (3.0 when a field name is not latin-1); padded so that its
+ * length is a multiple of 64.  The bytes are those numpy 1.24 writes for
+ * the same array.  A subarray descr (["<f4", [3]]) has no NPY form: its
+ * shape is appended to @p shape, as numpy does.
+ *
+ * @return 0, H5FS_EINVALID for a bad descr or rank
  *
  * @param[out] out malloc'd header bytes, @p len their count
  */
