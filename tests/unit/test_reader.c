@@ -622,6 +622,58 @@ static void test_reader__small_read_large_dataset(void **state)
 	th_assert_no_open_ids();
 }
 
+/* Chunks over H5FS_READER_MAX_CHUNK are never decoded whole by us. */
+static void test_reader__huge_chunks(void **state)
+{
+	static const char *names[] = { "plain", "gzip", "scaleoffset" };
+	h5fs_reader_stats st;
+	struct opened o;
+	double buf[1000];
+	size_t nread, i, k;
+	uint64_t offs[4] = { 8, 8 * 8998000ULL, 8 * 4000000ULL + 3, 8 * 9500000ULL }, off;
+	int j;
+
+	(void)state;
+	th_require_h5py();
+	if (th_python("n = 9600000; c = 9000000\n"
+		      "with h5py.File(sys.argv[1] + '/huge.h5', 'w') as f:\n"
+		      "    f.create_dataset('plain', data=np.arange(n, dtype='<f8'), chunks=(c,))\n"
+		      "    f.create_dataset('gzip', data=np.arange(n, dtype='<f8'), chunks=(c,),\n"
+		      "                     compression='gzip', compression_opts=1)\n"
+		      "    f.create_dataset('scaleoffset', data=np.arange(n, dtype='<f8'), chunks=(c,),\n"
+		      "                     scaleoffset=0)\n") != 0)
+		fail_msg("cannot write huge.h5");
+	for (k = 0; k < 3; k++) {
+		th_ok(open_reader(&o, th_path("huge.h5"), names[k], NULL));
+		for (j = 0; j < 4; j++) {
+			off = offs[j];
+			if (j == 3) {
+				/* only the first chunk so far: nothing decoded whole */
+				h5fs_reader_stats_get(o.r, &st);
+				assert_int_equal(st.chunks_decoded, 0);
+				assert_true(st.bytes_read <= 3 * sizeof(buf) + 64);
+			}
+			th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), off, &nread));
+			assert_int_equal(nread, sizeof(buf));
+			for (i = 0; i + 1 < 1000; i++) {
+				double want = (double)((off + 7) / 8 + i);
+
+				if (off % 8 == 0 && buf[i] != (double)(off / 8 + i))
+					fail_msg("%s: element %zu at %llu wrong", names[k], i, (unsigned long long)off);
+				if (off % 8 != 0 && memcmp((uint8_t *)buf + 8 * i + 5, &want, 8))
+					fail_msg("%s: unaligned element %zu wrong", names[k], i);
+			}
+		}
+		/* the edge chunk's in-extent part (4.8 MB) is small enough to hold */
+		h5fs_reader_stats_get(o.r, &st);
+		print_message("%s: bytes read %llu, touched %llu, decoded %llu, hdf5 reads %llu\n", names[k],
+			      (unsigned long long)st.bytes_read, (unsigned long long)st.chunks_touched,
+			      (unsigned long long)st.chunks_decoded, (unsigned long long)st.hdf5_reads);
+		close_reader(&o);
+	}
+	th_assert_no_open_ids();
+}
+
 struct thread_job {
 	h5fs_reader *r[4];
 	const uint8_t *want[4];
@@ -740,6 +792,7 @@ int main(void)
 		cmocka_unit_test(test_reader__truncated),
 		cmocka_unit_test(test_reader__cache),
 		cmocka_unit_test(test_reader__small_read_large_dataset),
+		cmocka_unit_test(test_reader__huge_chunks),
 		cmocka_unit_test(test_reader__threads),
 		cmocka_unit_test(test_reader__arguments),
 	};
