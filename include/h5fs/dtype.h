@@ -6,9 +6,11 @@
  * order always explicit: "<f8", ">i4", "|u1", "|b1" (h5py's bool enum),
  * "|S16" (fixed string, ASCII or UTF-8), "|O" (variable-length string),
  * "<c16" (h5py's complex compound {r, i}), "|V8" (opaque), "<f2" (IEEE
- * half), "<f16" (native long double).  A bitfield reads as the unsigned
- * integer of its size, an enum as its base integer (h5py's bool enum
- * excepted).
+ * half), "<f16" (native long double), "<M8[s]" / "<m8[ms]" (numpy
+ * datetime64 / timedelta64, which h5py stores as an opaque type tagged
+ * "NUMPY:<M8[s]").  A bitfield reads as the unsigned integer of its
+ * size, an enum as its base integer (h5py's bool enum excepted), and any
+ * other opaque type tagged "NUMPY:<dtype>" as that dtype, as h5py does.
  *
  * A compound is a JSON descr list, numpy's dtype.descr as json.dumps
  * writes it: [["x", "<f4"], ["y", "<i8", [3]]].  Fields are listed by

@@ -30,6 +30,7 @@ enum dt_kind {
 	DT_STR,		/* fixed-length string */
 	DT_VSTR,	/* variable-length string */
 	DT_OPAQUE,
+	DT_TIME,	/* numpy datetime64/timedelta64: h5py's tagged opaque */
 	DT_OBJECT,	/* no fixed image: references, vlen sequences */
 	DT_ARRAY,
 	DT_COMPOUND
@@ -46,14 +47,13 @@ struct dt_field {
 struct dt {
 	enum dt_kind kind;
 	char order;		/* '<', '>' or '|' */
-	size_t size;		/* bytes of one element; for DT_VSTR and
-				 * DT_OBJECT 0 when parsed (a pointer when
-				 * inside a compound), HDF5's size when read */
+	size_t size;		/* bytes of one element; 0 for DT_VSTR */
 	struct dt *base;	/* DT_ARRAY */
 	int ndims;
 	uint64_t dims[H5S_MAX_RANK];
 	size_t nfields;		/* DT_COMPOUND, in offset order */
 	struct dt_field *fields;
+	char *unit;		/* DT_TIME: "M8[s]", "m8" ... (no order) */
 };
 
 static void dt_free(struct dt *t)
@@ -68,6 +68,7 @@ static void dt_free(struct dt *t)
 		dt_free(t->fields[i].type);
 	}
 	free(t->fields);
+	free(t->unit);
 	free(t);
 }
 
@@ -88,7 +89,8 @@ static struct dt *dt_new(enum dt_kind kind, char order, size_t size)
 /* Bytes a value of @p t takes inside a compound or array. */
 static size_t dt_slot_size(const struct dt *t)
 {
-	if ((t->kind == DT_VSTR || t->kind == DT_OBJECT) && !t->size)
+	/* h5py shows both as numpy objects, a pointer each */
+	if (t->kind == DT_VSTR || t->kind == DT_OBJECT)
 		return sizeof(char *);
 	return t->size;
 }
@@ -176,6 +178,9 @@ static void dt_format(h5fs_buf *b, const struct dt *t, int quoted)
 		break;
 	case DT_OPAQUE:
 		h5fs_buf_printf(b, "%s|V%zu%s", q, t->size, q);
+		break;
+	case DT_TIME:
+		h5fs_buf_printf(b, "%s%c%s%s", q, t->order, t->unit, q);
 		break;
 	case DT_ARRAY:
 		h5fs_buf_putc(b, '[');
@@ -276,6 +281,8 @@ static int dt_parse_simple(struct dt **out, const char *text, size_t len)
 		return dt_bad(text, len, "no type code");
 	kind = *s++;
 	while (s < end) {
+		if (*s == '[' && (kind == 'M' || kind == 'm'))
+			break;
 		if (*s < '0' || *s > '9')
 			return dt_bad(text, len, "unexpected character after the type code");
 		if (size > (SIZE_MAX - 9) / 10)
@@ -327,6 +334,30 @@ static int dt_parse_simple(struct dt **out, const char *text, size_t len)
 		k = DT_VSTR;
 		size = 0;
 		break;
+	case 'M':
+	case 'm':
+		if (have_size && size != 8)
+			return dt_bad(text, len, "datetimes have 8 bytes");
+		size = 8;
+		if (s < end) {
+			/* a unit: "[s]", "[10ms]" */
+			const char *u = s + 1;
+
+			while (u < end && ((*u >= '0' && *u <= '9') ||
+					   (*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z')))
+				u++;
+			if (u == s + 1 || u + 1 != end || *u != ']' || end - s > 16)
+				return dt_bad(text, len, "bad datetime unit");
+		}
+		if (!(t = dt_new(DT_TIME, order, size)))
+			return H5FS_ENOMEM;
+		if (!(t->unit = malloc((size_t)(end - s) + 3))) {
+			dt_free(t);
+			return h5fs__error_oom();
+		}
+		sprintf(t->unit, "%c8%.*s", kind, (int)(end - s), s);
+		*out = t;
+		return 0;
 	case 'U':
 		return dt_bad(text, len, "unicode arrays have no HDF5 equivalent");
 	default:
@@ -674,6 +705,24 @@ static hid_t half_hid(char order)
 
 static hid_t dt_build(const struct dt *t);
 
+/* h5py's datetime64: an opaque type tagged "NUMPY:<M8[s]". */
+static hid_t time_hid(const struct dt *t)
+{
+	h5fs_buf tag = H5FS_BUF_INIT;
+	hid_t h;
+
+	h5fs_buf_init(&tag);
+	h5fs_buf_printf(&tag, "NUMPY:%c%s", t->order, t->unit);
+	if (h5fs_buf_check(&tag) < 0)
+		return H5I_INVALID_HID;
+	if ((h = H5Tcreate(H5T_OPAQUE, t->size)) >= 0 && H5Tset_tag(h, tag.ptr) < 0) {
+		H5Tclose(h);
+		h = H5I_INVALID_HID;
+	}
+	h5fs_buf_release(&tag);
+	return h;
+}
+
 static hid_t complex_hid(const struct dt *t)
 {
 	hid_t c, part;
@@ -753,6 +802,8 @@ static hid_t dt_build(const struct dt *t)
 		return h5fs_dtype_vlen_str_hid();
 	case DT_OPAQUE:
 		return H5Tcreate(H5T_OPAQUE, t->size);
+	case DT_TIME:
+		return time_hid(t);
 	case DT_ARRAY:
 		if ((base = dt_build(t->base)) < 0)
 			return base;
@@ -841,6 +892,32 @@ static struct dt *dt_read_float(struct dt_read *r, hid_t type, size_t size)
 	    (size == 16 && H5Tequal(type, H5T_NATIVE_LDOUBLE) > 0))
 		return dt_new(DT_FLOAT, read_order(type, size), size);
 	return dt_read_unsupported(r, DT_OPAQUE, size);
+}
+
+/*
+ * h5py tags the opaque types it writes for numpy types HDF5 lacks
+ * (datetime64, or anything through h5py.opaque_dtype) "NUMPY:<dtype>"
+ * and reads them back as that dtype.
+ */
+static struct dt *dt_read_opaque(hid_t type, size_t size)
+{
+	struct dt *t = NULL;
+	char *tag;
+
+	if (!(tag = H5Tget_tag(type))) {
+		h5fs__hdf5_clear();
+		return dt_new(DT_OPAQUE, '|', size);
+	}
+	if (!strncmp(tag, "NUMPY:", 6) && tag[6] && tag[6] != '[') {
+		if (dt_parse_simple(&t, tag + 6, strlen(tag + 6)) < 0 ||
+		    t->kind == DT_VSTR || t->size != size) {
+			dt_free(t);
+			t = NULL;
+		}
+		h5fs_error_clear();
+	}
+	H5free_memory(tag);
+	return t ? t : dt_new(DT_OPAQUE, '|', size);
 }
 
 static int field_cmp(const void *a, const void *b)
@@ -994,10 +1071,10 @@ static struct dt *dt_read(struct dt_read *r, hid_t type)
 		if ((vs = H5Tis_variable_str(type)) < 0)
 			return NULL;
 		if (vs)
-			return dt_new(DT_VSTR, '|', size);
+			return dt_new(DT_VSTR, '|', 0);
 		return dt_new(DT_STR, '|', size);
 	case H5T_OPAQUE:
-		return dt_new(DT_OPAQUE, '|', size);
+		return dt_read_opaque(type, size);
 	case H5T_ENUM:
 		if (h5fs_dtype_is_bool(type))
 			return dt_new(DT_BOOL, '|', 1);

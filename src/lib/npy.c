@@ -370,6 +370,43 @@ static int py_value(struct py_parser *p, struct py **out)
 
 /* --- parsing the header -------------------------------------------- */
 
+/* Whether the JSON dtype @p v (a type, not a name) holds a "|O". */
+static int json_has_object(const h5fs_json *v)
+{
+	size_t i;
+
+	if (v->type == H5FS_JSON_STRING)
+		return !strcmp(v->s, "|O");
+	if (v->type != H5FS_JSON_ARRAY)
+		return 0;
+	if (v->n == 2 && v->items[1]->type == H5FS_JSON_ARRAY &&
+	    v->items[1]->n && v->items[1]->items[0]->type == H5FS_JSON_INT)
+		return json_has_object(v->items[0]);
+	for (i = 0; i < v->n; i++)
+		if (v->items[i]->type == H5FS_JSON_ARRAY && v->items[i]->n >= 2 &&
+		    json_has_object(v->items[i]->items[1]))
+			return 1;
+	return 0;
+}
+
+/*
+ * numpy stores object arrays as pickles, not as a byte image: h5fs's
+ * "|O" (a variable-length string) has no NPY form.  1, 0 or an error.
+ */
+static int descr_has_object(const char *norm)
+{
+	h5fs_json *j = NULL;
+	int error;
+
+	if (norm[0] != '[')
+		return !strcmp(norm, "|O");
+	if ((error = h5fs__json_parse(&j, norm, strlen(norm))) < 0)
+		return error;
+	error = json_has_object(j);
+	h5fs__json_free(j);
+	return error;
+}
+
 /* numpy's list-of-tuples descr as our JSON form. */
 static int py_to_json(h5fs_buf *b, const struct py *v)
 {
@@ -511,8 +548,11 @@ static int npy_dict(h5fs_npy_header *out, const struct py *d)
 		return npy_bad("invalid npy header: %s", "'fortran_order' is not True or False");
 	out->fortran_order = (int)vals[1]->u;
 	if ((error = npy_shape(out, vals[2])) < 0 ||
-	    (error = npy_descr(&out->descr, vals[0])) < 0)
+	    (error = npy_descr(&out->descr, vals[0])) < 0 ||
+	    (error = descr_has_object(out->descr)) < 0)
 		return error;
+	if (error)
+		return npy_bad("invalid npy header: %s", "object arrays (pickled data) are not supported");
 	return npy_check_size(out);
 }
 
@@ -705,6 +745,12 @@ int h5fs_npy_header_format(char **out, size_t *len, const char *descr, int fortr
 	h5fs_buf_init(&hdr);
 	if ((error = h5fs_dtype_normalize(&norm, descr)) < 0)
 		return error;
+	if ((error = descr_has_object(norm)) != 0) {
+		if (error > 0)
+			error = npy_bad("cannot format npy header: %s",
+					"object arrays (pickled data) are not supported");
+		goto out;
+	}
 	n = (size_t)ndim;
 	for (i = 0; i < n; i++)
 		full[i] = shape[i];

@@ -32,6 +32,7 @@ static const struct npy_case npy_cases[] = {
 	{ "bytes", "np.array([b'ab', b'cde'])", "|S3", 0, 1, { 2 }, 1 },
 	{ "complex", "np.arange(3) * (1 + 2j)", "<c16", 0, 1, { 3 }, 1 },
 	{ "half", "np.arange(5, dtype=np.float16)", "<f2", 0, 1, { 5 }, 1 },
+	{ "datetime", "np.arange(3).astype('<M8[s]')", "<M8[s]", 0, 1, { 3 }, 1 },
 	{ "compound", "np.zeros(5, dtype=[('x', '<f4'), ('y', '<i8', (3,))])",
 	  "[[\"x\", \"<f4\"], [\"y\", \"<i8\", [3]]]", 0, 1, { 5 }, 1 },
 	{ "nested", "np.zeros((2, 2), dtype=[('p', [('x', '<f4'), ('y', '>f4')]), ('id', '<i4')])",
@@ -340,6 +341,8 @@ static void test_npy__malformed(void **state)
 		{ 1, 0, "{'descr': [('x', None)], 'fortran_order': False, 'shape': (3,)}", "'descr' holds" },
 		{ 1, 0, "{'descr': [('x', '<f4'), ('x', '<f4')], 'fortran_order': False, 'shape': (3,)}", "duplicate field" },
 		{ 1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,)} x", "trailing" },
+		{ 1, 0, "{'descr': '|O', 'fortran_order': False, 'shape': (3,)}", "object arrays" },
+		{ 1, 0, "{'descr': [('a', '<f4'), ('b', [('c', '|O')], (2,))], 'fortran_order': False, 'shape': (3,)}", "object arrays" },
 		{ 1, 0, "['descr', '<f8']", "expected '{'" },
 		{ 1, 0, "", "expected '{'" },
 		{ 1, 0, "{'descr: '<f8', 'fortran_order': False, 'shape': (3,)}", "expected ':'" },
@@ -502,6 +505,9 @@ static void test_npy__format_errors(void **state)
 
 	(void)state;
 	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "<U4", 0, 1, shape));
+	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "str", 0, 1, shape));
+	assert_non_null(strstr(h5fs_error_last()->message, "object arrays"));
+	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "[[\"s\", \"|O\"]]", 0, 1, shape));
 	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "<f8", 0, 33, shape));
 	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "<f8", 0, -1, shape));
 	th_fails(H5FS_EINVALID, h5fs_npy_header_format(&out, &len, "<f8", 0, 1, NULL));
