@@ -20,6 +20,32 @@
  * one kind -> array of that kind, "..." -> that string, anything else ->
  * the text itself as a vlen UTF-8 string.
  *
+ * Details of the text form:
+ *  - reals: the fewest digits that read back to the same bits (strtod;
+ *    strtof for float32; round-to-nearest-even for float16), laid out as
+ *    Python's repr(): "0.1", "3.0" (integral reals keep ".0" so the text
+ *    still reads as a real), "1e+300", "-0.0", "NaN", "Infinity",
+ *    "-Infinity";
+ *  - h5py's bool enum: "true"/"false" (parse also takes "1"/"0"); other
+ *    enums: the member name (a value that is no member: its integer);
+ *    compounds: a JSON object {"field": value, ...} in member order;
+ *    opaque: "0x" and lowercase hex; a null dataspace: the empty text;
+ *  - fixed-length strings lose their padding (NULLTERM: up to the first
+ *    NUL; NULLPAD: trailing NULs; SPACEPAD: trailing spaces);
+ *  - NUL bytes: in a scalar string's text they are raw bytes (the text
+ *    is binary-safe: @p len counts them); inside JSON they are "\u0000".
+ *    Variable-length strings cannot hold NULs: text with a NUL byte for
+ *    one (or for a new attribute) is H5FS_EINVALID;
+ *  - a scalar takes its bare text only (surrounding JSON whitespace is
+ *    allowed for numbers and bools); "[5]" does not fit a scalar;
+ *  - arrays must match the shape exactly, nested per dimension, with
+ *    integers in range and of integral form ("1.5" or "1.0" into an
+ *    integer type is H5FS_EINVALID);
+ *  - a new attribute: JSON integers above INT64_MAX become uint64; a
+ *    JSON number outside both integer ranges float64; "[]" float64 of
+ *    shape (0) (as numpy); arrays mixing kinds, ragged arrays and
+ *    arrays holding null or objects are stored as their text.
+ *
  * Writes are root-only under MPI: rank 0 writes, every rank returns rank
  * 0's result.
  */
