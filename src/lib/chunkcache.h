@@ -67,6 +67,15 @@ void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, 
 /* Drop every chunk of dataset (dev, ino, obj). */
 void h5fs__chunk_cache_drop(h5fs_chunk_cache *cache, uint64_t dev, uint64_t ino, uint64_t obj);
 
+/* reader.c */
+
+/*
+ * How readers opened from now on find chunks: 0 chooses by the chunk
+ * count, 1 always by coordinate (H5Dget_chunk_info_by_coord and pread),
+ * 2 always raw (H5Dread_chunk).  For tests.
+ */
+extern int h5fs__reader_lookup;
+
 /* filters.c */
 
 /* HDF5's Fletcher-32 checksum of @p len bytes. */

@@ -38,6 +38,8 @@
 /* A chunk cached as its in-extent part only (read through HDF5). */
 #define CHUNK_CLIPPED 1u
 
+int h5fs__reader_lookup;
+
 enum reader_kind {
 	KIND_CONTIG,	/* pread at file_off */
 	KIND_FILL,	/* not allocated: the fill value */
@@ -68,6 +70,7 @@ struct h5fs_reader {
 	h5fs__filter filters[H5Z_MAX_NFILTERS];
 	int nfilters;
 	int ours;
+	int by_coord;		/* few chunks: H5Dget_chunk_info_by_coord */
 	int dont_filter_partial;
 	char *missing;		/* first filter libhdf5 lacks, or NULL */
 	size_t chunk_bytes;
@@ -179,13 +182,13 @@ static int pread_full(h5fs_reader *r, void *buf, size_t len, uint64_t at)
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			h5fs__error_set(H5FS_ERROR_OS, "dataset %s: read at byte %llu of the file: %s",
-					reader_name(r), (unsigned long long)at, strerror(errno));
+			h5fs__error_set(H5FS_ERROR_OS, "read at byte %llu of the file: %s",
+					(unsigned long long)at, strerror(errno));
 			return H5FS_ERROR;
 		}
 		if (got == 0) {
-			h5fs__error_set(H5FS_ERROR_OS, "dataset %s: file ends at byte %llu, inside the data",
-					reader_name(r), (unsigned long long)at);
+			h5fs__error_set(H5FS_ERROR_OS, "file ends at byte %llu, inside the data",
+					(unsigned long long)at);
 			return H5FS_ECORRUPT;
 		}
 		stat_add(&r->st_bytes_read, (uint64_t)got);
@@ -399,17 +402,214 @@ out:
 	return error;
 }
 
+/* Whether the chunk's filters apply to it (mask and edge rules). */
+static int chunk_filtered(const h5fs_reader *r, unsigned int mask, int edge)
+{
+	unsigned int all;
+
+	if (!r->nfilters || (r->dont_filter_partial && edge))
+		return 0;
+	all = r->nfilters >= 32 ? ~0u : (1u << r->nfilters) - 1;
+	return (mask & all) != all;
+}
+
+/* The largest stored size we believe for a chunk (deflate may grow data). */
+static uint64_t stored_bound(const h5fs_reader *r)
+{
+	return (uint64_t)r->chunk_bytes + r->chunk_bytes / 16 + 4096;
+}
+
+/*
+ * Turn the stored bytes @p data of a chunk into a cache entry: as they
+ * are when unfiltered, else decoded by our pipeline.  Takes @p data.
+ */
+static int chunk_from_stored(h5fs_reader *r, const hsize_t *cc, uint8_t *data, uint64_t stored,
+			     unsigned int mask, int edge, h5fs__chunk **out)
+{
+	uint8_t *decoded = NULL;
+	int error;
+
+	*out = NULL;
+	if (!chunk_filtered(r, mask, edge)) {
+		if (stored != r->chunk_bytes) {
+			free(data);
+			h5fs__error_set(H5FS_ERROR_INTERNAL, "unfiltered chunk of %llu bytes, expected %zu",
+					(unsigned long long)stored, r->chunk_bytes);
+			return chunk_error(r, cc, H5FS_ECORRUPT);
+		}
+		return (*out = h5fs__chunk_new(data, r->chunk_bytes, 0)) ? 0 : H5FS_ENOMEM;
+	}
+	if ((error = h5fs__pipeline_decode(&decoded, r->filters, r->nfilters, mask, data,
+					   (size_t)stored, r->chunk_bytes, r->tsize)) < 0)
+		return chunk_error(r, cc, error);
+	stat_add(&r->st_decoded, 1);
+	return (*out = h5fs__chunk_new(decoded, r->chunk_bytes, 0)) ? 0 : H5FS_ENOMEM;
+}
+
+static herr_t unallocated_cb(unsigned n, const H5E_error2_t *e, void *payload)
+{
+	(void)n;
+	if (e->desc && strstr(e->desc, "chunk storage is not allocated"))
+		*(int *)payload = 1;
+	return 0;
+}
+
+/*
+ * After H5Dget_chunk_storage_size() failed (lock held): whether the chunk
+ * is merely unallocated.  libhdf5 1.10 fails instead of answering 0 when
+ * the index exists but the chunk is not in it; its message says so.  When
+ * the message differs, ask the (slow) coordinate lookup.  Leaves HDF5's
+ * error stack as it was when the answer is no.
+ */
+static int chunk_unallocated(h5fs_reader *r, const hsize_t *origin)
+{
+	haddr_t addr = HADDR_UNDEF;
+	hsize_t size = 0;
+	unsigned int mask = 0;
+	int found = 0;
+	hid_t stack;
+
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, unallocated_cb, &found);
+	if (found)
+		return 1;
+	if ((stack = H5Eget_current_stack()) < 0)
+		return 0;
+	if (H5Dget_chunk_info_by_coord(r->dset, origin, &mask, &addr, &size) >= 0 && addr == HADDR_UNDEF)
+		found = 1;
+	H5Eset_current_stack(stack);
+	return found;
+}
+
+/*
+ * Many chunks: H5Dget_chunk_info_by_coord() walks the whole index in
+ * 1.10 (linear per call), so the stored bytes come from
+ * H5Dget_chunk_storage_size() and H5Dread_chunk() (both B-tree lookups)
+ * under the lock; decoding still happens outside it.
+ */
+static int fetch_raw(h5fs_reader *r, const hsize_t *cc, struct src *s, int edge, h5fs__chunk **out)
+{
+	hsize_t stored = 0;
+	uint32_t mask = 0;
+	uint8_t *data = NULL;
+
+	*out = NULL;
+	h5fs_hdf5_lock();
+	if (H5Dget_chunk_storage_size(r->dset, s->origin, &stored) < 0) {
+		if (!chunk_unallocated(r, s->origin)) {
+			h5fs__error_hdf5("cannot locate the chunk");
+			h5fs_hdf5_unlock();
+			return chunk_error(r, cc, H5FS_ECORRUPT);
+		}
+		h5fs__hdf5_clear();
+		stored = 0;
+	}
+	if (stored == 0) {
+		h5fs_hdf5_unlock();
+		s->mode = SRC_FILL;
+		return 0;
+	}
+	if (stored > stored_bound(r)) {
+		h5fs_hdf5_unlock();
+		h5fs__error_set(H5FS_ERROR_INTERNAL, "stored size %llu is implausible for a chunk of %zu bytes",
+				(unsigned long long)stored, r->chunk_bytes);
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	if (!(data = malloc((size_t)stored))) {
+		h5fs_hdf5_unlock();
+		return h5fs__error_oom();
+	}
+	if (H5Dread_chunk(r->dset, H5P_DEFAULT, s->origin, &mask, data) < 0) {
+		h5fs__error_hdf5("cannot read the chunk");
+		h5fs_hdf5_unlock();
+		free(data);
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	h5fs_hdf5_unlock();
+	stat_add(&r->st_bytes_read, stored);
+	return chunk_from_stored(r, cc, data, stored, mask, edge, out);
+}
+
+/* Few chunks: the address from HDF5, the bytes by pread() unlocked. */
+static int fetch_by_coord(h5fs_reader *r, const hsize_t *cc, struct src *s, int edge, h5fs__chunk **out)
+{
+	haddr_t addr = HADDR_UNDEF;
+	hsize_t stored = 0;
+	unsigned int mask = 0;
+	uint8_t *data = NULL;
+	int error;
+
+	*out = NULL;
+	h5fs_hdf5_lock();
+	if (H5Dget_chunk_info_by_coord(r->dset, s->origin, &mask, &addr, &stored) < 0) {
+		h5fs__error_hdf5("cannot locate the chunk");
+		h5fs_hdf5_unlock();
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	h5fs_hdf5_unlock();
+	if (addr == HADDR_UNDEF) {
+		s->mode = SRC_FILL;
+		return 0;
+	}
+	if (stored == 0 || stored > stored_bound(r) || !in_file(r, addr, stored)) {
+		h5fs__error_set(H5FS_ERROR_INTERNAL, "stored size %llu at %llu is implausible for a chunk of %zu bytes",
+				(unsigned long long)stored, (unsigned long long)addr, r->chunk_bytes);
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	if (!chunk_filtered(r, mask, edge) && stored == r->chunk_bytes &&
+	    (r->rank == 1 || r->cdims[r->rank - 1] * r->tsize >= SHORT_ROW ||
+	     r->chunk_bytes > H5FS_READER_MAX_CHUNK)) {
+		/* long rows straight from the file: no copy, no cache */
+		s->mode = SRC_FILE;
+		s->addr = addr;
+		src_shape(r, s, r->cdims);
+		return 0;
+	}
+	if (r->chunk_bytes > H5FS_READER_MAX_CHUNK) {
+		h5fs__error_set(H5FS_ERROR_INTERNAL, "chunk of %zu bytes is too large to decode", r->chunk_bytes);
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	if (!(data = malloc((size_t)stored)))
+		return h5fs__error_oom();
+	if ((error = pread_full(r, data, (size_t)stored, addr)) < 0) {
+		free(data);
+		return chunk_error(r, cc, error);
+	}
+	return chunk_from_stored(r, cc, data, stored, mask, edge, out);
+}
+
+/*
+ * Filters we do not decode, or chunks too large to decode whole: the
+ * chunk's in-extent part through H5Dread() when it is small enough to
+ * hold, else (SRC_HDF5) each piece a request needs.
+ */
+static int fetch_hdf5(h5fs_reader *r, const hsize_t *cc, struct src *s, h5fs__chunk **out)
+{
+	hsize_t shape[H5S_MAX_RANK];
+	uint64_t nel = 1;
+	uint8_t *data = NULL;
+	int i, error;
+
+	*out = NULL;
+	clipped_shape(r, s->origin, shape);
+	for (i = 0; i < r->rank; i++)
+		nel *= shape[i];
+	if (nel * r->tsize > H5FS_READER_MAX_CHUNK) {
+		s->mode = SRC_HDF5;
+		return 0;
+	}
+	if ((error = hdf5_read_boxes(r, s->origin, shape, 1, nel, &data)) < 0)
+		return chunk_error(r, cc, error);
+	stat_add(&r->st_decoded, 1);
+	return (*out = h5fs__chunk_new(data, (size_t)(nel * r->tsize), CHUNK_CLIPPED)) ? 0 : H5FS_ENOMEM;
+}
+
 /* Fetch the chunk at chunk coordinates @p cc into @p s. */
 static int chunk_fetch(h5fs_reader *r, const hsize_t *cc, struct src *s)
 {
 	h5fs__chunk_key key;
-	h5fs__chunk *c;
+	h5fs__chunk *c = NULL;
 	hsize_t shape[H5S_MAX_RANK];
-	haddr_t addr = HADDR_UNDEF;
-	hsize_t stored = 0;
-	unsigned int mask = 0, all;
-	uint8_t *data = NULL, *decoded = NULL;
-	int i, edge = 0, filtered, error = 0;
+	int i, edge = 0, error;
 
 	memset(s, 0, sizeof(*s));
 	key.dev = r->dev;
@@ -425,93 +625,19 @@ static int chunk_fetch(h5fs_reader *r, const hsize_t *cc, struct src *s)
 	stat_add(&r->st_touched, 1);
 	if ((c = h5fs__chunk_cache_get(r->cache, &key))) {
 		stat_add(&r->st_hits, 1);
-		goto use_chunk;
-	}
-
-	h5fs_hdf5_lock();
-	if (H5Dget_chunk_info_by_coord(r->dset, s->origin, &mask, &addr, &stored) < 0) {
-		h5fs__error_hdf5("cannot locate the chunk");
-		h5fs_hdf5_unlock();
-		return chunk_error(r, cc, H5FS_ECORRUPT);
-	}
-	h5fs_hdf5_unlock();
-
-	if (addr == HADDR_UNDEF) {
-		s->mode = SRC_FILL;
-		return 0;
-	}
-	all = r->nfilters ? (r->nfilters >= 32 ? ~0u : (1u << r->nfilters) - 1) : 0;
-	filtered = r->nfilters > 0 && (mask & all) != all && !(r->dont_filter_partial && edge);
-
-	if (!filtered) {
-		if (stored != r->chunk_bytes) {
-			h5fs__error_set(H5FS_ERROR_INTERNAL, "unfiltered chunk of %llu bytes, expected %zu",
-					(unsigned long long)stored, r->chunk_bytes);
-			return chunk_error(r, cc, H5FS_ECORRUPT);
-		}
-		if (!in_file(r, addr, stored)) {
-			h5fs__error_set(H5FS_ERROR_INTERNAL, "chunk lies past the end of the file");
-			return chunk_error(r, cc, H5FS_ECORRUPT);
-		}
-		if (r->rank == 1 || r->cdims[r->rank - 1] * r->tsize >= SHORT_ROW ||
-		    r->chunk_bytes > H5FS_READER_MAX_CHUNK) {
-			s->mode = SRC_FILE;
-			s->addr = addr;
-			src_shape(r, s, r->cdims);
-			return 0;
-		}
-		/* short rows: one read of the whole chunk beats many */
-		if (!(data = malloc(r->chunk_bytes ? r->chunk_bytes : 1)))
-			return h5fs__error_oom();
-		if ((error = pread_full(r, data, r->chunk_bytes, addr)) < 0) {
-			free(data);
-			return chunk_error(r, cc, error);
-		}
-		if (!(c = h5fs__chunk_new(data, r->chunk_bytes, 0)))
-			return H5FS_ENOMEM;
-	} else if (r->ours && r->chunk_bytes <= H5FS_READER_MAX_CHUNK) {
-		/* deflate may grow data a little; more is a lie */
-		if (stored == 0 || stored > (hsize_t)r->chunk_bytes + r->chunk_bytes / 16 + 4096) {
-			h5fs__error_set(H5FS_ERROR_INTERNAL, "stored size %llu is implausible for a chunk of %zu bytes",
-					(unsigned long long)stored, r->chunk_bytes);
-			return chunk_error(r, cc, H5FS_ECORRUPT);
-		}
-		if (!in_file(r, addr, stored)) {
-			h5fs__error_set(H5FS_ERROR_INTERNAL, "chunk lies past the end of the file");
-			return chunk_error(r, cc, H5FS_ECORRUPT);
-		}
-		if (!(data = malloc((size_t)stored)))
-			return h5fs__error_oom();
-		if ((error = pread_full(r, data, (size_t)stored, addr)) < 0) {
-			free(data);
-			return chunk_error(r, cc, error);
-		}
-		if ((error = h5fs__pipeline_decode(&decoded, r->filters, r->nfilters, mask, data,
-						   (size_t)stored, r->chunk_bytes, r->tsize)) < 0)
-			return chunk_error(r, cc, error);
-		stat_add(&r->st_decoded, 1);
-		if (!(c = h5fs__chunk_new(decoded, r->chunk_bytes, 0)))
-			return H5FS_ENOMEM;
 	} else {
-		uint64_t nel = 1;
-
-		clipped_shape(r, s->origin, shape);
-		for (i = 0; i < r->rank; i++)
-			nel *= shape[i];
-		if (nel * r->tsize > H5FS_READER_MAX_CHUNK) {
-			/* too large to hold: read each piece a request needs */
-			s->mode = SRC_HDF5;
-			return 0;
-		}
-		if ((error = hdf5_read_boxes(r, s->origin, shape, 1, nel, &data)) < 0)
-			return chunk_error(r, cc, error);
-		stat_add(&r->st_decoded, 1);
-		if (!(c = h5fs__chunk_new(data, (size_t)(nel * r->tsize), CHUNK_CLIPPED)))
-			return H5FS_ENOMEM;
+		if ((r->nfilters && !r->ours) || (r->nfilters && r->chunk_bytes > H5FS_READER_MAX_CHUNK))
+			error = fetch_hdf5(r, cc, s, &c);
+		else if (r->by_coord || r->chunk_bytes > H5FS_READER_MAX_CHUNK)
+			error = fetch_by_coord(r, cc, s, edge, &c);
+		else
+			error = fetch_raw(r, cc, s, edge, &c);
+		if (error < 0)
+			return error;
+		if (!c)
+			return 0;	/* SRC_FILL, SRC_FILE or SRC_HDF5 */
+		h5fs__chunk_cache_put(r->cache, &key, &c);
 	}
-	h5fs__chunk_cache_put(r->cache, &key, &c);
-
-use_chunk:
 	s->mode = SRC_MEM;
 	s->chunk = c;
 	s->data = c->data;
@@ -562,8 +688,10 @@ static int chunk_serve(h5fs_reader *r, const struct boxes *bx, int k, const hsiz
 			nel *= cnt[i];
 		}
 		if (s.mode != SRC_HDF5) {
-			if ((error = copy_box(r, &s, lo, hi, buf, off, end)) < 0)
+			if ((error = copy_box(r, &s, lo, hi, buf, off, end)) < 0) {
+				error = chunk_error(r, cc, error);
 				goto out;
+			}
 			continue;
 		}
 		/* the intersection lies inside the request: bounded by it */
@@ -663,7 +791,11 @@ int h5fs_reader_read(h5fs_reader *r, void *buf, size_t size, uint64_t off, size_
 	n = r->size - off < size ? r->size - off : size;
 	switch (r->kind) {
 	case KIND_CONTIG:
-		error = pread_full(r, buf, (size_t)n, r->file_off + off);
+		if ((error = pread_full(r, buf, (size_t)n, r->file_off + off)) < 0) {
+			const h5fs_error *le = h5fs_error_last();
+
+			h5fs__error_set(le->klass, "dataset %s: %s", reader_name(r), le->message);
+		}
 		break;
 	case KIND_FILL:
 		fill_bytes(r, buf, (size_t)n, off);
@@ -817,6 +949,7 @@ static int open_fill(h5fs_reader *r, hid_t dcpl)
 static int open_layout(h5fs_reader *r, hid_t dset, hid_t dcpl)
 {
 	H5D_layout_t layout = H5Pget_layout(dcpl);
+	uint64_t total = 1;
 	int i, n;
 
 	if (r->size == 0) {
@@ -873,7 +1006,16 @@ static int open_layout(h5fs_reader *r, hid_t dset, hid_t dcpl)
 			}
 			r->chunk_bytes *= r->cdims[i];
 			r->nchunks[i] = r->dims[i] / r->cdims[i] + (r->dims[i] % r->cdims[i] != 0);
+			total = total * r->nchunks[i];
 		}
+		/*
+		 * In 1.10 H5Dget_chunk_info_by_coord() costs about 6 ns per
+		 * chunk of the dataset; worth it (pread outside the lock) only
+		 * while that stays small beside reading one chunk.
+		 */
+		r->by_coord = total <= 64 || total <= r->chunk_bytes / 32;
+		if (h5fs__reader_lookup)
+			r->by_coord = h5fs__reader_lookup == 1;
 		r->kind = KIND_CHUNKED;
 		return 0;
 	default:

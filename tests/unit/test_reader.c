@@ -19,6 +19,7 @@
 #include "helpers.h"
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
+#include "../../src/lib/chunkcache.h"
 
 static uint64_t seed;
 static int fixtures_made;
@@ -331,16 +332,23 @@ static void test_reader__layouts(void **state)
 	h5fs_chunk_cache_free(cache);
 }
 
-/* The same without a cache, and with one so small it evicts constantly. */
+/*
+ * The same without a cache, and with one so small it evicts constantly;
+ * chunks found by coordinate, then by raw chunk reads.
+ */
 static void test_reader__layouts_small_cache(void **state)
 {
 	h5fs_chunk_cache *cache;
 	size_t bytes;
 
 	(void)state;
+	/* both ways of finding chunks, whatever the chunk count */
+	h5fs__reader_lookup = 1;
 	check_all_layouts(NULL, 50);
+	h5fs__reader_lookup = 2;
 	th_ok(h5fs_chunk_cache_new(&cache, 3000));
 	check_all_layouts(cache, 50);
+	h5fs__reader_lookup = 0;
 	h5fs_chunk_cache_usage(cache, &bytes, NULL);
 	assert_true(bytes <= 3000);
 	h5fs_chunk_cache_free(cache);
@@ -423,15 +431,13 @@ static void test_reader__missing_filter(void **state)
 }
 
 /* Chunks whose bytes lie: a clear error, never a crash or an overflow. */
-static void test_reader__bad_direct_chunks(void **state)
+static void check_bad_direct_chunks(void)
 {
 	struct opened o;
 	uint8_t buf[400], want[400];
 	size_t nread;
 	int i;
 
-	(void)state;
-	fixtures();
 	th_ok(open_reader(&o, th_path("other.h5"), "direct", NULL));
 	/* decompresses to 500 bytes, not 400 */
 	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, 4, 0, &nread));
@@ -455,6 +461,15 @@ static void test_reader__bad_direct_chunks(void **state)
 	th_assert_no_open_ids();
 }
 
+static void test_reader__bad_direct_chunks(void **state)
+{
+	(void)state;
+	fixtures();
+	for (h5fs__reader_lookup = 1; h5fs__reader_lookup <= 2; h5fs__reader_lookup++)
+		check_bad_direct_chunks();
+	h5fs__reader_lookup = 0;
+}
+
 /* Find the file offset of the first chunk of a dataset. */
 static uint64_t first_chunk_addr(const char *path, const char *name, uint64_t *size)
 {
@@ -476,7 +491,7 @@ static uint64_t first_chunk_addr(const char *path, const char *name, uint64_t *s
 /* Damage bytes of a copy and read: error, not crash. */
 static void check_corrupted(const char *name, int stride)
 {
-	const char *copy = th_path("corrupt-%s.h5", name);
+	const char *copy = th_path("corrupt-%s-%d.h5", name, h5fs__reader_lookup);
 	uint64_t addr, size, k;
 	struct opened o;
 	uint8_t buf[4096];
@@ -512,8 +527,11 @@ static void test_reader__corrupt_chunks(void **state)
 {
 	(void)state;
 	fixtures();
-	check_corrupted("gzip", 97);
-	check_corrupted("fletcher", 1001);
+	for (h5fs__reader_lookup = 1; h5fs__reader_lookup <= 2; h5fs__reader_lookup++) {
+		check_corrupted("gzip", 97);
+		check_corrupted("fletcher", 1001);
+	}
+	h5fs__reader_lookup = 0;
 	th_assert_no_open_ids();
 }
 
@@ -521,7 +539,7 @@ static void test_reader__corrupt_chunks(void **state)
 static void test_reader__truncated(void **state)
 {
 	const char *copy;
-	struct opened o;
+	struct opened o, o2;
 	uint64_t addr, size;
 	uint8_t buf[64];
 	size_t nread;
@@ -532,9 +550,16 @@ static void test_reader__truncated(void **state)
 	th_python("import shutil; shutil.copy(sys.argv[1] + '/other.h5', '%s')", copy);
 	addr = first_chunk_addr(copy, "fletcher", &size);
 	th_ok(open_reader(&o, copy, "fletcher", NULL));
+	h5fs__reader_lookup = 2;
+	th_ok(open_reader(&o2, copy, "fletcher", NULL));
+	h5fs__reader_lookup = 0;
 	assert_int_equal(truncate(copy, (off_t)(addr + size / 2)), 0);
 	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o.r, buf, sizeof(buf), 0, &nread));
+	print_message("%s\n", h5fs_error_last()->message);
+	th_fails(H5FS_ECORRUPT, h5fs_reader_read(o2.r, buf, sizeof(buf), 0, &nread));
+	print_message("%s\n", h5fs_error_last()->message);
 	close_reader(&o);
+	close_reader(&o2);
 	th_assert_no_open_ids();
 }
 
