@@ -16,8 +16,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <glob.h>
+#include <unistd.h>
+
 #include "helpers.h"
 #include "h5fs/sys/hdf5.h"
+#include "../../src/lib/internal.h"
+#include "../../src/lib/json.h"
 
 static uint64_t seed;
 static uint64_t rng_state;
@@ -1171,6 +1176,158 @@ static void test_codec__h5py_texts(void **state)
 	th_assert_no_open_ids();
 }
 
+
+/* --- the corpus ----------------------------------------------------- */
+
+#define CORPUS "/work/shared/corpus"
+
+struct corpus_stats {
+	const char *file;
+	size_t formatted, unsupported, nonjson;
+};
+
+static herr_t corpus_attr_cb(hid_t obj, const char *name, const H5A_info_t *info, void *payload)
+{
+	struct corpus_stats *st = payload;
+	hid_t attr, type, space;
+	hsize_t dims[H5FS_MAX_RANK];
+	char *text, *text2;
+	size_t len, len2;
+	void *buf;
+	int ndim, rc;
+
+	(void)info;
+	if ((attr = H5Aopen(obj, name, H5P_DEFAULT)) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return 0;
+	}
+	rc = h5fs_codec_format_attr(&text, &len, attr);
+	if (rc == H5FS_ENOTSUPPORTED || rc == H5FS_EBUFS || rc == H5FS_ERROR) {
+		st->unsupported++;
+		if (getenv("H5FS_CORPUS_VERBOSE"))
+			print_message("%s: '%s': %s\n", st->file, name, h5fs_error_last()->message);
+		H5Aclose(attr);
+		return 0;
+	}
+	if (rc < 0)
+		fail_msg("%s: attribute '%s': %d %s", st->file, name, rc, h5fs_error_last()->message);
+	st->formatted++;
+	type = H5Aget_type(attr);
+	space = H5Aget_space(attr);
+	ndim = H5Sget_simple_extent_ndims(space);
+	assert_true(ndim >= 0 && ndim <= H5FS_MAX_RANK);
+	H5Sget_simple_extent_dims(space, dims, NULL);
+	/* the text parses back into the type, and formats to the same text */
+	if (H5Sget_simple_extent_type(space) != H5S_NULL) {
+		rc = h5fs_codec_parse(&buf, type, ndim, dims, text, len);
+		if (rc < 0) {
+			h5fs_json *j = NULL;
+
+			/* only JSON forms of non-UTF-8 strings may fail */
+			if ((ndim == 0 && H5Tget_class(type) != H5T_COMPOUND) ||
+			    h5fs__json_parse(&j, text, len) == 0)
+				fail_msg("%s: attribute '%s': text '%.200s' does not parse back: %s",
+					 st->file, name, text, h5fs_error_last()->message);
+			st->nonjson++;
+		} else {
+			th_ok(h5fs_codec_format(&text2, &len2, type, ndim, dims, buf));
+			if (len != len2 || memcmp(text, text2, len))
+				fail_msg("%s: attribute '%s': '%.200s' became '%.200s'", st->file, name,
+					 text, text2);
+			free(text2);
+			h5fs_codec_buffer_free(buf, type, ndim, dims);
+		}
+	}
+	free(text);
+	H5Sclose(space);
+	H5Tclose(type);
+	H5Aclose(attr);
+	return 0;
+}
+
+static herr_t corpus_obj_cb(hid_t root, const char *name, const H5O_info_t *info, void *payload)
+{
+	hid_t obj;
+
+	(void)info;
+	if ((obj = H5Oopen(root, name, H5P_DEFAULT)) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return 0;
+	}
+	if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, corpus_attr_cb, payload) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	H5Oclose(obj);
+	return 0;
+}
+
+static void corpus_file(const char *path, struct corpus_stats *st)
+{
+	hid_t f;
+
+	st->file = path;
+	if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return;
+	}
+	if (H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, corpus_obj_cb, st, H5O_INFO_BASIC) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	H5Fclose(f);
+}
+
+/*
+ * Every attribute of the corpus formats, and its text parses back to the
+ * same text (files that crash libhdf5 itself are left out, see
+ * MANIFEST.tsv).
+ */
+static void test_codec__corpus(void **state)
+{
+	struct corpus_stats st = { NULL, 0, 0, 0 };
+	FILE *m;
+	char *line = NULL, *path;
+	size_t cap = 0, k;
+	glob_t g;
+	int files = 0;
+
+	(void)state;
+	if (!(m = fopen(CORPUS "/MANIFEST.tsv", "r"))) {
+		print_message("corpus not found at " CORPUS ": skipped\n");
+		skip();
+	}
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	while (getline(&line, &cap, m) > 0) {
+		char *name = strtok(line, "\t"), *field;
+		char *opens = NULL, *features = NULL;
+		int col;
+
+		for (col = 2; (field = strtok(NULL, "\t")); col++) {
+			if (col == 5)
+				opens = field;
+			if (col == 6)
+				features = field;
+		}
+		if (!name || !opens || strcmp(opens, "yes") || !features ||
+		    strstr(features, "segfault") || strstr(features, "abort") ||
+		    strstr(features, "_fpe") || strstr(features, "timeout"))
+			continue;
+		if (asprintf(&path, CORPUS "/files/%s", name) < 0)
+			fail();
+		corpus_file(path, &st);
+		free(path);
+		files++;
+	}
+	free(line);
+	fclose(m);
+	if (glob(CORPUS "/bamboost/*/*.h5", 0, NULL, &g) == 0) {
+		for (k = 0; k < g.gl_pathc; k++, files++)
+			corpus_file(g.gl_pathv[k], &st);
+		globfree(&g);
+	}
+	print_message("corpus: %d files, %zu attributes formatted, %zu without text form, "
+		      "%zu non-UTF-8 JSON texts\n", files, st.formatted, st.unsupported, st.nonjson);
+	assert_true(st.formatted > 0);
+	th_assert_no_open_ids();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_codec__rejection),
 		cmocka_unit_test(test_codec__unsupported),
 		cmocka_unit_test(test_codec__h5py_texts),
+		cmocka_unit_test(test_codec__corpus),
 	};
 
 	seed_init();
