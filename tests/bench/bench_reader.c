@@ -29,6 +29,8 @@ struct share {
 	uint64_t to;
 	size_t block;
 	uint64_t sum;
+	double cpu;
+	double wall;
 	int error;
 };
 
@@ -46,7 +48,10 @@ static void *reader_main(void *arg)
 	uint8_t *buf = malloc(s->block);
 	uint64_t off;
 	size_t nread, i;
+	struct timespec c0, c1;
+	double w0 = now();
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	if (!buf) {
 		s->error = -1;
 		return NULL;
@@ -64,6 +69,9 @@ static void *reader_main(void *arg)
 			s->sum += buf[i];
 	}
 	free(buf);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	s->cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	s->wall = now() - w0;
 	return NULL;
 }
 
@@ -89,6 +97,9 @@ static double run(h5fs_reader *r, int threads, size_t block)
 		bad |= sh[i].error;
 	}
 	t1 = now();
+	if (getenv("BENCH_VERBOSE"))
+		for (i = 0; i < threads; i++)
+			printf("  thread %d: cpu %.3f s, wall %.3f s\n", i, sh[i].cpu, sh[i].wall);
 	free(sh);
 	free(tid);
 	return bad ? -1 : t1 - t0;

@@ -14,11 +14,18 @@
  * - contiguous, not allocated: the fill value, repeated;
  * - compact: read whole at open (at most 64 KiB), then served from memory;
  * - chunked: the byte range is mapped to the chunks it touches and only
- *   those are fetched.  A chunk's address comes from HDF5 (under the HDF5
- *   lock); its bytes are read with pread() and decoded by our own
- *   decoders (deflate, shuffle, fletcher32) outside the lock, then kept
- *   in the shared h5fs_chunk_cache.  Unfiltered chunks are read straight
- *   from the file.  Unallocated chunks read as the fill value.  Chunks
+ *   those are fetched, one at a time.  With few chunks (at most 64, or
+ *   fewer than chunk bytes / 32) a chunk's address comes from
+ *   H5Dget_chunk_info_by_coord() under the HDF5 lock and its bytes from
+ *   pread() outside it; with many, the stored bytes come from
+ *   H5Dread_chunk() under the lock, because in libhdf5 1.10 the
+ *   coordinate lookup scans the whole chunk index (about 6 ns per chunk
+ *   of the dataset, per call) while H5Dread_chunk() is a B-tree lookup.
+ *   Either way the bytes are decoded by our own decoders (deflate,
+ *   shuffle, fletcher32) outside the lock, then kept in the shared
+ *   h5fs_chunk_cache.  Unfiltered chunks with rows of at least 4 KiB are
+ *   read straight from the file into the caller's buffer (few-chunk
+ *   case).  Unallocated chunks read as the fill value.  Chunks
  *   whose pipeline holds another filter (szip, scale-offset, n-bit,
  *   plugins) are read with H5Dread() of the chunk's in-extent region
  *   under the lock; when a filter is not available that read fails with
