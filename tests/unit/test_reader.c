@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "helpers.h"
 #include "h5fs/sys/hdf5.h"
@@ -804,6 +806,169 @@ static void test_reader__arguments(void **state)
 	th_assert_no_open_ids();
 }
 
+/*
+ * The real files of the shared corpus: every dataset the reader opens
+ * reads back as H5Dread() of the whole dataset (in its file type) does.
+ * Each file is read in a forked child with a time limit, so a crash is
+ * reported against its file; files whose tags say libhdf5 itself crashes
+ * or hangs on them are left out.
+ */
+struct corpus_walk {
+	hid_t file;
+	int fd;
+	h5fs_chunk_cache *cache;
+	int datasets;
+	int compared;
+	int unopened;
+	int both_fail;
+	int bad;
+};
+
+static int corpus_dataset(struct corpus_walk *w, const char *name)
+{
+	h5fs_reader *r = NULL;
+	hid_t d, ftype, mtype;
+	uint64_t size;
+	uint8_t *want = NULL, *got = NULL;
+	size_t nread, pos, sz;
+	int ref_ok, ours_ok = 1, error;
+
+	if ((d = H5Dopen2(w->file, name, H5P_DEFAULT)) < 0)
+		return 0;
+	w->datasets++;
+	error = h5fs_reader_open(&r, d, w->fd, w->cache);
+	if (error < 0) {
+		w->unopened++;
+		H5Dclose(d);
+		return 0;
+	}
+	size = h5fs_reader_size(r);
+	if (size > (64u << 20)) {
+		printf("  %s: %llu bytes, skipped\n", name, (unsigned long long)size);
+		goto out;
+	}
+	want = calloc(1, size ? (size_t)size : 1);
+	got = calloc(1, size ? (size_t)size : 1);
+	ftype = H5Dget_type(d);
+	mtype = H5Tcopy(ftype);
+	ref_ok = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, want) >= 0;
+	H5Eclear2(H5E_DEFAULT);
+	H5Tclose(mtype);
+	H5Tclose(ftype);
+	for (pos = 0; pos < size && ours_ok; pos += nread) {
+		sz = 1 + (size_t)rnd_below(size / 3 + 4096);
+		if (h5fs_reader_read(r, got + pos, sz, pos, &nread) < 0 || nread == 0)
+			ours_ok = 0;
+	}
+	if (ref_ok && ours_ok && memcmp(want, got, (size_t)size)) {
+		for (pos = 0; want[pos] == got[pos]; pos++)
+			;
+		printf("  %s: MISMATCH at byte %zu of %llu\n", name, pos, (unsigned long long)size);
+		w->bad++;
+	} else if (ref_ok && !ours_ok) {
+		printf("  %s: H5Dread works but the reader fails: %s\n", name, h5fs_error_last()->message);
+		w->bad++;
+	} else if (!ref_ok && ours_ok) {
+		printf("  %s: H5Dread fails but the reader reads %llu bytes\n", name, (unsigned long long)size);
+	} else if (!ours_ok) {
+		if (!w->both_fail++)
+			printf("  %s: both fail; ours: %s\n", name, h5fs_error_last()->message);
+	} else {
+		w->compared++;
+	}
+out:
+	free(want);
+	free(got);
+	h5fs_reader_free(r);
+	H5Dclose(d);
+	return 0;
+}
+
+static herr_t corpus_visit_cb(hid_t obj, const char *name, const H5O_info_t *info, void *payload)
+{
+	(void)obj;
+	if (info->type == H5O_TYPE_DATASET)
+		corpus_dataset(payload, name);
+	return 0;
+}
+
+static int corpus_child(const char *path)
+{
+	struct corpus_walk w;
+
+	memset(&w, 0, sizeof(w));
+	alarm(120);
+	if ((w.fd = open(path, O_RDONLY)) < 0 || (w.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+		printf("  not opened\n");
+		return 0;
+	}
+	h5fs_chunk_cache_new(&w.cache, 8 << 20);
+	H5Ovisit2(w.file, H5_INDEX_NAME, H5_ITER_NATIVE, corpus_visit_cb, &w, H5O_INFO_BASIC);
+	H5Eclear2(H5E_DEFAULT);
+	printf("  %d datasets: %d read back identical, %d without a byte image, %d failing in both, %d wrong\n",
+	       w.datasets, w.compared, w.unopened, w.both_fail, w.bad);
+	h5fs_chunk_cache_free(w.cache);
+	H5Fclose(w.file);
+	close(w.fd);
+	return w.bad ? 1 : 0;
+}
+
+static void test_reader__corpus(void **state)
+{
+	const char *root = getenv("H5FS_CORPUS") ? getenv("H5FS_CORPUS") : "../shared/corpus";
+	char *manifest, *line = NULL, *path;
+	size_t cap = 0;
+	FILE *m;
+	int failures = 0, files = 0;
+
+	(void)state;
+	seed_init();
+	if (asprintf(&manifest, "%s/MANIFEST.tsv", root) < 0)
+		fail();
+	if (!(m = fopen(manifest, "r"))) {
+		free(manifest);
+		print_message("corpus not found at %s (set H5FS_CORPUS): skipped\n", root);
+		skip();
+		return;
+	}
+	free(manifest);
+	while (getline(&line, &cap, m) > 0) {
+		char *tab = strchr(line, '\t');
+		pid_t pid;
+		int status;
+
+		if (!tab || !strncmp(line, "file\t", 5))
+			continue;
+		*tab = '\0';
+		if (strstr(tab + 1, "segfault") || strstr(tab + 1, "_abort") || strstr(tab + 1, "_fpe") ||
+		    strstr(tab + 1, "_timeout"))
+			continue;
+		if (asprintf(&path, "%s/files/%s", root, line) < 0)
+			fail();
+		printf("%s\n", line);
+		fflush(stdout);
+		files++;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int rc = corpus_child(path);
+
+			fflush(stdout);
+			_exit(rc);
+		}
+		waitpid(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			printf("  FAILED: %s\n", WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "wrong bytes");
+			failures++;
+		}
+		free(path);
+	}
+	free(line);
+	fclose(m);
+	print_message("corpus: %d files read, %d failed (seed %llu)\n", files, failures, (unsigned long long)seed);
+	assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -820,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_reader__huge_chunks),
 		cmocka_unit_test(test_reader__threads),
 		cmocka_unit_test(test_reader__arguments),
+		cmocka_unit_test(test_reader__corpus),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
