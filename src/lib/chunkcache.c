@@ -10,6 +10,13 @@
  * Memory accounting counts each chunk's data plus its header; the cache
  * evicts from the cold end until the total fits.  A chunk larger than the
  * whole cache is never kept.
+ *
+ * A miss leaves a reservation (a "pending" entry in the hash table only)
+ * so that concurrent requests for the same chunk wait for the first one
+ * to decode it instead of decoding it again; put() or abandon() ends the
+ * reservation and wakes the waiters.  A thread holds at most one
+ * reservation at a time (the reader fetches one chunk at a time), so
+ * waiting cannot deadlock.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +29,7 @@
 
 struct h5fs_chunk_cache {
 	pthread_mutex_t mutex;
+	pthread_cond_t ready;	/* a reservation ended */
 	size_t capacity;
 	size_t bytes;
 	size_t entries;
@@ -102,6 +110,13 @@ int h5fs_chunk_cache_new(h5fs_chunk_cache **out, size_t size_bytes)
 		h5fs__error_set(H5FS_ERROR_OS, "cannot create the chunk cache mutex");
 		return H5FS_ERROR;
 	}
+	if (pthread_cond_init(&cache->ready, NULL) != 0) {
+		pthread_mutex_destroy(&cache->mutex);
+		free(cache->buckets);
+		free(cache);
+		h5fs__error_set(H5FS_ERROR_OS, "cannot create the chunk cache condition");
+		return H5FS_ERROR;
+	}
 	cache->nbuckets = CACHE_MIN_BUCKETS;
 	cache->capacity = size_bytes;
 	*out = cache;
@@ -130,6 +145,28 @@ static void lru_push_front(h5fs_chunk_cache *cache, h5fs__chunk *c)
 	cache->head = c;
 	if (!cache->tail)
 		cache->tail = c;
+}
+
+static h5fs__chunk **hash_slot(h5fs_chunk_cache *cache, const h5fs__chunk_key *key)
+{
+	h5fs__chunk **pp = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
+
+	while (*pp && !key_equal(&(*pp)->key, key))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* End a reservation (mutex held): drop the pending entry, wake waiters. */
+static void reservation_end(h5fs_chunk_cache *cache, const h5fs__chunk_key *key)
+{
+	h5fs__chunk **pp = hash_slot(cache, key), *p = *pp;
+
+	if (p && p->pending) {
+		*pp = p->hnext;
+		free(p);
+		cache->entries--;
+	}
+	pthread_cond_broadcast(&cache->ready);
 }
 
 /* Take @p c out of the cache (mutex held); the cache's reference goes. */
@@ -177,34 +214,61 @@ static void cache_grow(h5fs_chunk_cache *cache)
 
 h5fs__chunk *h5fs__chunk_cache_get(h5fs_chunk_cache *cache, const h5fs__chunk_key *key)
 {
-	h5fs__chunk *c;
+	h5fs__chunk *c, **slot;
 
 	if (!cache)
 		return NULL;
 	pthread_mutex_lock(&cache->mutex);
-	c = cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
-	while (c && !key_equal(&c->key, key))
-		c = c->hnext;
+	for (;;) {
+		c = *hash_slot(cache, key);
+		if (!c || !c->pending)
+			break;
+		/* another thread is decoding this chunk: wait for it */
+		pthread_cond_wait(&cache->ready, &cache->mutex);
+	}
 	if (c) {
 		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 		lru_unlink(cache, c);
 		lru_push_front(cache, c);
+		pthread_mutex_unlock(&cache->mutex);
+		return c;
+	}
+	/* reserve the key (best effort: without memory, no reservation) */
+	if ((c = calloc(1, sizeof(*c)))) {
+		c->key = *key;
+		c->pending = 1;
+		slot = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
+		c->hnext = *slot;
+		*slot = c;
+		cache->entries++;
 	}
 	pthread_mutex_unlock(&cache->mutex);
-	return c;
+	return NULL;
+}
+
+void h5fs__chunk_cache_abandon(h5fs_chunk_cache *cache, const h5fs__chunk_key *key)
+{
+	if (!cache)
+		return;
+	pthread_mutex_lock(&cache->mutex);
+	reservation_end(cache, key);
+	pthread_mutex_unlock(&cache->mutex);
 }
 
 void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **cp)
 {
 	h5fs__chunk *c = *cp, *old, **slot;
 
-	if (!cache || c->cached || chunk_cost(c) > cache->capacity)
+	if (!cache)
 		return;
 	pthread_mutex_lock(&cache->mutex);
-	slot = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
-	for (old = *slot; old && !key_equal(&old->key, key); old = old->hnext)
-		;
-	if (old) {
+	reservation_end(cache, key);
+	if (c->cached || chunk_cost(c) > cache->capacity) {
+		pthread_mutex_unlock(&cache->mutex);
+		return;
+	}
+	slot = hash_slot(cache, key);
+	if ((old = *slot)) {
 		/* another thread decoded the same chunk first: use its copy */
 		atomic_fetch_add_explicit(&old->refs, 1, memory_order_relaxed);
 		lru_unlink(cache, old);
@@ -214,6 +278,7 @@ void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, 
 		*cp = old;
 		return;
 	}
+	slot = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
 	c->key = *key;
 	c->cached = 1;
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -275,6 +340,7 @@ void h5fs_chunk_cache_free(h5fs_chunk_cache *cache)
 	if (!cache)
 		return;
 	h5fs_chunk_cache_clear(cache);
+	pthread_cond_destroy(&cache->ready);
 	pthread_mutex_destroy(&cache->mutex);
 	free(cache->buckets);
 	free(cache);

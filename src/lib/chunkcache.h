@@ -34,6 +34,7 @@ struct h5fs__chunk {
 	/* the cache's bookkeeping */
 	atomic_int refs;
 	int cached;
+	int pending;		/* a reservation: no data yet, not in the LRU */
 	h5fs__chunk *hnext;
 	h5fs__chunk *prev;
 	h5fs__chunk *next;
@@ -51,18 +52,26 @@ void h5fs__chunk_release(h5fs__chunk *c);
 
 /*
  * Look up @p key; on a hit return the chunk with a reference for the
- * caller and make it the most recently used.  NULL on a miss or when
- * @p cache is NULL.
+ * caller and make it the most recently used.  On a miss return NULL and
+ * reserve the key for the caller, who must then either offer the chunk
+ * with h5fs__chunk_cache_put() or give up with
+ * h5fs__chunk_cache_abandon(): other threads asking for the same key
+ * meanwhile wait instead of decoding the same chunk again (FUSE
+ * readahead sends several requests for one chunk at once).  NULL
+ * without a reservation when @p cache is NULL.
  */
 h5fs__chunk *h5fs__chunk_cache_get(h5fs_chunk_cache *cache, const h5fs__chunk_key *key);
 
 /*
- * Offer @p c (held by the caller) to the cache under @p key.  When the
- * key is already present the cache keeps the older chunk and *c is
- * swapped for it (the caller's reference moves along).  Chunks too large
- * for the cache are not kept.
+ * Offer @p c (held by the caller) to the cache under @p key, ending the
+ * caller's reservation.  When the key is already present the cache keeps
+ * the older chunk and *c is swapped for it (the caller's reference moves
+ * along).  Chunks too large for the cache are not kept.
  */
 void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **c);
+
+/* End the caller's reservation of @p key without a chunk. */
+void h5fs__chunk_cache_abandon(h5fs_chunk_cache *cache, const h5fs__chunk_key *key);
 
 /* Drop every chunk of dataset (dev, ino, obj). */
 void h5fs__chunk_cache_drop(h5fs_chunk_cache *cache, uint64_t dev, uint64_t ino, uint64_t obj);

@@ -632,10 +632,11 @@ static int chunk_fetch(h5fs_reader *r, const hsize_t *cc, struct src *s)
 			error = fetch_by_coord(r, cc, s, edge, &c);
 		else
 			error = fetch_raw(r, cc, s, edge, &c);
-		if (error < 0)
+		if (error < 0 || !c) {
+			/* an error, or SRC_FILL, SRC_FILE, SRC_HDF5: nothing to keep */
+			h5fs__chunk_cache_abandon(r->cache, &key);
 			return error;
-		if (!c)
-			return 0;	/* SRC_FILL, SRC_FILE or SRC_HDF5 */
+		}
 		h5fs__chunk_cache_put(r->cache, &key, &c);
 	}
 	s->mode = SRC_MEM;

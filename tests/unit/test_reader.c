@@ -785,6 +785,75 @@ static void test_reader__threads(void **state)
 	th_assert_no_open_ids();
 }
 
+/* Concurrent requests for one chunk decode it once. */
+struct same_chunk_job {
+	h5fs_reader *r;
+	pthread_barrier_t *start;
+	int index;
+	int rounds;
+	int failed;
+};
+
+static void *same_chunk_main(void *arg)
+{
+	struct same_chunk_job *job = arg;
+	int64_t buf[512];
+	size_t nread;
+	int k;
+
+	for (k = 0; k < job->rounds; k++) {
+		/* chunk k of /gzip (10000 int64 a chunk), a different piece each */
+		uint64_t first = (uint64_t)k * 10000 + (uint64_t)job->index * 2000;
+
+		pthread_barrier_wait(job->start);
+		if (h5fs_reader_read(job->r, buf, sizeof(buf), first * 8, &nread) < 0 ||
+		    nread != sizeof(buf) || buf[0] != (int64_t)first || buf[511] != (int64_t)first + 511)
+			job->failed = 1;
+		pthread_barrier_wait(job->start);
+	}
+	return NULL;
+}
+
+static void test_reader__same_chunk_once(void **state)
+{
+	struct same_chunk_job job[4];
+	pthread_barrier_t start;
+	pthread_t tid[4];
+	h5fs_chunk_cache *cache;
+	h5fs_reader_stats st;
+	struct opened o;
+	int i, rounds = 10;
+
+	(void)state;
+	fixtures();
+	th_ok(h5fs_chunk_cache_new(&cache, 16 << 20));
+	th_ok(open_reader(&o, th_path("other.h5"), "gzip", cache));
+	pthread_barrier_init(&start, NULL, 4);
+	for (i = 0; i < 4; i++) {
+		job[i].r = o.r;
+		job[i].start = &start;
+		job[i].index = i;
+		job[i].rounds = rounds;
+		job[i].failed = 0;
+		assert_int_equal(pthread_create(&tid[i], NULL, same_chunk_main, &job[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(tid[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (i = 0; i < 4; i++)
+		assert_false(job[i].failed);
+	h5fs_reader_stats_get(o.r, &st);
+	print_message("%d rounds of 4 threads: %llu touched, %llu decoded, %llu hits\n", rounds,
+		      (unsigned long long)st.chunks_touched, (unsigned long long)st.chunks_decoded,
+		      (unsigned long long)st.cache_hits);
+	assert_int_equal(st.chunks_touched, 4 * rounds);
+	assert_int_equal(st.chunks_decoded, rounds);
+	assert_int_equal(st.cache_hits, 3 * rounds);
+	close_reader(&o);
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
 /* Argument checks and the empty cases. */
 static void test_reader__arguments(void **state)
 {
@@ -1021,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_reader__small_read_large_dataset),
 		cmocka_unit_test(test_reader__huge_chunks),
 		cmocka_unit_test(test_reader__threads),
+		cmocka_unit_test(test_reader__same_chunk_once),
 		cmocka_unit_test(test_reader__arguments),
 		cmocka_unit_test(test_reader__corpus),
 	};
