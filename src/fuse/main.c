@@ -1,7 +1,307 @@
-/* placeholder: the daemon is built in src/fuse/ (issue 3) */
+/*
+ * h5fs: show an HDF5 file as a directory tree (libfuse3 low-level API).
+ *
+ *   h5fs [options] SOURCE MOUNTPOINT
+ *
+ * Lifecycle (libfuse's passthrough_ll, a goto ladder): parse options,
+ * check SOURCE and MOUNTPOINT, index SOURCE in a forked child (index.c),
+ * then session_new -> signal handlers -> mount -> daemonize -> loop ->
+ * unmount, each step undone by its own label on the way out.  Every
+ * failure before the loop prints one line naming the file and the cause
+ * and exits with a documented code (h5fs -h, src/fuse/README.md).
+ *
+ * Threads: the multi-threaded loop by default, max_threads = online
+ * cores unless -o max_threads= is given; -s runs single-threaded.
+ * Metadata requests never take a lock (the index is immutable); HDF5
+ * calls are serialised by h5fs_hdf5_lock().  The daemon never calls
+ * MPI_Init.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <limits.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5fs_ll.h"
+
+static const struct fuse_lowlevel_ops h5fs_ll_ops = {
+	.init		= h5fs_ll_init,
+	.destroy	= h5fs_ll_destroy,
+	.lookup		= h5fs_ll_lookup,
+	.forget		= h5fs_ll_forget,
+	.forget_multi	= h5fs_ll_forget_multi,
+	.getattr	= h5fs_ll_getattr,
+	.setattr	= h5fs_ll_setattr,
+	.readlink	= h5fs_ll_readlink,
+	.mknod		= h5fs_ll_mknod,
+	.mkdir		= h5fs_ll_mkdir,
+	.unlink		= h5fs_ll_unlink,
+	.rmdir		= h5fs_ll_rmdir,
+	.symlink	= h5fs_ll_symlink,
+	.rename		= h5fs_ll_rename,
+	.link		= h5fs_ll_link,
+	.open		= h5fs_ll_open,
+	.read		= h5fs_ll_read,
+	.release	= h5fs_ll_release,
+	.statfs		= h5fs_ll_statfs,
+	.setxattr	= h5fs_ll_setxattr,
+	.getxattr	= h5fs_ll_getxattr,
+	.listxattr	= h5fs_ll_listxattr,
+	.removexattr	= h5fs_ll_removexattr,
+	.opendir	= h5fs_ll_opendir,
+	.readdir	= h5fs_ll_readdir,
+	.releasedir	= h5fs_ll_releasedir,
+	.create		= h5fs_ll_create,
+	.readdirplus	= h5fs_ll_readdirplus,
+};
+
+void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
-	fprintf(stderr, "h5fs: not built yet\n");
-	return 1;
+	struct h5fs_ll *ll = userdata;
+
+	/* big sequential reads: readahead as large as the kernel allows */
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (ll->opts->ro && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	h5fs_log(H5FS_LOG_INFO, "mounted '%s' on '%s' (%s, %u objects, %u unreadable, view=%s)",
+		 ll->opts->source_abs, ll->opts->mountpoint, ll->opts->ro ? "ro" : "rw",
+		 ll->idx.nnodes, ll->idx.nbad, ll->opts->view == H5FS_VIEW_NPY ? "npy" : "raw");
+	h5fs_notify("READY=1");
+}
+
+void h5fs_ll_destroy(void *userdata)
+{
+	struct h5fs_ll *ll = userdata;
+
+	h5fs_notify("STOPPING=1");
+	h5fs_log(H5FS_LOG_INFO, "unmounting '%s'", ll->opts->mountpoint);
+}
+
+static int add_opt(struct fuse_args *args, const char *opt)
+{
+	char *o = NULL;
+	int rc;
+
+	if (fuse_opt_add_opt_escaped(&o, opt) < 0)
+		return -1;
+	rc = fuse_opt_add_arg(args, "-o");
+	if (rc == 0)
+		rc = fuse_opt_add_arg(args, o);
+	free(o);
+	return rc;
+}
+
+static int has_opt(const struct fuse_args *args, const char *prefix)
+{
+	for (int i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+		size_t n = strlen(prefix);
+
+		if (!strncmp(a, "-o", 2)) {
+			a += 2;
+			if (!*a && i + 1 < args->argc)
+				a = args->argv[++i];
+		}
+		for (const char *p = a; p; p = strchr(p, ',')) {
+			if (*p == ',')
+				p++;
+			if (!strncmp(p, prefix, n))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+	int fd;
+
+	/* /dev/fd/N: a mount made for us by a privileged parent */
+	if (sscanf(mp, "/dev/fd/%d", &fd) == 1)
+		return 0;
+	if (stat(mp, &st) < 0) {
+		fprintf(stderr, "h5fs: bad mount point '%s': %s\n", mp, strerror(errno));
+		return H5FS_EXIT_MOUNTPOINT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "h5fs: bad mount point '%s': not a directory\n", mp);
+		return H5FS_EXIT_MOUNTPOINT;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cl;
+	struct h5fs_ll_opts o;
+	struct h5fs_ll ll;
+	struct fuse_session *se;
+	int user_threads = 0;
+	int ret;
+
+	memset(&cl, 0, sizeof(cl));
+	memset(&o, 0, sizeof(o));
+	memset(&ll, 0, sizeof(ll));
+	ll.fd = -1;
+	ll.opts = &o;
+	for (int i = 1; i < argc; i++)
+		if (strstr(argv[i], "max_threads="))
+			user_threads = 1;
+
+	if ((ret = h5fs_ll_opts_parse(&o, &args, &cl)) != 0)
+		goto out_opts;
+	if (o.show_help) {
+		h5fs_ll_usage(argv[0]);
+		printf("libfuse options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_opts;
+	}
+	if (o.show_version) {
+		printf("h5fs version %s\n", H5FS_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_opts;
+	}
+
+	o.source_abs = realpath(o.source, NULL);
+	if (!o.source_abs) {
+		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o.source, strerror(errno));
+		ret = H5FS_EXIT_OPEN;
+		goto out_opts;
+	}
+	if ((ret = check_mountpoint(o.mountpoint)) != 0)
+		goto out_opts;
+	if (!o.ro && !o.rw_asked)
+		o.ro = access(o.source_abs, W_OK) != 0;
+	if (h5fs_log_open(o.log, o.foreground, o.debug) < 0) {
+		fprintf(stderr, "h5fs: cannot open log '%s': %s\n", o.log, strerror(errno));
+		ret = H5FS_EXIT_USAGE;
+		goto out_opts;
+	}
+	h5fs_init();
+
+	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
+	if ((ret = h5fs_index_build(&ll.idx, &o)) != 0)
+		goto out_log;
+	ll.fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
+	if (ll.fd < 0 || fstat(ll.fd, &ll.st) < 0) {
+		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o.source, strerror(errno));
+		ret = H5FS_EXIT_OPEN;
+		goto out_index;
+	}
+	ll.uid = o.uid_set ? (uid_t)o.uid : getuid();
+	ll.gid = o.gid_set ? (gid_t)o.gid : getgid();
+	ll.fmode = ll.st.st_mode & 0666;
+	if (o.ro)
+		ll.fmode &= 0444;
+	ll.dmode = ll.fmode | ((ll.fmode & 0444) >> 2);
+	if (o.umask_set) {
+		ll.fmode &= ~o.umask;
+		ll.dmode &= ~o.umask;
+	}
+	ll.timeout = o.ro ? 86400.0 : 1.0;
+
+	if (!has_opt(&args, "fsname=")) {
+		char *fs = NULL;
+
+		if (asprintf(&fs, "fsname=%s", o.source_abs) < 0 || add_opt(&args, fs) < 0) {
+			free(fs);
+			ret = H5FS_EXIT_USAGE;
+			goto out_fd;
+		}
+		free(fs);
+	}
+	if (!has_opt(&args, "subtype=") && add_opt(&args, "subtype=h5fs") < 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_fd;
+	}
+	if (!has_opt(&args, "default_permissions") && add_opt(&args, "default_permissions") < 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_fd;
+	}
+	if (o.ro && !has_opt(&args, "ro") && add_opt(&args, "ro") < 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_fd;
+	}
+
+	se = fuse_session_new(&args, &h5fs_ll_ops, sizeof(h5fs_ll_ops), &ll);
+	if (!se) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_fd;
+	}
+	ll.se = se;
+	if (fuse_set_signal_handlers(se) != 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_session;
+	}
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
+		fprintf(stderr, "h5fs: cannot mount on '%s'\n", o.mountpoint);
+		ret = H5FS_EXIT_MOUNTPOINT;
+		goto out_signals;
+	}
+	if (fuse_daemonize(o.foreground) != 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_unmount;
+	}
+	if (h5fs_backing_init(&ll) < 0) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_unmount;
+	}
+
+	if (o.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (!cfg) {
+			ret = H5FS_EXIT_USAGE;
+			goto out_backing;
+		}
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned int)cl.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, user_threads ? cl.max_threads :
+					      (unsigned int)(ncpu > 0 ? ncpu : 1));
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* a positive value is the signal that stopped the loop: a clean stop */
+	if (ret > 0) {
+		h5fs_log(H5FS_LOG_INFO, "stopped by signal %d", ret);
+		ret = 0;
+	} else if (ret < 0) {
+		h5fs_log(H5FS_LOG_ERR, "session loop failed: %s", strerror(-ret));
+		ret = 1;
+	}
+
+out_backing:
+	h5fs_backing_shutdown(&ll);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_fd:
+	close(ll.fd);
+out_index:
+	h5fs_index_release(&ll.idx);
+out_log:
+	h5fs_log_close();
+out_opts:
+	free(cl.mountpoint);
+	h5fs_ll_opts_release(&o);
+	fuse_opt_free_args(&args);
+	return ret;
 }

@@ -1,0 +1,300 @@
+/*
+ * The h5fs daemon: shared declarations of src/fuse/.
+ *
+ * Layout (squashfuse's split, STYLE_ANCHORS rec. 12):
+ *   main.c      argv, lifecycle (goto ladder), session loop
+ *   opts.c      the fuse_opt table, help, value checks
+ *   index.c     the forked indexer: walks the file in a child process
+ *               with a watchdog and streams the whole tree to the daemon
+ *   inode.c     the node table: inode numbers, lookup counts, stat
+ *   backing.c   the daemon's own HDF5 access: lazy open, idle close,
+ *               per-dataset readers
+ *   ops_dir.c   lookup, opendir, readdir(plus), releasedir
+ *   ops_file.c  getattr, open, read, readlink, release, statfs
+ *   ops_xattr.c listxattr, getxattr, setxattr, removexattr
+ *   errno.c     library codes -> errno, in one place
+ *   log.c       one line per event to syslog, stderr or a file
+ *   notify.c    READY=1 to $NOTIFY_SOCKET
+ *
+ * Invariants:
+ *  - The index is built once, before the mount, by a child process.  The
+ *    daemon answers every metadata request (lookup, getattr, readdir,
+ *    xattrs, readlink) from it without calling HDF5.  Only data reads
+ *    that are not served by pread() enter HDF5, under h5fs_hdf5_lock().
+ *  - Nodes are never freed while the mount lives; a node's index in the
+ *    table plus one is its inode number (the root is node 0, ino 1).
+ *  - A node flagged H5FS_NF_BAD or H5FS_NF_DATA_BAD is never touched by
+ *    HDF5 in the daemon: its probe crashed, hung or failed in the child.
+ */
+#ifndef H5FS_FUSE_LL_H
+#define H5FS_FUSE_LL_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "h5fs.h"
+
+#define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- exit codes (documented in -h and src/fuse/README.md) ---------- */
+
+enum h5fs_exit {
+	H5FS_EXIT_OK = 0,
+	H5FS_EXIT_USAGE = 1,
+	H5FS_EXIT_MOUNTPOINT = 10,
+	H5FS_EXIT_OPEN = 11,		/* cannot open, or not HDF5 */
+	H5FS_EXIT_LOCKED = 12,
+	H5FS_EXIT_HELPER = 20,
+	H5FS_EXIT_CORRUPT = 30
+};
+
+/* ---- options -------------------------------------------------------- */
+
+enum h5fs_view { H5FS_VIEW_RAW = 0, H5FS_VIEW_NPY = 1 };
+
+struct h5fs_ll_opts {
+	char *source;		/* SOURCE as given */
+	char *source_abs;	/* realpath of SOURCE */
+	char *mountpoint;
+	int ro;			/* 1: -o ro; 0: rw asked or allowed */
+	int rw_asked;
+	int uid_set, gid_set;
+	unsigned int uid, gid;
+	char *umask_str;
+	mode_t umask;
+	int umask_set;
+	char *view_str;
+	int view;
+	char *chunk_cache_str;
+	size_t chunk_cache;
+	double idle_close;
+	double lock_timeout;
+	double index_timeout;	/* seconds without progress before the
+				   indexer child counts as hung */
+	int follow_external;
+	char *mpi_threshold, *mpi_np, *mpiexec, *mpi_args, *staging_dir;
+	char *log;
+	int foreground, debug, singlethread;
+	unsigned int max_threads;
+	int show_help, show_version;
+	char *unknown;		/* unknown options, comma-separated */
+};
+
+/* Parse everything; on failure print one line and return an exit code. */
+int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
+		       struct fuse_cmdline_opts *cl);
+void h5fs_ll_opts_release(struct h5fs_ll_opts *o);
+void h5fs_ll_usage(const char *prog);
+
+/* ---- log ------------------------------------------------------------ */
+
+enum h5fs_log_level { H5FS_LOG_ERR, H5FS_LOG_WARN, H5FS_LOG_INFO, H5FS_LOG_DEBUG };
+
+/* "syslog", "stderr" or a file path; NULL: stderr in the foreground. */
+int h5fs_log_open(const char *spec, int foreground, int debug);
+void h5fs_log_close(void);
+void h5fs_log(int level, const char *fmt, ...) H5FS_PRINTF_LL(2, 3);
+
+/* ---- notify --------------------------------------------------------- */
+
+/* Send @p msg to $NOTIFY_SOCKET when set; 0 when unset or sent. */
+int h5fs_notify(const char *msg);
+
+/* ---- errno ---------------------------------------------------------- */
+
+/*
+ * The errno for library code @p code; logs "WHAT: <last error message>"
+ * once.  The one place library codes become errno values.
+ */
+int h5fs_ll_errno(int code, const char *what);
+
+/* ---- the index ------------------------------------------------------ */
+
+enum h5fs_node_kind {
+	H5FS_NK_GROUP = 0,
+	H5FS_NK_DATASET,
+	H5FS_NK_DATATYPE,
+	H5FS_NK_SOFTLINK,
+	H5FS_NK_EXTLINK,
+	H5FS_NK_UNKNOWN		/* header unreadable: stat only */
+};
+
+/* node flags */
+#define H5FS_NF_BAD		(1u << 0)	/* object header unreadable */
+#define H5FS_NF_DATA_BAD	(1u << 1)	/* data reads give EIO */
+#define H5FS_NF_ATTR_BAD	(1u << 2)	/* some attributes unreadable */
+#define H5FS_NF_CONTIG		(1u << 3)	/* pread at offset serves it */
+#define H5FS_NF_VLSTR		(1u << 4)	/* vlen strings shown as text */
+#define H5FS_NF_NOIMAGE		(1u << 5)	/* no fixed byte image */
+#define H5FS_NF_LIST_BAD	(1u << 6)	/* group listing crashed */
+#define H5FS_NF_NPY		(1u << 7)	/* shown as NAME.npy */
+
+/* user.h5.* computed metadata, in listing order */
+enum h5fs_meta {
+	H5FS_M_DTYPE = 0,
+	H5FS_M_SHAPE,
+	H5FS_M_MAXSHAPE,
+	H5FS_M_CHUNKS,
+	H5FS_M_LAYOUT,
+	H5FS_M_FILTERS,
+	H5FS_M_STORAGE,
+	H5FS_M_LINKFILE,
+	H5FS_M_LINKPATH,
+	H5FS_M_COUNT
+};
+extern const char *const h5fs_meta_names[H5FS_M_COUNT];
+
+/* elements per block of the vlen-string text offset table */
+#define H5FS_VL_BLOCK 4096
+
+struct h5fs_attr {
+	char *name;		/* HDF5 attribute name */
+	char *value;		/* formatted text, NULL when err */
+	size_t len;
+	int err;		/* errno for getxattr, 0 when fine */
+};
+
+struct h5fs_entry {
+	char *name;		/* as shown (with .npy in the npy view) */
+	uint32_t node;
+};
+
+struct h5fs_reader;
+
+struct h5fs_node {
+	uint8_t kind;
+	uint32_t flags;
+	uint64_t addr;		/* object address; 0 for links */
+	uint32_t rc;		/* HDF5 reference count */
+	uint32_t parent;	/* the first group it was found in */
+	char *path;		/* the first HDF5 path it was found at */
+	char *errmsg;		/* why it is bad, when it is */
+
+	/* datasets */
+	uint64_t size;		/* bytes of the byte image (or the text) */
+	uint64_t storage;	/* H5Dget_storage_size */
+	uint64_t offset;	/* file offset with H5FS_NF_CONTIG */
+	uint64_t nelems;
+	uint64_t esize;
+	int ndim;		/* -1: null dataspace */
+	uint64_t *dims;
+	uint64_t *vl_off;	/* text offset of each H5FS_VL_BLOCK block */
+	uint64_t n_vl;
+	char *npy;		/* NPY header, view=npy */
+	size_t npy_len;
+
+	char *meta[H5FS_M_COUNT];
+	char *target;		/* soft: the link value; ext: FILE::/path */
+
+	/* groups: children sorted by shown name (byte order) */
+	struct h5fs_entry *children;
+	uint32_t nchildren;
+	uint32_t nsubdirs;
+
+	struct h5fs_attr *attrs;
+	uint32_t nattrs;
+
+	/* daemon state */
+	atomic_uint_fast64_t nlookup;
+	void *rd;		/* backing.c's per-dataset state, under the HDF5 lock */
+};
+
+struct h5fs_index {
+	struct h5fs_node *nodes;
+	uint32_t nnodes;
+	uint32_t cap;
+	uint32_t nbad;		/* objects the indexer could not probe */
+	unsigned int restarts;
+};
+
+/*
+ * Index SOURCE in a forked child (see index.c).  On failure prints one
+ * line to stderr and returns an exit code (H5FS_EXIT_*); 0 on success.
+ */
+int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
+void h5fs_index_release(struct h5fs_index *idx);
+/* Binary search of a group's children; NULL when absent. */
+const struct h5fs_entry *h5fs_index_find(const struct h5fs_node *dir, const char *name);
+
+/* ---- the daemon ----------------------------------------------------- */
+
+struct h5fs_ll {
+	struct h5fs_ll_opts *opts;
+	struct h5fs_index idx;
+	struct fuse_session *se;
+	int fd;			/* O_RDONLY of SOURCE for pread() */
+	struct stat st;		/* SOURCE at mount time */
+	uid_t uid;
+	gid_t gid;
+	mode_t fmode, dmode;	/* permission bits of files, directories */
+	double timeout;		/* entry/attr timeout */
+	atomic_uint_fast64_t nforgets;
+	void *backing;		/* backing.c */
+};
+
+static inline struct h5fs_ll *h5fs_ll_data(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* inode.c */
+int h5fs_ll_node(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out);
+fuse_ino_t h5fs_ll_ino(const struct h5fs_ll *ll, const struct h5fs_node *n);
+void h5fs_ll_stat(const struct h5fs_ll *ll, const struct h5fs_node *n, struct stat *st);
+void h5fs_ll_entry(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_entry_param *e);
+void h5fs_ll_forget_one(struct h5fs_ll *ll, fuse_ino_t ino, uint64_t nlookup);
+uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n);
+
+/* backing.c */
+int h5fs_backing_init(struct h5fs_ll *ll);
+void h5fs_backing_shutdown(struct h5fs_ll *ll);
+/* Read the byte image of dataset @p n: bytes read or -errno. */
+ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
+/* Render the vlen-string text of @p n: bytes read or -errno. */
+ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
+
+/* Select elements [a, b) in C order of a simple dataspace (hid_t). */
+int h5fs_select_linear(int64_t space, int ndim, const uint64_t *dims, uint64_t a, uint64_t b);
+
+/* Escaped text of one vlen string element (ops_file.c documents it). */
+size_t h5fs_vlstr_text_len(const char *s);
+char *h5fs_vlstr_text_put(char *out, const char *s);
+
+/* ops */
+void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn);
+void h5fs_ll_destroy(void *userdata);
+void h5fs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void h5fs_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void h5fs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void h5fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void h5fs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void h5fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_readlink(fuse_req_t req, fuse_ino_t ino);
+void h5fs_ll_statfs(fuse_req_t req, fuse_ino_t ino);
+void h5fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void h5fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void h5fs_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void h5fs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags);
+void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void h5fs_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void h5fs_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void h5fs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void h5fs_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * The daemon's log: one line per event.
+ *
+ * -o log=syslog (the default once daemonized), log=stderr (the default in
+ * the foreground) or log=FILE (appended).  Each line is written with one
+ * write() so lines from several threads never interleave.  Debug lines
+ * appear only with -d.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5fs_ll.h"
+
+static int log_fd = 2;
+static int log_syslog;
+static int log_debug;
+
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+
+int h5fs_log_open(const char *spec, int foreground, int debug)
+{
+	log_debug = debug;
+	if (!spec)
+		spec = foreground ? "stderr" : "syslog";
+	if (!strcmp(spec, "syslog")) {
+		openlog("h5fs", LOG_PID, LOG_DAEMON);
+		log_syslog = 1;
+		return 0;
+	}
+	if (!strcmp(spec, "stderr")) {
+		log_fd = 2;
+		return 0;
+	}
+	log_fd = open(spec, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (log_fd < 0) {
+		int err = errno;
+
+		log_fd = 2;
+		return -err;
+	}
+	return 0;
+}
+
+void h5fs_log_close(void)
+{
+	if (log_syslog)
+		closelog();
+	else if (log_fd > 2)
+		close(log_fd);
+	log_fd = 2;
+	log_syslog = 0;
+}
+
+void h5fs_log(int level, const char *fmt, ...)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	va_list ap;
+	char *msg = NULL;
+	char *line = NULL;
+	int n;
+
+	if (level == H5FS_LOG_DEBUG && !log_debug)
+		return;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	/* one line: fold any newline a message carries */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (log_syslog) {
+		syslog(prio[level], "%s", msg);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+		n = asprintf(&line, "%s.%03ld h5fs[%d] %s: %s\n", stamp,
+			     ts.tv_nsec / 1000000L, (int)getpid(), level_names[level], msg);
+		if (n > 0) {
+			ssize_t w = write(log_fd, line, (size_t)n);
+
+			(void)w;
+		}
+		free(line);
+	}
+	free(msg);
+}

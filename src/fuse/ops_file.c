@@ -1,0 +1,451 @@
+/*
+ * File operations: getattr, open, read, readlink, release, statfs, and
+ * the write-type operations (refused until the write side lands).
+ *
+ * What a read returns:
+ *  - a dataset with a fixed byte image: its elements in C order, each in
+ *    the stored type's byte image.  Contiguous unfiltered data is served
+ *    with an fd-backed fuse_bufvec at the data's file offset: no copy in
+ *    the daemon, no HDF5 call, no lock, and splice when the kernel
+ *    allows.  Everything else goes through backing.c;
+ *  - with -o view=npy the same bytes behind an NPY v1.0 header;
+ *  - a dataset of variable-length strings: text, each element followed
+ *    by "\n".  An element that itself contains a newline or a backslash
+ *    is escaped C-style: "\n" becomes the two bytes '\' 'n' and "\" the
+ *    two bytes '\' '\', so the text has exactly one line per element and
+ *    the strings can be recovered; every other byte is passed through;
+ *  - a type without a fixed byte image (references, vlen sequences,
+ *    compounds holding them): EOPNOTSUPP, with a log line;
+ *  - an object the indexer could not read, or data that could not be
+ *    decoded: EIO, with a log line naming the object and the reason.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "h5fs_ll.h"
+
+/* An open file.  The write side will keep its staging state here. */
+struct h5fs_open {
+	struct h5fs_node *node;
+	int flags;
+};
+
+size_t h5fs_vlstr_text_len(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (; *s; s++)
+		n += (*s == '\n' || *s == '\\') ? 2 : 1;
+	return n;
+}
+
+char *h5fs_vlstr_text_put(char *out, const char *s)
+{
+	if (!s)
+		return out;
+	for (; *s; s++) {
+		if (*s == '\n') {
+			*out++ = '\\';
+			*out++ = 'n';
+		} else if (*s == '\\') {
+			*out++ = '\\';
+			*out++ = '\\';
+		} else {
+			*out++ = *s;
+		}
+	}
+	return out;
+}
+
+void h5fs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct h5fs_node *n;
+	struct stat st;
+	int err;
+
+	(void)fi;
+	if ((err = h5fs_ll_node(ll, ino, &n))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	h5fs_ll_stat(ll, n, &st);
+	fuse_reply_attr(req, &st, ll->timeout);
+}
+
+static int do_open(struct h5fs_ll *ll, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5fs_node *n;
+	struct h5fs_open *of;
+	int err;
+
+	if ((err = h5fs_ll_node(ll, ino, &n)))
+		return err;
+	if (n->kind == H5FS_NK_GROUP)
+		return EISDIR;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		if (!ll->opts->ro)
+			h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: the write side is not implemented yet",
+				 n->path);
+		return EROFS;
+	}
+	if (n->flags & H5FS_NF_BAD || n->kind == H5FS_NK_UNKNOWN) {
+		h5fs_log(H5FS_LOG_WARN, "open '%s': %s", n->path ? n->path : "?",
+			 n->errmsg ? n->errmsg : "object unreadable");
+		return EIO;
+	}
+	of = calloc(1, sizeof(*of));
+	if (!of)
+		return ENOMEM;
+	of->node = n;
+	of->flags = fi->flags;
+	fi->fh = (uint64_t)(uintptr_t)of;
+	fi->keep_cache = 1;
+	return 0;
+}
+
+void h5fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int err = do_open(h5fs_ll_data(req), ino, fi);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_open(req, fi);
+}
+
+void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((void *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * One read.  Fills either @p bv (fd-backed, nothing to free beyond it)
+ * or @p mem / @p mlen (a malloc'd buffer).  Returns an errno.
+ */
+static int do_read(struct h5fs_ll *ll, struct h5fs_node *n, size_t size, uint64_t off,
+		   struct fuse_bufvec **bvp, char **mem, size_t *mlen)
+{
+	uint64_t total = h5fs_ll_node_size(ll, n);
+	uint64_t doff;
+	size_t hpart = 0;
+	char *buf;
+	ssize_t got;
+
+	*bvp = NULL;
+	*mem = NULL;
+	*mlen = 0;
+	if (n->kind == H5FS_NK_DATATYPE)
+		return 0;
+	if (n->kind != H5FS_NK_DATASET)
+		return EIO;
+	if (n->flags & H5FS_NF_NOIMAGE) {
+		h5fs_log(H5FS_LOG_WARN, "read '%s': type %s has no fixed byte image", n->path,
+			 n->meta[H5FS_M_DTYPE] ? n->meta[H5FS_M_DTYPE] : "?");
+		return EOPNOTSUPP;
+	}
+	if (n->flags & H5FS_NF_DATA_BAD) {
+		h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, n->errmsg ? n->errmsg : "data unreadable");
+		return EIO;
+	}
+	if (off >= total || !size)
+		return 0;
+	if (size > total - off)
+		size = (size_t)(total - off);
+	/* the NPY header part */
+	if (off < n->npy_len)
+		hpart = n->npy_len - (size_t)off < size ? n->npy_len - (size_t)off : size;
+	doff = off + hpart - n->npy_len;
+
+	if (n->flags & H5FS_NF_CONTIG) {
+		struct fuse_bufvec *bv = calloc(1, sizeof(*bv) + sizeof(struct fuse_buf));
+		size_t k = 0;
+
+		if (!bv)
+			return ENOMEM;
+		if (hpart) {
+			bv->buf[k].mem = n->npy + off;
+			bv->buf[k].size = hpart;
+			k++;
+		}
+		if (size > hpart) {
+			bv->buf[k].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+			bv->buf[k].fd = ll->fd;
+			bv->buf[k].pos = (off_t)(n->offset + doff);
+			bv->buf[k].size = size - hpart;
+			k++;
+		}
+		bv->count = k;
+		*bvp = bv;
+		return 0;
+	}
+	buf = malloc(size);
+	if (!buf)
+		return ENOMEM;
+	if (hpart)
+		memcpy(buf, n->npy + off, hpart);
+	got = 0;
+	if (size > hpart) {
+		if (n->flags & H5FS_NF_VLSTR)
+			got = h5fs_backing_read_text(ll, n, buf + hpart, size - hpart, doff);
+		else
+			got = h5fs_backing_read(ll, n, buf + hpart, size - hpart, doff);
+	}
+	if (got < 0) {
+		free(buf);
+		return (int)-got;
+	}
+	*mem = buf;
+	*mlen = hpart + (size_t)got;
+	return 0;
+}
+
+void h5fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+	struct h5fs_node *n;
+	struct fuse_bufvec *bv;
+	char *mem;
+	size_t mlen;
+	int err;
+
+	if (of)
+		n = of->node;
+	else if ((err = h5fs_ll_node(ll, ino, &n))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	err = do_read(ll, n, size, (uint64_t)off, &bv, &mem, &mlen);
+	if (err)
+		fuse_reply_err(req, err);
+	else if (bv)
+		fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
+	else
+		fuse_reply_buf(req, mem, mlen);
+	free(bv);
+	free(mem);
+}
+
+/* Split an HDF5 path into components, dropping empty ones and ".". */
+static size_t split_path(char *p, char **comp, size_t max)
+{
+	size_t n = 0;
+
+	for (char *s = strtok(p, "/"); s && n < max; s = strtok(NULL, "/"))
+		if (strcmp(s, "."))
+			comp[n++] = s;
+	return n;
+}
+
+/* The node at absolute @p path, not following links; NULL when absent. */
+static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
+{
+	struct h5fs_node *cur = &ll->idx.nodes[0];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct h5fs_entry *e;
+
+		if (cur->kind != H5FS_NK_GROUP)
+			return NULL;
+		e = h5fs_index_find(cur, comp[i]);
+		if (!e) {
+			/* in the npy view the stored name lacks ".npy" */
+			char *nn = NULL;
+
+			if (asprintf(&nn, "%s.npy", comp[i]) < 0)
+				return NULL;
+			e = h5fs_index_find(cur, nn);
+			free(nn);
+			if (!e)
+				return NULL;
+		}
+		cur = &ll->idx.nodes[e->node];
+	}
+	return cur;
+}
+
+/*
+ * A soft link's target relative to the link's own group, so the link
+ * works wherever the mount is (and under bind mounts).  HDF5 resolves a
+ * relative link value against the link's group, as a symlink does, so
+ * only absolute values need rewriting.
+ */
+static int soft_target(struct h5fs_ll *ll, struct h5fs_node *n, char **out)
+{
+	char *from = strdup(n->path), *to = strdup(n->target);
+	size_t nf, nt, common = 0, cap, len = 0;
+	char **cf = NULL, **ct = NULL;
+	struct h5fs_node *tn;
+	char *res = NULL;
+	int err = 0;
+
+	if (!from || !to) {
+		err = ENOMEM;
+		goto out;
+	}
+	if (to[0] != '/') {
+		*out = to;
+		to = NULL;
+		goto out;
+	}
+	cf = calloc(strlen(n->path) + 1, sizeof(char *));
+	ct = calloc(strlen(n->target) + 1, sizeof(char *));
+	if (!cf || !ct) {
+		err = ENOMEM;
+		goto out;
+	}
+	nf = split_path(from, cf, strlen(n->path) + 1);
+	nt = split_path(to, ct, strlen(n->target) + 1);
+	if (nf > 0)
+		nf--;		/* the link's directory */
+	tn = resolve(ll, ct, nt);
+	while (common < nf && common < nt && !strcmp(cf[common], ct[common]))
+		common++;
+	cap = 3 * (nf - common) + strlen(n->target) + 8;
+	res = malloc(cap);
+	if (!res) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (size_t i = common; i < nf; i++)
+		len += (size_t)sprintf(res + len, "%s..", len ? "/" : "");
+	for (size_t i = common; i < nt; i++)
+		len += (size_t)sprintf(res + len, "%s%s", len ? "/" : "", ct[i]);
+	if (!len)
+		len += (size_t)sprintf(res, ".");
+	if (tn && (tn->flags & H5FS_NF_NPY) && nt > common)
+		len += (size_t)sprintf(res + len, ".npy");
+	res[len] = '\0';
+	*out = res;
+	res = NULL;
+out:
+	free(from);
+	free(to);
+	free(cf);
+	free(ct);
+	free(res);
+	return err;
+}
+
+void h5fs_ll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct h5fs_node *n;
+	char *t = NULL;
+	int err;
+
+	if ((err = h5fs_ll_node(ll, ino, &n)))
+		goto fail;
+	if (n->kind != H5FS_NK_SOFTLINK && n->kind != H5FS_NK_EXTLINK) {
+		err = EINVAL;
+		goto fail;
+	}
+	if (!n->target) {
+		h5fs_log(H5FS_LOG_WARN, "readlink '%s': %s", n->path, n->errmsg ? n->errmsg : "link unreadable");
+		err = EIO;
+		goto fail;
+	}
+	if (n->kind == H5FS_NK_EXTLINK) {
+		fuse_reply_readlink(req, n->target);
+		return;
+	}
+	if ((err = soft_target(ll, n, &t)))
+		goto fail;
+	fuse_reply_readlink(req, t);
+	free(t);
+	return;
+fail:
+	fuse_reply_err(req, err);
+}
+
+void h5fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_blocks = ((fsblkcnt_t)ll->st.st_size + 4095) / 4096;
+	sv.f_files = ll->idx.nnodes;
+	sv.f_namemax = 255;
+	sv.f_flag = ll->opts->ro ? ST_RDONLY : 0;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- writes: refused until the write side lands ---------------------- */
+
+static int refuse(struct h5fs_ll *ll, const char *op)
+{
+	if (!ll->opts->ro)
+		h5fs_log(H5FS_LOG_WARN, "%s: the write side is not implemented yet", op);
+	return EROFS;
+}
+
+void h5fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	(void)ino; (void)attr; (void)to_set; (void)fi;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "setattr"));
+}
+
+void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent; (void)name; (void)mode; (void)fi;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "create"));
+}
+
+void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent; (void)name; (void)mode;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "mkdir"));
+}
+
+void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent; (void)name; (void)mode; (void)rdev;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "mknod"));
+}
+
+void h5fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent; (void)name;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "unlink"));
+}
+
+void h5fs_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent; (void)name;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "rmdir"));
+}
+
+void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link; (void)parent; (void)name;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "symlink"));
+}
+
+void h5fs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		    const char *newname, unsigned int flags)
+{
+	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "rename"));
+}
+
+void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent; (void)newname;
+	fuse_reply_err(req, refuse(h5fs_ll_data(req), "link"));
+}
