@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <glob.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -1183,8 +1184,14 @@ static void test_codec__h5py_texts(void **state)
 
 struct corpus_stats {
 	const char *file;
-	size_t formatted, unsupported, nonjson;
+	size_t formatted, unsupported, nonjson, bad;
 };
+
+/* Report a failure from inside the (forked) walk; the parent fails. */
+#define corpus_bad(st, ...) do { \
+	print_error(__VA_ARGS__); \
+	(st)->bad++; \
+} while (0)
 
 static herr_t corpus_attr_cb(hid_t obj, const char *name, const H5A_info_t *info, void *payload)
 {
@@ -1209,13 +1216,18 @@ static herr_t corpus_attr_cb(hid_t obj, const char *name, const H5A_info_t *info
 		H5Aclose(attr);
 		return 0;
 	}
-	if (rc < 0)
-		fail_msg("%s: attribute '%s': %d %s", st->file, name, rc, h5fs_error_last()->message);
+	if (rc < 0) {
+		corpus_bad(st, "%s: attribute '%s': %d %s\n", st->file, name, rc,
+			   h5fs_error_last()->message);
+		H5Aclose(attr);
+		return 0;
+	}
 	st->formatted++;
 	type = H5Aget_type(attr);
 	space = H5Aget_space(attr);
 	ndim = H5Sget_simple_extent_ndims(space);
-	assert_true(ndim >= 0 && ndim <= H5FS_MAX_RANK);
+	if (ndim < 0 || ndim > H5FS_MAX_RANK)
+		ndim = 0;
 	H5Sget_simple_extent_dims(space, dims, NULL);
 	/* the text parses back into the type, and formats to the same text */
 	if (H5Sget_simple_extent_type(space) != H5S_NULL) {
@@ -1226,15 +1238,21 @@ static herr_t corpus_attr_cb(hid_t obj, const char *name, const H5A_info_t *info
 			/* only JSON forms of non-UTF-8 strings may fail */
 			if ((ndim == 0 && H5Tget_class(type) != H5T_COMPOUND) ||
 			    h5fs__json_parse(&j, text, len) == 0)
-				fail_msg("%s: attribute '%s': text '%.200s' does not parse back: %s",
-					 st->file, name, text, h5fs_error_last()->message);
-			st->nonjson++;
+				corpus_bad(st, "%s: attribute '%s': text '%.200s' does not parse back: %s\n",
+					   st->file, name, text, h5fs_error_last()->message);
+			else
+				st->nonjson++;
+			h5fs__json_free(j);
 		} else {
-			th_ok(h5fs_codec_format(&text2, &len2, type, ndim, dims, buf));
-			if (len != len2 || memcmp(text, text2, len))
-				fail_msg("%s: attribute '%s': '%.200s' became '%.200s'", st->file, name,
-					 text, text2);
-			free(text2);
+			if (h5fs_codec_format(&text2, &len2, type, ndim, dims, buf) < 0) {
+				corpus_bad(st, "%s: attribute '%s': %s\n", st->file, name,
+					   h5fs_error_last()->message);
+			} else {
+				if (len != len2 || memcmp(text, text2, len))
+					corpus_bad(st, "%s: attribute '%s': '%.200s' became '%.200s'\n",
+						   st->file, name, text, text2);
+				free(text2);
+			}
 			h5fs_codec_buffer_free(buf, type, ndim, dims);
 		}
 	}
@@ -1260,7 +1278,7 @@ static herr_t corpus_obj_cb(hid_t root, const char *name, const H5O_info_t *info
 	return 0;
 }
 
-static void corpus_file(const char *path, struct corpus_stats *st)
+static void corpus_walk(const char *path, struct corpus_stats *st)
 {
 	hid_t f;
 
@@ -1275,13 +1293,49 @@ static void corpus_file(const char *path, struct corpus_stats *st)
 }
 
 /*
+ * Walk one file in a child process, as the daemon indexes files: a
+ * corrupt file can leave libhdf5 in a state where it no longer shuts
+ * down cleanly (its free lists then show as leaks), which must not
+ * blame the rest of the suite.
+ */
+static void corpus_file(const char *path, struct corpus_stats *st)
+{
+	struct corpus_stats child = { NULL, 0, 0, 0, 0 };
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		corpus_walk(path, &child);
+		if (write(fds[1], &child, sizeof(child)) != (ssize_t)sizeof(child))
+			_exit(2);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	close(fds[1]);
+	if (read(fds[0], &child, sizeof(child)) != (ssize_t)sizeof(child))
+		child.bad++;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("%s: the walk died (status %d)", path, status);
+	st->formatted += child.formatted;
+	st->unsupported += child.unsupported;
+	st->nonjson += child.nonjson;
+	st->bad += child.bad;
+}
+
+/*
  * Every attribute of the corpus formats, and its text parses back to the
  * same text (files that crash libhdf5 itself are left out, see
  * MANIFEST.tsv).
  */
 static void test_codec__corpus(void **state)
 {
-	struct corpus_stats st = { NULL, 0, 0, 0 };
+	struct corpus_stats st = { NULL, 0, 0, 0, 0 };
 	FILE *m;
 	char *line = NULL, *path;
 	size_t cap = 0, k;
@@ -1309,6 +1363,8 @@ static void test_codec__corpus(void **state)
 		    strstr(features, "segfault") || strstr(features, "abort") ||
 		    strstr(features, "_fpe") || strstr(features, "timeout"))
 			continue;
+		if (getenv("H5FS_CORPUS_ONLY") && !strstr(name, getenv("H5FS_CORPUS_ONLY")))
+			continue;
 		if (asprintf(&path, CORPUS "/files/%s", name) < 0)
 			fail();
 		corpus_file(path, &st);
@@ -1324,6 +1380,7 @@ static void test_codec__corpus(void **state)
 	}
 	print_message("corpus: %d files, %zu attributes formatted, %zu without text form, "
 		      "%zu non-UTF-8 JSON texts\n", files, st.formatted, st.unsupported, st.nonjson);
+	assert_int_equal(st.bad, 0);
 	assert_true(st.formatted > 0);
 	th_assert_no_open_ids();
 }
