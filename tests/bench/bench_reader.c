@@ -3,15 +3,19 @@
  * throughput of one dataset through h5fs_reader_read(), cold (the file's
  * pages dropped with posix_fadvise first) and warm, with N threads that
  * each read one contiguous share in blocks of BLOCK bytes, the way FUSE
- * worker threads serve a sequential stream.
+ * worker threads serve a sequential stream.  With -i the threads instead
+ * take the next block of one sequential stream from a shared counter, as
+ * FUSE workers do when the kernel's readahead sends several requests for
+ * neighbouring blocks at once.
  *
- *   bench_reader [-t THREADS] [-b BLOCK] [-c CACHE_MB] [-r RUNS] FILE DATASET
+ *   bench_reader [-t THREADS] [-b BLOCK] [-c CACHE_MB] [-r RUNS] [-i] FILE DATASET
  *   bench_reader -l FILE DATASET    time the chunk-address lookups
  *
  * Build and run through tests/bench/reader.sh.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,9 @@
 #include "h5fs.h"
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
+
+static _Atomic uint64_t next_block;
+static int interleaved;
 
 struct share {
 	h5fs_reader *r;
@@ -57,7 +64,14 @@ static void *reader_main(void *arg)
 		return NULL;
 	}
 	for (off = s->from; off < s->to; off += nread) {
-		size_t want = s->to - off < s->block ? (size_t)(s->to - off) : s->block;
+		size_t want;
+
+		if (interleaved) {
+			off = atomic_fetch_add(&next_block, 1) * s->block;
+			if (off >= s->to)
+				break;
+		}
+		want = s->to - off < s->block ? (size_t)(s->to - off) : s->block;
 
 		if (h5fs_reader_read(s->r, buf, want, off, &nread) < 0 || nread == 0) {
 			fprintf(stderr, "read at %llu: %s\n", (unsigned long long)off, h5fs_error_last()->message);
@@ -84,11 +98,12 @@ static double run(h5fs_reader *r, int threads, size_t block)
 	int i, bad = 0;
 
 	per -= per % block;
+	atomic_store(&next_block, 0);
 	t0 = now();
 	for (i = 0; i < threads; i++) {
 		sh[i].r = r;
-		sh[i].from = per * (uint64_t)i;
-		sh[i].to = i == threads - 1 ? size : per * (uint64_t)(i + 1);
+		sh[i].from = interleaved ? 0 : per * (uint64_t)i;
+		sh[i].to = interleaved || i == threads - 1 ? size : per * (uint64_t)(i + 1);
 		sh[i].block = block;
 		pthread_create(&tid[i], NULL, reader_main, &sh[i]);
 	}
@@ -160,20 +175,21 @@ int main(int argc, char **argv)
 	hid_t file, dset;
 	double t, mib;
 
-	while ((opt = getopt(argc, argv, "t:b:c:r:l")) != -1) {
+	while ((opt = getopt(argc, argv, "t:b:c:r:li")) != -1) {
 		switch (opt) {
 		case 't': threads = atoi(optarg); break;
 		case 'b': block = (size_t)strtoull(optarg, NULL, 0); break;
 		case 'c': cache_mb = (size_t)strtoull(optarg, NULL, 0); break;
 		case 'r': runs = atoi(optarg); break;
 		case 'l': lookup = 1; break;
+		case 'i': interleaved = 1; break;
 		default:
-			fprintf(stderr, "usage: bench_reader [-t N] [-b BLOCK] [-c CACHE_MB] [-r RUNS] [-l] FILE DATASET\n");
+			fprintf(stderr, "usage: bench_reader [-t N] [-b BLOCK] [-c CACHE_MB] [-r RUNS] [-i] [-l] FILE DATASET\n");
 			return 2;
 		}
 	}
 	if (optind + 2 != argc || threads < 1 || block == 0) {
-		fprintf(stderr, "usage: bench_reader [-t N] [-b BLOCK] [-c CACHE_MB] [-r RUNS] [-l] FILE DATASET\n");
+		fprintf(stderr, "usage: bench_reader [-t N] [-b BLOCK] [-c CACHE_MB] [-r RUNS] [-i] [-l] FILE DATASET\n");
 		return 2;
 	}
 	h5fs_init();
@@ -203,8 +219,9 @@ int main(int argc, char **argv)
 		}
 		if ((t = run(r, threads, block)) < 0)
 			return 1;
-		printf("%s %s threads=%d block=%zu %s: %.0f MiB in %.3f s = %.0f MiB/s\n", argv[optind],
-		       argv[optind + 1], threads, block, i == 0 ? "cold" : "warm", mib, t, mib / t);
+		printf("%s %s threads=%d%s block=%zu %s: %.0f MiB in %.3f s = %.0f MiB/s\n", argv[optind],
+		       argv[optind + 1], threads, interleaved ? " interleaved" : "", block,
+		       i == 0 ? "cold" : "warm", mib, t, mib / t);
 	}
 	h5fs_reader_stats_get(r, &st);
 	printf("  stats: bytes_read %llu chunks_touched %llu decoded %llu hits %llu hdf5_reads %llu\n",

@@ -42,6 +42,8 @@ for name in contig chunked gzip; do
 	for t in 1 2; do
 		"$build/bench/bench_reader" -t "$t" -r 3 "$dir/$name.h5" /d
 	done
+	# one stream served by 2 threads in 128 KiB requests (FUSE readahead)
+	"$build/bench/bench_reader" -t 2 -i -b 131072 -r 3 "$dir/$name.h5" /d
 	"$py" - "$dir/$name.h5" <<'EOF'
 import sys, os, time, h5py
 p = sys.argv[1]
