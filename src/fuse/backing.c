@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
 
 struct dstate {
@@ -36,6 +37,8 @@ struct dstate {
 	hid_t ftype;
 	hid_t fspace;
 	hid_t mstr;		/* vlen string memory type */
+	h5fs_reader *rd;	/* the library's reader, when it takes the dataset */
+	int rd_tried;
 };
 
 struct backing {
@@ -50,6 +53,7 @@ struct backing {
 	struct h5fs_node **open;	/* nodes with a dstate */
 	size_t nopen, capopen;
 	int warned_changed;
+	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	struct h5fs_ll *ll;
 };
 
@@ -274,6 +278,7 @@ static void close_all(struct backing *b)
 	for (size_t i = 0; i < b->nopen; i++) {
 		struct dstate *s = b->open[i]->rd;
 
+		h5fs_reader_free(s->rd);
 		if (s->mstr >= 0)
 			H5Tclose(s->mstr);
 		H5Sclose(s->fspace);
@@ -331,6 +336,10 @@ int h5fs_backing_init(struct h5fs_ll *ll)
 		return -ENOMEM;
 	b->ll = ll;
 	b->fid = -1;
+	if (h5fs_chunk_cache_new(&b->cache, ll->opts->chunk_cache) < 0) {
+		free(b);
+		return -ENOMEM;
+	}
 	pthread_rwlock_init(&b->users, NULL);
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cond, NULL);
@@ -371,6 +380,7 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 	pthread_rwlock_destroy(&b->users);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cond);
+	h5fs_chunk_cache_free(b->cache);
 	free(b->open);
 	free(b);
 	ll->backing = NULL;
@@ -424,9 +434,29 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
 	pthread_rwlock_rdlock(&b->users);
 	h5fs_hdf5_lock();
 	rc = ensure_dset(b, n, &s);
+	if (rc == 0 && !s->rd_tried) {
+		/* the library's reader: chunk-at-a-time, decoded outside the lock */
+		s->rd_tried = 1;
+		if (h5fs_reader_open(&s->rd, s->did, b->ll->fd, b->cache) < 0) {
+			h5fs_log(H5FS_LOG_DEBUG, "dataset '%s': no reader (%s); using H5Dread", n->path,
+				 h5fs_error_last()->message);
+			s->rd = NULL;
+		}
+	}
+	b->last_use = mono_now();
+	if (rc == 0 && s->rd) {
+		size_t got = 0;
+
+		h5fs_hdf5_unlock();
+		rc = h5fs_reader_read(s->rd, buf, size, off, &got);
+		pthread_rwlock_unlock(&b->users);
+		free(tmp);
+		if (rc < 0)
+			return -h5fs_ll_errno(rc, n->path);
+		return (ssize_t)got;
+	}
 	if (rc == 0)
 		rc = read_elems(s, n, s->ftype, e0, e1, tmp ? tmp : buf);
-	b->last_use = mono_now();
 	h5fs_hdf5_unlock();
 	pthread_rwlock_unlock(&b->users);
 	if (rc == 0 && tmp)

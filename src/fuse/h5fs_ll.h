@@ -192,6 +192,7 @@ struct h5fs_node {
 
 	char *meta[H5FS_M_COUNT];
 	char *target;		/* soft: the link value; ext: FILE::/path */
+	char *linktext;		/* what readlink returns (h5fs_ll_links_init) */
 
 	/* groups: children sorted by shown name (byte order) */
 	struct h5fs_entry *children;
@@ -251,6 +252,9 @@ void h5fs_ll_stat(const struct h5fs_ll *ll, const struct h5fs_node *n, struct st
 void h5fs_ll_entry(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_entry_param *e);
 void h5fs_ll_forget_one(struct h5fs_ll *ll, fuse_ino_t ino, uint64_t nlookup);
 uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n);
+
+/* ops_file.c: compute every link's readlink text once, after indexing */
+int h5fs_ll_links_init(struct h5fs_ll *ll);
 
 /* backing.c */
 int h5fs_backing_init(struct h5fs_ll *ll);

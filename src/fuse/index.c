@@ -56,6 +56,14 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs_ll.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+# define H5FS_ASAN 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+#  define H5FS_ASAN 1
+# endif
+#endif
+
 #define H5FS_MAX_RESTARTS 64
 #define IDX_ALL UINT64_MAX
 #define MAX_ATTR_TEXT 65536		/* XATTR_SIZE_MAX */
@@ -184,12 +192,49 @@ static void wb_str(struct wbuf *w, const char *s)
 	wb_strn(w, s, s ? strlen(s) : 0);
 }
 
+/*
+ * Fault injection for the tests: H5FS_INDEX_FAULT=KIND:PHASE:N makes the
+ * first indexer child crash (KIND segv) or hang (KIND hang) at the N-th
+ * step of PHASE (open, list, info, attr, dset, probe), as a corrupt file
+ * would make libhdf5 do.  Later children run clean.
+ */
+static struct {
+	int armed;
+	int hang;
+	uint32_t phase;
+	unsigned long n;
+} fault;
+
+static void fault_parse(const char *spec)
+{
+	static const char *const names[] = { "start", "open", "list", "info", "attr", "dset", "probe" };
+	char kind[8], ph[8];
+	unsigned long n = 1;
+
+	if (!spec || sscanf(spec, "%7[a-z]:%7[a-z]:%lu", kind, ph, &n) < 2)
+		return;
+	for (uint32_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		if (!strcmp(ph, names[i])) {
+			fault.phase = i;
+			fault.n = n ? n : 1;
+			fault.hang = !strcmp(kind, "hang");
+			fault.armed = 1;
+		}
+	}
+}
+
 static void progress(struct walker *wk, uint32_t phase, uint64_t addr, uint64_t idx)
 {
 	wk->pg->phase = phase;
 	wk->pg->addr = addr;
 	wk->pg->idx = idx;
 	__atomic_store_n(&wk->pg->ticks, wk->pg->ticks + 1, __ATOMIC_RELEASE);
+	if (fault.armed && phase == fault.phase && --fault.n == 0) {
+		if (fault.hang)
+			for (;;)
+				pause();
+		raise(SIGSEGV);
+	}
 }
 
 static int skipped(const struct walker *wk, uint32_t phase, uint64_t addr, uint64_t idx)
@@ -1009,7 +1054,7 @@ static hid_t child_open(struct walker *wk, const struct h5fs_ll_opts *o, char **
 }
 
 static void child_main(int wfd, struct progress *pg, const struct skip *skips, size_t nskips,
-		       const struct h5fs_ll_opts *o)
+		       const struct h5fs_ll_opts *o, unsigned int attempt)
 {
 	struct walker wk;
 	struct rlimit rl;
@@ -1020,10 +1065,15 @@ static void child_main(int wfd, struct progress *pg, const struct skip *skips, s
 
 	rl.rlim_cur = rl.rlim_max = 0;
 	setrlimit(RLIMIT_CORE, &rl);
+#ifndef H5FS_ASAN
+	/* AddressSanitizer reserves terabytes of address space: no limit there */
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > CHILD_AS_LIMIT)) {
 		rl.rlim_cur = CHILD_AS_LIMIT;
 		setrlimit(RLIMIT_AS, &rl);
 	}
+#endif
+	if (attempt == 0)
+		fault_parse(getenv("H5FS_INDEX_FAULT"));
 	memset(&wk, 0, sizeof(wk));
 	wk.w.fd = wfd;
 	wk.w.cap = 1 << 20;
@@ -1410,6 +1460,7 @@ void h5fs_index_release(struct h5fs_index *idx)
 		free(n->vl_off);
 		free(n->npy);
 		free(n->target);
+		free(n->linktext);
 		for (int m = 0; m < H5FS_M_COUNT; m++)
 			free(n->meta[m]);
 		for (uint32_t c = 0; c < n->nchildren; c++)
@@ -1439,7 +1490,7 @@ static double now_s(void)
  * progress page telling where.
  */
 static int run_child(const struct h5fs_ll_opts *o, struct progress *pg, const struct skip *skips,
-		     size_t nskips, char **out, size_t *outlen, int *sig, int *hung)
+		     size_t nskips, unsigned int attempt, char **out, size_t *outlen, int *sig, int *hung)
 {
 	int pfd[2];
 	pid_t pid;
@@ -1467,7 +1518,7 @@ static int run_child(const struct h5fs_ll_opts *o, struct progress *pg, const st
 	if (pid == 0) {
 		close(pfd[0]);
 		signal(SIGPIPE, SIG_DFL);
-		child_main(pfd[1], pg, skips, nskips, o);
+		child_main(pfd[1], pg, skips, nskips, o, attempt);
 		_exit(0);
 	}
 	close(pfd[1]);
@@ -1578,7 +1629,7 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
 		char *buf = NULL, *xmsg = NULL;
 		size_t len = 0;
 		int sig = 0, hung = 0, xcode = 0;
-		int rc = run_child(o, pg, skips, nskips, &buf, &len, &sig, &hung);
+		int rc = run_child(o, pg, skips, nskips, attempt, &buf, &len, &sig, &hung);
 
 		if (rc < 0) {
 			fprintf(stderr, "h5fs: cannot index '%s': %s\n", o->source, strerror(errno));

@@ -57,7 +57,7 @@ uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n)
 		return n->size + n->npy_len;
 	case H5FS_NK_SOFTLINK:
 	case H5FS_NK_EXTLINK:
-		return n->target ? strlen(n->target) : 0;
+		return n->linktext ? strlen(n->linktext) : 0;
 	case H5FS_NK_GROUP:
 		return 0;
 	default:

@@ -212,6 +212,11 @@ int main(int argc, char *argv[])
 		ll.dmode &= ~o.umask;
 	}
 	ll.timeout = o.ro ? 86400.0 : 1.0;
+	if (h5fs_ll_links_init(&ll) != 0) {
+		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
+		ret = H5FS_EXIT_OPEN;
+		goto out_fd;
+	}
 
 	if (!has_opt(&args, "fsname=")) {
 		char *fs = NULL;

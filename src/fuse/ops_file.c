@@ -15,7 +15,8 @@
  *    two bytes '\' '\', so the text has exactly one line per element and
  *    the strings can be recovered; every other byte is passed through;
  *  - a type without a fixed byte image (references, vlen sequences,
- *    compounds holding them): EOPNOTSUPP, with a log line;
+ *    compounds holding them): size 0, and open fails with EOPNOTSUPP
+ *    and a log line (an empty file is never read, so read cannot say it);
  *  - an object the indexer could not read, or data that could not be
  *    decoded: EIO, with a log line naming the object and the reason.
  */
@@ -98,6 +99,12 @@ static int do_open(struct h5fs_ll *ll, fuse_ino_t ino, struct fuse_file_info *fi
 		h5fs_log(H5FS_LOG_WARN, "open '%s': %s", n->path ? n->path : "?",
 			 n->errmsg ? n->errmsg : "object unreadable");
 		return EIO;
+	}
+	/* no byte image: refuse at open, since an empty file is never read */
+	if (n->kind == H5FS_NK_DATASET && (n->flags & H5FS_NF_NOIMAGE)) {
+		h5fs_log(H5FS_LOG_WARN, "open '%s': type %s has no fixed byte image", n->path,
+			 n->meta[H5FS_M_DTYPE] ? n->meta[H5FS_M_DTYPE] : "?");
+		return EOPNOTSUPP;
 	}
 	of = calloc(1, sizeof(*of));
 	if (!of)
@@ -278,13 +285,15 @@ static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
 
 /*
  * A soft link's target relative to the link's own group, so the link
- * works wherever the mount is (and under bind mounts).  HDF5 resolves a
- * relative link value against the link's group, as a symlink does, so
- * only absolute values need rewriting.
+ * works wherever the mount is (and under bind mounts).  A relative link
+ * value is resolved against the link's group by HDF5, as a symlink's is,
+ * so both forms become one path relative to the link's directory; in the
+ * npy view a target that is shown as NAME.npy gets the suffix too.
  */
 static int soft_target(struct h5fs_ll *ll, struct h5fs_node *n, char **out)
 {
-	char *from = strdup(n->path), *to = strdup(n->target);
+	size_t plen = strlen(n->path), tlen = strlen(n->target);
+	char *from = strdup(n->path), *to = malloc(plen + tlen + 8);
 	size_t nf, nt, common = 0, cap, len = 0;
 	char **cf = NULL, **ct = NULL;
 	struct h5fs_node *tn;
@@ -295,25 +304,36 @@ static int soft_target(struct h5fs_ll *ll, struct h5fs_node *n, char **out)
 		err = ENOMEM;
 		goto out;
 	}
-	if (to[0] != '/') {
-		*out = to;
-		to = NULL;
-		goto out;
-	}
-	cf = calloc(strlen(n->path) + 1, sizeof(char *));
-	ct = calloc(strlen(n->target) + 1, sizeof(char *));
+	if (n->target[0] == '/')
+		strcpy(to, n->target);
+	else
+		sprintf(to, "%s/../%s", n->path, n->target);
+	cf = calloc(plen + 1, sizeof(char *));
+	ct = calloc(plen + tlen + 2, sizeof(char *));
 	if (!cf || !ct) {
 		err = ENOMEM;
 		goto out;
 	}
-	nf = split_path(from, cf, strlen(n->path) + 1);
-	nt = split_path(to, ct, strlen(n->target) + 1);
+	nf = split_path(from, cf, plen + 1);
+	nt = split_path(to, ct, plen + tlen + 2);
 	if (nf > 0)
 		nf--;		/* the link's directory */
+	/* fold "name/.." pairs (a relative value was appended to the link) */
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < nt; i++) {
+			if (!strcmp(ct[i], "..") && k > 0 && strcmp(ct[k - 1], ".."))
+				k--;
+			else
+				ct[k++] = ct[i];
+		}
+		nt = k;
+	}
 	tn = resolve(ll, ct, nt);
 	while (common < nf && common < nt && !strcmp(cf[common], ct[common]))
 		common++;
-	cap = 3 * (nf - common) + strlen(n->target) + 8;
+	cap = 3 * (nf - common) + plen + tlen + 8;
 	res = malloc(cap);
 	if (!res) {
 		err = ENOMEM;
@@ -339,35 +359,45 @@ out:
 	return err;
 }
 
+int h5fs_ll_links_init(struct h5fs_ll *ll)
+{
+	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
+		struct h5fs_node *n = &ll->idx.nodes[i];
+		int err;
+
+		if (!n->target || !n->path)
+			continue;
+		if (n->kind == H5FS_NK_EXTLINK) {
+			n->linktext = strdup(n->target);
+			if (!n->linktext)
+				return ENOMEM;
+		} else if (n->kind == H5FS_NK_SOFTLINK && (err = soft_target(ll, n, &n->linktext))) {
+			return err;
+		}
+	}
+	return 0;
+}
+
 void h5fs_ll_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct h5fs_ll *ll = h5fs_ll_data(req);
 	struct h5fs_node *n;
-	char *t = NULL;
 	int err;
 
-	if ((err = h5fs_ll_node(ll, ino, &n)))
-		goto fail;
-	if (n->kind != H5FS_NK_SOFTLINK && n->kind != H5FS_NK_EXTLINK) {
-		err = EINVAL;
-		goto fail;
-	}
-	if (!n->target) {
-		h5fs_log(H5FS_LOG_WARN, "readlink '%s': %s", n->path, n->errmsg ? n->errmsg : "link unreadable");
-		err = EIO;
-		goto fail;
-	}
-	if (n->kind == H5FS_NK_EXTLINK) {
-		fuse_reply_readlink(req, n->target);
+	if ((err = h5fs_ll_node(ll, ino, &n))) {
+		fuse_reply_err(req, err);
 		return;
 	}
-	if ((err = soft_target(ll, n, &t)))
-		goto fail;
-	fuse_reply_readlink(req, t);
-	free(t);
-	return;
-fail:
-	fuse_reply_err(req, err);
+	if (n->kind != H5FS_NK_SOFTLINK && n->kind != H5FS_NK_EXTLINK) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!n->linktext) {
+		h5fs_log(H5FS_LOG_WARN, "readlink '%s': %s", n->path, n->errmsg ? n->errmsg : "link unreadable");
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	fuse_reply_readlink(req, n->linktext);
 }
 
 void h5fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)

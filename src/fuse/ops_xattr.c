@@ -9,6 +9,12 @@
  *    shows it: kind, dtype, shape, maxshape, chunks, layout, filters,
  *    storage_size, link.file, link.path (as the object has them), and
  *    error when the indexer could not read part of the object.
+ *  - Symlinks (soft and external links) list nothing: the kernel refuses
+ *    user.* attributes on symlinks (ENODATA before we are asked), so
+ *    listing names that cannot be read would only make getfattr -h fail.
+ *    An external link's file and path are in its symlink text
+ *    (FILE::/path); user.h5.link.file and user.h5.link.path are answered
+ *    for callers that reach the daemon some other way.
  *  - Other namespaces: ENODATA on get.  A value over 64 KiB gives E2BIG,
  *    a buffer too small ERANGE.  Set and remove: EROFS on read-only
  *    mounts; EOPNOTSUPP on read-write mounts until the write side lands
@@ -52,6 +58,8 @@ static int do_listxattr(struct h5fs_ll *ll, fuse_ino_t ino, char **bufp, size_t 
 			 n->errmsg ? n->errmsg : "object unreadable");
 		return EIO;
 	}
+	if (n->kind == H5FS_NK_SOFTLINK || n->kind == H5FS_NK_EXTLINK)
+		return 0;
 	buf = malloc(cap);
 	if (!buf)
 		return ENOMEM;
