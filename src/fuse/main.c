@@ -81,7 +81,6 @@ void h5fs_ll_destroy(void *userdata)
 {
 	struct h5fs_ll *ll = userdata;
 
-	h5fs_notify("STOPPING=1");
 	h5fs_log(H5FS_LOG_INFO, "unmounting '%s'", ll->opts->mountpoint);
 }
 
@@ -116,25 +115,6 @@ static int has_opt(const struct fuse_args *args, const char *prefix)
 			if (!strncmp(p, prefix, n))
 				return 1;
 		}
-	}
-	return 0;
-}
-
-static int check_mountpoint(const char *mp)
-{
-	struct stat st;
-	int fd;
-
-	/* /dev/fd/N: a mount made for us by a privileged parent */
-	if (sscanf(mp, "/dev/fd/%d", &fd) == 1)
-		return 0;
-	if (stat(mp, &st) < 0) {
-		fprintf(stderr, "h5fs: bad mount point '%s': %s\n", mp, strerror(errno));
-		return H5FS_EXIT_MOUNTPOINT;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "h5fs: bad mount point '%s': not a directory\n", mp);
-		return H5FS_EXIT_MOUNTPOINT;
 	}
 	return 0;
 }
@@ -181,8 +161,6 @@ int main(int argc, char *argv[])
 		ret = H5FS_EXIT_OPEN;
 		goto out_opts;
 	}
-	if ((ret = check_mountpoint(o.mountpoint)) != 0)
-		goto out_opts;
 	if (!o.ro && !o.rw_asked)
 		o.ro = access(o.source_abs, W_OK) != 0;
 	if (h5fs_log_open(o.log, o.foreground, o.debug) < 0) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "h5fs_ll.h"
@@ -100,6 +101,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_FSTAB:
 		return 0;
 	case FUSE_OPT_KEY_OPT:
+		/* -d, --debug and friends, kept for fuse_session_new() */
+		if (arg[0] == '-')
+			return 1;
 		if (!strncmp(arg, "x-", 2))
 			return 0;
 		if (is_fuse_known(arg))
@@ -155,6 +159,25 @@ static int parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+	int fd;
+
+	/* /dev/fd/N: a mount made for us by a privileged parent */
+	if (sscanf(mp, "/dev/fd/%d", &fd) == 1)
+		return 0;
+	if (stat(mp, &st) < 0) {
+		fprintf(stderr, "h5fs: bad mount point '%s': %s\n", mp, strerror(errno));
+		return H5FS_EXIT_MOUNTPOINT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "h5fs: bad mount point '%s': not a directory\n", mp);
+		return H5FS_EXIT_MOUNTPOINT;
+	}
+	return 0;
+}
+
 void h5fs_ll_usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
@@ -191,7 +214,7 @@ void h5fs_ll_usage(const char *prog)
 int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		       struct fuse_cmdline_opts *cl)
 {
-	int i, skip_next = 0, dashdash = 0;
+	int i, skip_next = 0, dashdash = 0, src_i = -1, mp_err;
 
 	/* defaults */
 	o->idle_close = 1.0;
@@ -218,11 +241,20 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		}
 		if (!dashdash && a[0] == '-' && a[1])
 			continue;
-		o->source = strdup(a);
-		if (!o->source)
-			return H5FS_EXIT_USAGE;
-		break;
+		if (!o->source) {
+			o->source = strdup(a);
+			if (!o->source)
+				return H5FS_EXIT_USAGE;
+			src_i = i;
+			continue;
+		}
+		/* the mount point: checked here, since fuse_parse_cmdline()
+		   would fail on it with the usage exit code */
+		if (!(mp_err = check_mountpoint(a)))
+			break;
+		return mp_err;
 	}
+	i = src_i;
 	if (o->source) {
 		/* the same arguments without SOURCE */
 		struct fuse_args nargs = FUSE_ARGS_INIT(0, NULL);
@@ -267,7 +299,7 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 	o->max_threads = cl->max_threads;
 
 	if (!o->source || !o->mountpoint) {
-		fprintf(stderr, "h5fs: %s\nusage: h5fs [options] SOURCE MOUNTPOINT (h5fs -h for help)\n",
+		fprintf(stderr, "h5fs: %s (usage: h5fs [options] SOURCE MOUNTPOINT; h5fs -h for help)\n",
 			!o->source ? "missing SOURCE and MOUNTPOINT" : "missing MOUNTPOINT");
 		return H5FS_EXIT_USAGE;
 	}

@@ -1,0 +1,54 @@
+#!/bin/sh
+# Options: ro/rw, uid=, gid=, umask=, -s, -d, -h, -V, fstab no-ops, and
+# unknown options refused with a message naming them.
+. "$(dirname "$0")/lib.sh"
+h5fs_test_init
+
+F=$WORK/s.h5 M=$WORK/mnt
+"$PY" "$TESTS_DIR/h5fs_fixtures.py" make sample "$F" || fail "fixture"
+chmod 0644 "$F"
+
+say "-h lists every option, -V prints the version"
+help=$("$H5FS" -h 2>&1) || fail "-h exits non-zero"
+for o in uid= gid= umask= view= chunk_cache= idle_close= lock_timeout= follow_external \
+	mpi_threshold= mpi_np= mpiexec= mpi_args= staging_dir= log= "-o ro"; do
+	echo "$help" | grep -q -- "$o" || fail "-h does not mention $o"
+done
+"$H5FS" -V 2>&1 | grep -q 'h5fs version' || fail "-V"
+
+say "unknown options fail the mount and are named"
+mkdir -p "$M"
+out=$("$H5FS" -f "$F" "$M" -o bogus,also_bogus=1 2>&1)
+[ $? -eq 1 ] || fail "unknown option: exit code"
+echo "$out" | grep -q 'unknown option(s): bogus, also_bogus=1' || fail "message: $out"
+mountpoint -q "$M" && fail "mounted despite an unknown option"
+out=$("$H5FS" -f "$F" 2>&1)
+[ $? -eq 1 ] || fail "missing mount point: exit code"
+out=$("$H5FS" -f "$F" "$M" -o view=tiff 2>&1)
+[ $? -eq 1 ] || fail "bad view: exit code"
+
+say "ro, uid, gid, umask, fstab no-ops, -s"
+h5fs_mount "$F" "$M" -s -o ro,uid=1234,gid=4321,umask=027,_netdev,nofail,noauto,x-systemd.automount,comment=x \
+	|| fail "mount"
+[ "$(stat -c '%u %g' "$M/data/fields/displacement")" = "1234 4321" ] || fail "uid/gid"
+[ "$(stat -c '%a' "$M/data/fields/displacement")" = 440 ] || fail "file mode $(stat -c '%a' "$M/data/fields/displacement")"
+[ "$(stat -c '%a' "$M/data")" = 550 ] || fail "dir mode $(stat -c '%a' "$M/data")"
+grep " $M " /proc/mounts | grep -q '[ ,]ro[ ,]' || fail "kernel mount is not ro"
+grep " $M " /proc/mounts | grep -q 'fuse.h5fs' || fail "subtype"
+h5fs_umount "$M"
+h5fs_check_log "$M"
+
+say "rw by default for a writable file; mode follows the file"
+h5fs_mount "$F" "$M" || fail "mount rw"
+[ "$(stat -c '%a' "$M/data/fields/displacement")" = 644 ] || fail "rw file mode"
+[ "$(stat -c '%u' "$M/data")" = "$(id -u)" ] || fail "owner"
+expect_fail "Read-only file system" sh -c ": > '$M/data/fields/displacement'"
+h5fs_umount "$M"
+h5fs_check_log "$M" 'write side is not implemented yet'
+
+say "-d logs requests"
+h5fs_mount "$F" "$M" -d || fail "mount -d"
+ls "$M" >/dev/null
+h5fs_umount "$M"
+grep -q 'LOOKUP\|READDIR\|unique:' "$M.log" || fail "-d did not log requests"
+h5fs_done

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Exit codes before mounting: 1 usage, 10 mount point, 11 cannot open or
+# not HDF5, 30 corrupt (libhdf5 crashes or hangs on the root).  Objects
+# whose probe crashes or hangs answer EIO while the rest keeps working.
+. "$(dirname "$0")/lib.sh"
+h5fs_test_init
+
+F=$WORK/s.h5 M=$WORK/mnt
+"$PY" "$TESTS_DIR/h5fs_fixtures.py" make sample "$F" || fail "fixture"
+mkdir -p "$M"
+
+code() {
+	want=$1
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	[ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want: $out"
+	[ "$(echo "$out" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $out"
+	echo "   $rc: $out"
+}
+code 1 "$H5FS" -f
+code 11 "$H5FS" -f "$WORK/missing.h5" "$M"
+echo "not hdf5 at all" > "$WORK/text.h5"
+code 11 "$H5FS" -f "$WORK/text.h5" "$M"
+head -c 100 "$F" > "$WORK/truncated.h5"
+code 11 "$H5FS" -f "$WORK/truncated.h5" "$M"
+code 10 "$H5FS" -f "$F" "$WORK/no/such/dir"
+code 10 "$H5FS" -f "$F" "$F"
+H5FS_INDEX_FAULT=segv:open:1 code 30 "$H5FS" -f "$F" "$M"
+H5FS_INDEX_FAULT=segv:info:1 code 30 "$H5FS" -f "$F" "$M"
+H5FS_INDEX_FAULT=hang:open:1 code 30 "$H5FS" -f "$F" "$M" -o index_timeout=1
+mountpoint -q "$M" && fail "a refused mount left a mount behind"
+
+say "a probe that crashes: that dataset answers EIO, the rest works"
+H5FS_INDEX_FAULT=segv:probe:1 h5fs_mount "$F" "$M" || fail "mount"
+first=$("$PY" -c "
+import h5py
+f = h5py.File('$F', 'r')
+out = []
+def v(n, o):
+    if isinstance(o, h5py.Dataset) and not out:
+        out.append(n)
+f.visititems(v)
+print(out[0])")
+expect_fail "Input/output error" cat "$M/$first"
+ls -la "$M" >/dev/null || fail "listing after a crashed probe"
+"$PY" -c "
+import h5py, numpy as np
+f = h5py.File('$F', 'r')
+assert open('$M/data/scalars/time', 'rb').read() == f['data/scalars/time'][()].tobytes()
+" || fail "other datasets after a crashed probe"
+h5fs_umount "$M"
+grep -q 'indexer crashed' "$M.log" || fail "crash not logged"
+
+say "an attribute that hangs libhdf5: skipped, the rest works"
+H5FS_INDEX_FAULT=hang:attr:2 h5fs_mount "$F" "$M" -o index_timeout=1 || fail "mount"
+ls -laR "$M" >/dev/null || fail "listing after a hung attribute"
+getfattr -d "$M/.parameters" >/dev/null 2>&1 || fail "getfattr"
+h5fs_umount "$M"
+grep -q 'indexer hung' "$M.log" || fail "hang not logged"
+h5fs_done
