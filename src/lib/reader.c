@@ -269,6 +269,12 @@ static int boxes_make(const h5fs_reader *r, uint64_t a, uint64_t b, struct boxes
 		p += len * r->stride[j];
 		bx->n++;
 	}
+	if (p < b) {
+		free(all);
+		bx->start = NULL;
+		h5fs__error_set(H5FS_ERROR_INTERNAL, "element range needs more than %d boxes", nmax);
+		return H5FS_ERROR;
+	}
 	return 0;
 }
 
