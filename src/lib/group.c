@@ -333,7 +333,7 @@ out:
 	return error;
 }
 
-static int create_dataset(hid_t *out, hid_t loc, const char *path, const h5fs_dataset_spec *spec, hid_t type)
+static int create_dataset(hid_t *out, hid_t loc, const char *path, const h5fs_dataset_spec *spec, hid_t type, bool fill_now)
 {
 	hsize_t dims[H5S_MAX_RANK], maxd[H5S_MAX_RANK], chunks[H5S_MAX_RANK];
 	hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
@@ -366,6 +366,12 @@ static int create_dataset(hid_t *out, hid_t loc, const char *path, const h5fs_da
 			goto hdf5_fail;
 	}
 	if (spec->fill && H5Pset_fill_value(dcpl, type, spec->fill) < 0)
+		goto hdf5_fail;
+	/*
+	 * Parallel HDF5 allocates storage at creation but writes no fill
+	 * unless told to: rows no rank writes would hold stale bytes.
+	 */
+	if (fill_now && H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0)
 		goto hdf5_fail;
 	if ((lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 ||
 	    H5Pset_create_intermediate_group(lcpl, 1) < 0)
@@ -419,7 +425,7 @@ static int require_dataset_at(hid_t *out, h5fs_file *file, const char *path, con
 			goto out;
 	} else {
 		h5fs__hdf5_clear();
-		if ((error = create_dataset(&d, file->fid, path, spec, type)) < 0)
+		if ((error = create_dataset(&d, file->fid, path, spec, type, file->mpio)) < 0)
 			goto out;
 	}
 	*out = d;
@@ -483,7 +489,7 @@ static int add_fn(h5fs_file *file, void *payload)
 	spec.dims = a->dims;
 	if ((error = h5fs_dtype_to_hid(&type, spec.dtype)) < 0)
 		return error;
-	if ((error = create_dataset(&d, file->fid, a->path, &spec, type)) < 0)
+	if ((error = create_dataset(&d, file->fid, a->path, &spec, type, file->mpio)) < 0)
 		goto out;
 	if (a->text ? H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &a->text) < 0
 		    : (a->data && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0)) {
@@ -628,7 +634,12 @@ static int dist_write(const struct dist *w, uint64_t rows, uint64_t offset,
 			i = j;
 		}
 	}
-	if (H5Dwrite(d, mtype, mspace, fspace, dxpl, data) < 0)
+	/*
+	 * Every rank knows the global row count, so all skip together when
+	 * there is nothing at all (MPI-IO refuses a write into the
+	 * unallocated storage of an empty dataset).
+	 */
+	if (rows > 0 && H5Dwrite(d, mtype, mspace, fspace, dxpl, data) < 0)
 		goto hdf5_fail;
 	goto hdf5_done;
 hdf5_fail:
