@@ -5,7 +5,8 @@
 #   deps            install the Debian packages the project needs (no-op when present)
 #   check           deps, build with -Werror, run every suite, and the unit and
 #                   system suites again under ASan+UBSan (LeakSanitizer included)
-#   check-unit, check-san, check-system, check-mpi, check-headers   one suite each
+#   check-unit, check-san, check-system, check-mpi, check-headers, check-clang
+#                   one suite each
 #   bench           measured speed against the baselines (see README)
 #   demo            mount a generated bamboost-style sample and walk through it
 #   install         PREFIX=/usr/local DESTDIR=   (puts mount.h5fs beside h5fs)
@@ -75,7 +76,7 @@ DAEMON = $(BUILD)/bin/h5fs
 MPIWRITE = $(BUILD)/bin/h5fs-mpiwrite
 
 .PHONY: all deps check check-build check-headers check-unit check-san \
-	check-system check-mpi check-corpus bench demo install uninstall clean \
+	check-system check-mpi check-clang bench demo install uninstall clean \
 	unit-bins tools
 
 all: $(LIBA) $(LIBSO) $(DAEMON) $(MPIWRITE) tools
@@ -141,6 +142,11 @@ check-unit: check-build
 check-san: deps
 	$(MAKE) SANITIZE=1 all unit-bins
 	@H5FS_SANITIZE=1 sh tests/run-suite.sh unit-asan $(patsubst build/%,build/san/%,$(UNIT_BIN))
+	@H5FS_SANITIZE=1 H5FS_BUILD=build/san sh tests/run-suite.sh system-asan $(sort $(wildcard tests/system/t[0-9]*.sh))
+
+# Warnings are errors under clang too.
+check-clang: deps
+	@$(MAKE) -s CC=clang BUILD=build/clang all unit-bins >/dev/null && echo "clang: 1 passed, 0 failed" || { echo "clang: 0 passed, 1 failed"; exit 1; }
 
 check-system: check-build
 	@H5FS_BUILD=$(BUILD) sh tests/run-suite.sh system $(sort $(wildcard tests/system/t[0-9]*.sh))
@@ -149,12 +155,10 @@ check-mpi: check-build
 	@H5FS_BUILD=$(BUILD) sh tests/mpi/run.sh $(MPI_TEST_BIN)
 
 check: deps
-	@rm -rf build/results
-	$(MAKE) check-headers
-	$(MAKE) check-unit
-	$(MAKE) check-mpi
-	$(MAKE) check-system
-	$(MAKE) check-san
+	@rm -rf build/results && mkdir -p build/results
+	@for t in check-headers check-unit check-mpi check-system check-san check-clang; do \
+		$(MAKE) --no-print-directory $$t || echo $$t >> build/results/failed; \
+	done
 	@sh tests/summary.sh build/results
 
 bench: deps all

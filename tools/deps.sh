@@ -2,7 +2,7 @@
 # Install the Debian packages h5fs needs, when any is missing.
 # A no-op (one dpkg-query) when everything is present.
 set -e
-pkgs="build-essential pkg-config libhdf5-openmpi-dev hdf5-tools libfuse3-dev fuse3
+pkgs="build-essential clang pkg-config libhdf5-openmpi-dev hdf5-tools libfuse3-dev fuse3
 libopenmpi-dev openmpi-bin libcmocka-dev attr python3-h5py python3-numpy rsync zlib1g-dev"
 missing=
 for p in $pkgs; do
