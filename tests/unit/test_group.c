@@ -317,6 +317,30 @@ static void test_group__read_stored_bytes(void **state)
 	th_assert_no_open_ids();
 }
 
+/* Case 29: an attribute write inside a read context upgrades it in place. */
+static void test_group__attr_write_inside_read_context(void **state)
+{
+	const char *p = th_path("c29.h5");
+	h5fs_file *f = handle(p, 1);
+	h5fs_ref *r = root_of(f);
+	int64_t v;
+
+	(void)state;
+	th_ok(h5fs_group_require_self(r));
+	th_ok(h5fs_file_open(f, "r"));
+	th_ok(h5fs_attr_set_int64(r, "a", 5));
+	assert_true(h5fs_file_is_open(f));
+	assert_string_equal(h5fs_file_mode(f), "r+");
+	assert_int_equal(h5fs_file_open_count(f), 1);
+	th_ok(h5fs_attr_get_int64(&v, r, "a"));
+	assert_int_equal(v, 5);
+	th_ok(h5fs_file_close(f));
+	assert_false(h5fs_file_is_open(f));
+	h5fs_ref_free(r);
+	h5fs_file_free(f);
+	th_assert_no_open_ids();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_group__write_scattered_empty),
 		cmocka_unit_test(test_group__add_dataset),
 		cmocka_unit_test(test_group__read_stored_bytes),
+		cmocka_unit_test(test_group__attr_write_inside_read_context),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
