@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -71,6 +72,10 @@
 #define MAX_ESIZE ((uint64_t)64 << 20)
 #define MAX_VL_ELEMS ((uint64_t)1 << 26)
 #define PROBE_BYTES 65536
+/* datasets up to this size are read whole by the child, through the
+   daemon's own reader, until FULL_PROBE_BUDGET bytes were read */
+#define FULL_PROBE_MAX ((uint64_t)64 << 20)
+#define FULL_PROBE_BUDGET ((uint64_t)1 << 30)
 #define CHILD_AS_LIMIT ((rlim_t)4 << 30)
 
 const char *const h5fs_meta_names[H5FS_M_COUNT] = {
@@ -132,6 +137,7 @@ struct walker {
 	uint64_t file_size;
 	uint32_t next_id;
 	struct addrmap map;
+	uint64_t probed;	/* bytes read whole so far */
 };
 
 static void wb_flush(struct wbuf *w)
@@ -716,6 +722,39 @@ static void probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, 
 	    H5Dread(did, ftype, mspace, r->ndim == 0 ? H5S_ALL : fspace, H5P_DEFAULT, hbuf) < 0) {
 		set_err(r, H5FS_NF_DATA_BAD, hdf5_msg("cannot read data"));
 		goto out;
+	}
+	if (!contig_candidate && r->size <= FULL_PROBE_MAX && wk->probed + r->size <= FULL_PROBE_BUDGET) {
+		/*
+		 * Read it all the way the daemon will: a corrupt chunk that
+		 * crashes libhdf5 crashes this child, not the mount.
+		 */
+		h5fs_reader *rd = NULL;
+		char *piece = malloc(1 << 20);
+		uint64_t off = 0;
+
+		if (!piece)
+			_exit(4);
+		if (h5fs_reader_open(&rd, did, wk->fd, NULL) == 0) {
+			while (off < r->size) {
+				size_t got = 0;
+
+				progress(wk, P_PROBE, r->addr, 1 + off / (1 << 20));
+				if (h5fs_reader_read(rd, piece, 1 << 20, off, &got) < 0 || !got) {
+					char *m = NULL;
+
+					if (asprintf(&m, "cannot read data at byte %" PRIu64 ": %s", off,
+						     h5fs_error_last()->message) < 0)
+						m = NULL;
+					set_err(r, H5FS_NF_DATA_BAD, m);
+					break;
+				}
+				off += got;
+			}
+			h5fs_reader_free(rd);
+		}
+		wk->probed += r->size;
+		free(piece);
+		H5Eclear2(H5E_DEFAULT);
 	}
 	if (contig_candidate) {
 		fbuf = malloc(k * r->esize);
