@@ -7,6 +7,7 @@
  * says what actually went wrong) and clears the stack.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,31 @@ static _Thread_local char *last_message;
 static char oom_message[] = "out of memory";
 static char none_message[] = "no error";
 
+/*
+ * A thread's message is also registered under a pthread key whose
+ * destructor frees it when the thread ends (FUSE worker threads come and
+ * go; _Thread_local alone would leak their last message).
+ */
+static pthread_key_t message_key;
+static pthread_once_t message_once = PTHREAD_ONCE_INIT;
+
+static void message_key_init(void)
+{
+	pthread_key_create(&message_key, free);
+}
+
 static void error_free_message(void)
 {
 	free(last_message);
 	last_message = NULL;
+	pthread_once(&message_once, message_key_init);
+	pthread_setspecific(message_key, NULL);
+}
+
+static void error_keep_message(char *msg)
+{
+	last_message = msg;
+	pthread_setspecific(message_key, msg);
 }
 
 void h5fs__error_vset(int klass, const char *fmt, va_list ap)
@@ -40,7 +62,7 @@ void h5fs__error_vset(int klass, const char *fmt, va_list ap)
 	}
 	vsnprintf(msg, (size_t)n + 1, fmt, ap);
 	error_free_message();
-	last_message = msg;
+	error_keep_message(msg);
 	last_error.message = msg;
 	last_error.klass = klass;
 }
@@ -133,7 +155,7 @@ void h5fs__error_hdf5(const char *fmt, ...)
 		return;
 	}
 	error_free_message();
-	last_message = h5fs_buf_detach(&b, NULL);
+	error_keep_message(h5fs_buf_detach(&b, NULL));
 	last_error.message = last_message;
 	last_error.klass = H5FS_ERROR_HDF5;
 }
