@@ -1,0 +1,348 @@
+/*
+ * Staging: random writes and truncations against an in-memory model,
+ * overlay reads, the staging file, bounds.
+ *
+ * The random tests print their seed on failure; rerun one with
+ * H5FS_SEED=N.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "h5fs/sys/stage.h"
+
+static unsigned int seed;
+
+/* The model: the image, which bytes are dirty, the dataset's bytes. */
+struct model {
+	unsigned char *img, *dirty, *base;
+	size_t size, base_size, cap;
+};
+
+static uint32_t rnd(void)
+{
+	seed = seed * 1103515245u + 12345u;
+	return (seed >> 8) & 0xffffff;
+}
+
+static int base_fn(void *buf, size_t len, uint64_t off, void *payload)
+{
+	struct model *m = payload;
+
+	if (off + len > m->base_size)
+		fail_msg("base asked for [%llu, %llu) past the dataset's %zu bytes",
+			 (unsigned long long)off, (unsigned long long)(off + len), m->base_size);
+	memcpy(buf, m->base + off, len);
+	return 0;
+}
+
+static void check(h5fs_stage *st, struct model *m, unsigned int run_seed, int step)
+{
+	const h5fs_stage_extent *ext;
+	h5fs_stage_info si;
+	unsigned char *got = malloc(m->size + 16);
+	size_t n, next, pos = 0, nread;
+
+	assert_non_null(got);
+	h5fs_stage_info_get(st, &si);
+	if (si.size != m->size)
+		fail_msg("seed %u step %d: size %llu, model %zu", run_seed, step, (unsigned long long)si.size, m->size);
+	th_ok(h5fs_stage_read(st, got, m->size + 16, 0, &nread, base_fn, m));
+	if (nread != m->size || memcmp(got, m->img, m->size)) {
+		for (n = 0; n < m->size && got[n] == m->img[n]; n++)
+			;
+		fail_msg("seed %u step %d: image differs at byte %zu of %zu", run_seed, step, n, m->size);
+	}
+	/* the extent list is exactly the dirty mask, sorted and merged */
+	h5fs_stage_extents(st, &ext, &next);
+	for (size_t i = 0; i < next; i++) {
+		if (i && ext[i].off <= ext[i - 1].off + ext[i - 1].len)
+			fail_msg("seed %u step %d: extents %zu and %zu touch", run_seed, step, i - 1, i);
+		for (; pos < ext[i].off; pos++)
+			if (m->dirty[pos])
+				fail_msg("seed %u step %d: byte %zu dirty but not in an extent", run_seed, step, pos);
+		for (; pos < ext[i].off + ext[i].len; pos++)
+			if (pos >= m->size || !m->dirty[pos])
+				fail_msg("seed %u step %d: byte %zu in an extent but not dirty", run_seed, step, pos);
+	}
+	for (; pos < m->size; pos++)
+		if (m->dirty[pos])
+			fail_msg("seed %u step %d: byte %zu dirty past the extents", run_seed, step, pos);
+	/* a random window, overlaid on the dataset's bytes read first */
+	if (m->size) {
+		size_t off = rnd() % m->size, len = rnd() % (m->size - off + 8);
+
+		memset(got, 0xee, len + 1);
+		for (size_t i = 0; i < len && off + i < m->base_size; i++)
+			got[i] = m->base[off + i];
+		th_ok(h5fs_stage_read(st, got, len, off, &nread, NULL, NULL));
+		assert_int_equal(nread, len < m->size - off ? len : m->size - off);
+		for (size_t i = 0; i < nread; i++)
+			if (got[i] != m->img[off + i])
+				fail_msg("seed %u step %d: overlay read at %zu differs at %zu", run_seed, step, off, off + i);
+	}
+	free(got);
+}
+
+static void model_grow(struct model *m, size_t size)
+{
+	if (size > m->cap) {
+		m->img = realloc(m->img, size);
+		m->dirty = realloc(m->dirty, size);
+		assert_non_null(m->img);
+		assert_non_null(m->dirty);
+		m->cap = size;
+	}
+	if (size > m->size) {
+		memset(m->img + m->size, 0, size - m->size);
+		memset(m->dirty + m->size, 0, size - m->size);
+	}
+	m->size = size;
+}
+
+static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int steps)
+{
+	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
+	unsigned int run_seed = seed;
+	struct model m = { 0 };
+	h5fs_stage *st;
+	unsigned char *buf = malloc(max_size);
+
+	assert_non_null(buf);
+	o.mem_limit = mem_limit;
+	o.staging_dir = th_dir();
+	m.base = malloc(base_size + 1);
+	for (size_t i = 0; i < base_size; i++)
+		m.base[i] = (unsigned char)rnd();
+	m.base_size = base_size;
+	model_grow(&m, base_size);
+	memcpy(m.img, m.base, base_size);
+	th_ok(h5fs_stage_new(&st, base_size, &o));
+	for (int step = 0; step < steps; step++) {
+		uint32_t op = rnd() % 10;
+
+		if (op < 7) {
+			size_t off = rnd() % max_size, len = rnd() % (op == 0 ? max_size : 64);
+
+			if (off + len > max_size)
+				len = max_size - off;
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (unsigned char)rnd();
+			th_ok(h5fs_stage_write(st, buf, len, off));
+			if (len && off + len > m.size)
+				model_grow(&m, off + len);
+			memcpy(m.img + off, buf, len);
+			memset(m.dirty + off, 1, len);
+		} else {
+			size_t size = rnd() % max_size;
+
+			th_ok(h5fs_stage_truncate(st, size));
+			if (size < m.size)
+				m.size = size;
+			else
+				model_grow(&m, size);
+		}
+		check(st, &m, run_seed, step);
+	}
+	/* the staging file of a materialised stage is the image */
+	th_ok(h5fs_stage_materialize(st, base_fn, &m));
+	{
+		FILE *f = fopen(h5fs_stage_path(st), "rb");
+		unsigned char *got = malloc(m.size + 1);
+		struct stat sb;
+
+		assert_non_null(f);
+		assert_int_equal(stat(h5fs_stage_path(st), &sb), 0);
+		assert_int_equal((size_t)sb.st_size, m.size);
+		assert_int_equal(fread(got, 1, m.size, f), m.size);
+		if (memcmp(got, m.img, m.size))
+			fail_msg("seed %u: materialised file differs from the model", run_seed);
+		fclose(f);
+		free(got);
+	}
+	h5fs_stage_free(st);
+	free(m.img);
+	free(m.dirty);
+	free(m.base);
+	free(buf);
+}
+
+static void test_stage__random_in_memory(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		random_run(1 << 20, rnd() % 3000, 4096, 150);
+}
+
+static void test_stage__random_spilling(void **state)
+{
+	(void)state;
+	/* a small memory limit: most runs move to the staging file midway */
+	for (int i = 0; i < 20; i++)
+		random_run(1500, rnd() % 3000, 4096, 150);
+}
+
+static void test_stage__random_in_file(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		random_run(0, rnd() % 3000, 4096, 150);
+}
+
+static void test_stage__spill_default_dir(void **state)
+{
+	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
+	h5fs_stage_info si;
+	h5fs_stage *st;
+	struct stat sb;
+	char big[10000], got[10000];
+	const char *dir = th_path(".data.h5.h5fs-staging");
+	size_t n;
+
+	(void)state;
+	o.mem_limit = 4096;
+	o.hdf5_path = th_path("data.h5");
+	memset(big, 'x', sizeof(big));
+	th_ok(h5fs_stage_new(&st, 0, &o));
+	th_ok(h5fs_stage_write(st, "abc", 3, 0));
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.in_file, 0);
+	assert_null(h5fs_stage_path(st));
+	th_ok(h5fs_stage_write(st, big, sizeof(big), 100));
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.in_file, 1);
+	assert_int_equal(si.size, 10100);
+	assert_int_equal(si.extents, 2);
+	assert_int_equal(si.dirty_bytes, 10003);
+	assert_non_null(h5fs_stage_path(st));
+	assert_int_equal(strncmp(h5fs_stage_path(st), dir, strlen(dir)), 0);
+	assert_int_equal(lstat(dir, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	/* sparse: the gap is a hole */
+	assert_int_equal(stat(h5fs_stage_path(st), &sb), 0);
+	th_ok(h5fs_stage_read(st, got, sizeof(got), 0, &n, NULL, NULL));
+	assert_int_equal(n, sizeof(got));
+	assert_memory_equal(got, "abc\0\0", 5);
+	assert_int_equal(got[100], 'x');
+	h5fs_stage_free(st);
+	/* the file and the empty folder are gone */
+	assert_int_equal(lstat(dir, &sb), -1);
+}
+
+static void test_stage__private_dir_refused(void **state)
+{
+	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
+	h5fs_stage *st;
+	const char *dir = th_path(".open.h5.h5fs-staging");
+
+	(void)state;
+	assert_int_equal(mkdir(dir, 0777), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	o.mem_limit = 0;
+	o.hdf5_path = th_path("open.h5");
+	th_ok(h5fs_stage_new(&st, 0, &o));
+	th_fails(H5FS_ERROR, h5fs_stage_write(st, "a", 1, 0));
+	assert_non_null(strstr(h5fs_error_last()->message, "not private"));
+	assert_int_equal(h5fs_stage_size(st), 0);
+	h5fs_stage_free(st);
+	rmdir(dir);
+}
+
+static void test_stage__bounds(void **state)
+{
+	h5fs_stage *st;
+	h5fs_stage_info si;
+	char buf[8];
+	size_t n = 99;
+
+	(void)state;
+	th_ok(h5fs_stage_new(&st, 10, NULL));
+	th_fails(H5FS_EINVALID, h5fs_stage_write(st, "abcd", 4, UINT64_MAX - 1));
+	th_fails(H5FS_EINVALID, h5fs_stage_write(st, "abcd", 4, H5FS_STAGE_MAX_SIZE - 3));
+	th_fails(H5FS_EINVALID, h5fs_stage_truncate(st, H5FS_STAGE_MAX_SIZE + 1));
+	{
+		h5fs_stage *other = (h5fs_stage *)1;
+
+		th_fails(H5FS_EINVALID, h5fs_stage_new(&other, UINT64_MAX, NULL));
+		assert_null(other);
+	}
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.size, 10);
+	assert_int_equal(si.changed, 0);
+	/* no staging folder known: a spill is refused, the stage unchanged */
+	th_fails(H5FS_EINVALID, h5fs_stage_write(st, "abcd", 4, (uint64_t)1 << 40));
+	assert_int_equal(h5fs_stage_size(st), 10);
+	/* reads at or past the end */
+	th_ok(h5fs_stage_read(st, buf, sizeof(buf), 10, &n, NULL, NULL));
+	assert_int_equal(n, 0);
+	th_ok(h5fs_stage_read(st, buf, sizeof(buf), UINT64_MAX, &n, NULL, NULL));
+	assert_int_equal(n, 0);
+	/* a zero-length write changes nothing */
+	th_ok(h5fs_stage_write(st, NULL, 0, 5));
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.changed, 0);
+	/* a truncation to the same size is no change; shrinking is */
+	th_ok(h5fs_stage_truncate(st, 10));
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.changed, 0);
+	th_ok(h5fs_stage_truncate(st, 4));
+	th_ok(h5fs_stage_truncate(st, 10));
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.changed, 1);
+	assert_int_equal(si.base_limit, 4);
+	h5fs_stage_mark_committed(st);
+	h5fs_stage_info_get(st, &si);
+	assert_int_equal(si.changed, 0);
+	assert_int_equal(si.base_size, 10);
+	h5fs_stage_free(st);
+	h5fs_stage_free(NULL);
+}
+
+static int stop_fn(void *buf, size_t len, uint64_t off, void *payload)
+{
+	(void)buf;
+	(void)len;
+	(void)off;
+	(void)payload;
+	return H5FS_EUSER;
+}
+
+static void test_stage__base_errors_pass_through(void **state)
+{
+	h5fs_stage *st;
+	char buf[16];
+	size_t n;
+
+	(void)state;
+	th_ok(h5fs_stage_new(&st, 16, NULL));
+	th_ok(h5fs_stage_write(st, "zz", 2, 4));
+	th_fails(H5FS_EUSER, h5fs_stage_read(st, buf, sizeof(buf), 0, &n, stop_fn, NULL));
+	/* a fully dirty range needs no base */
+	th_ok(h5fs_stage_read(st, buf, 2, 4, &n, stop_fn, NULL));
+	assert_int_equal(n, 2);
+	assert_memory_equal(buf, "zz", 2);
+	h5fs_stage_free(st);
+}
+
+int main(void)
+{
+	const char *s = getenv("H5FS_SEED");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stage__random_in_memory),
+		cmocka_unit_test(test_stage__random_spilling),
+		cmocka_unit_test(test_stage__random_in_file),
+		cmocka_unit_test(test_stage__spill_default_dir),
+		cmocka_unit_test(test_stage__private_dir_refused),
+		cmocka_unit_test(test_stage__bounds),
+		cmocka_unit_test(test_stage__base_errors_pass_through),
+	};
+
+	seed = s ? (unsigned int)strtoul(s, NULL, 10) : (unsigned int)time(NULL);
+	printf("test_stage: seed %u (rerun with H5FS_SEED=%u)\n", seed, seed);
+	return cmocka_run_group_tests(tests, th_setup, th_teardown);
+}
