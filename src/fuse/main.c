@@ -71,6 +71,9 @@ void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (ll->opts->ro && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* a read-only mount's data never changes: no revalidation per read */
+	if (ll->opts->ro)
+		conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	h5fs_log(H5FS_LOG_INFO, "mounted '%s' on '%s' (%s, %u objects, %u unreadable, view=%s)",
 		 ll->opts->source_abs, ll->opts->mountpoint, ll->opts->ro ? "ro" : "rw",
 		 ll->idx.nnodes, ll->idx.nbad, ll->opts->view == H5FS_VIEW_NPY ? "npy" : "raw");
