@@ -1,0 +1,1439 @@
+/*
+ * Commit: apply a stage (stage.c) to a dataset, all or nothing.
+ *
+ * Everything that can be refused is refused by plan_make() before the
+ * file is touched.  Then:
+ *
+ * - in place / resize: the ranges to write (dirty extents, plus the
+ *   zeroed tail above the base limit) are merged when closer than
+ *   GAP_MERGE bytes and cut into windows of at most WINDOW bytes, each a
+ *   run of whole elements.  For each window the old elements are read
+ *   (they fill the partial elements and gaps, and go to the undo log),
+ *   the stage is overlaid and the window written.  A failure writes the
+ *   undo log back in reverse and restores the extent;
+ * - replace / create: a new dataset under a hidden name gets the whole
+ *   image window by window, then swap_links() puts it in place.
+ *
+ * A run of elements [e0, e1) in C order is selected as a union of at most
+ * 2 * ndim - 1 hyperslabs (select_linear()), and read or written against
+ * a 1-D memory space whose type is a copy of the file type, so HDF5
+ * converts nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+#include "json.h"
+#include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/stage.h"
+
+#define WINDOW ((size_t)4 << 20)
+#define GAP_MERGE ((uint64_t)4096)
+/* NPY headers longer than this are refused (numpy writes a few hundred bytes). */
+#define NPY_MAX_HEADER ((size_t)1 << 20)
+/* Attribute values larger than this are not copied by a replace. */
+#define ATTR_MAX ((size_t)1 << 30)
+
+static atomic_uint tmp_counter;
+
+/* ---- an open dataset ------------------------------------------------- */
+
+struct ds {
+	hid_t dset;
+	hid_t type;		/* a copy of the file type: the memory type too */
+	int ndim;
+	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
+	size_t esize;
+	uint64_t nelem, size;
+	bool chunked;
+	const char *path;
+};
+
+#define DS_INIT { H5I_INVALID_HID, H5I_INVALID_HID, 0, { 0 }, { 0 }, 0, 0, 0, false, NULL }
+
+static void ds_close(struct ds *ds)
+{
+	if (ds->type >= 0)
+		H5Tclose(ds->type);
+	if (ds->dset >= 0)
+		H5Dclose(ds->dset);
+	ds->type = ds->dset = H5I_INVALID_HID;
+}
+
+/* Types whose elements have a fixed byte image. */
+static int check_fixed(hid_t type, const char *path)
+{
+	if (H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_VLEN) > 0) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "cannot write '%s': variable-length data has no byte image", path);
+		return H5FS_ENOTSUPPORTED;
+	}
+	if (H5Tdetect_class(type, H5T_REFERENCE) > 0) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "cannot write '%s': references have no byte image", path);
+		return H5FS_ENOTSUPPORTED;
+	}
+	return 0;
+}
+
+/* Read the extent (again: after H5Dset_extent). */
+static int ds_shape(struct ds *ds)
+{
+	hid_t space = H5Dget_space(ds->dset);
+	H5S_class_t cls;
+	int n;
+
+	if (space < 0 || (cls = H5Sget_simple_extent_type(space)) == H5S_NO_CLASS ||
+	    (n = H5Sget_simple_extent_dims(space, ds->dims, ds->maxdims)) < 0) {
+		if (space >= 0)
+			H5Sclose(space);
+		h5fs__error_hdf5("cannot read the shape of '%s'", ds->path);
+		return H5FS_ECORRUPT;
+	}
+	H5Sclose(space);
+	ds->ndim = n;
+	ds->nelem = cls == H5S_NULL ? 0 : 1;
+	for (int i = 0; i < n; i++) {
+		if (ds->dims[i] && ds->nelem > H5FS_STAGE_MAX_SIZE / ds->dims[i]) {
+			h5fs__error_set(H5FS_ERROR_INVALID, "dataset '%s' is too large", ds->path);
+			return H5FS_ECORRUPT;
+		}
+		ds->nelem *= ds->dims[i];
+	}
+	if (ds->nelem > H5FS_STAGE_MAX_SIZE / ds->esize) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "dataset '%s' is too large", ds->path);
+		return H5FS_ECORRUPT;
+	}
+	ds->size = ds->nelem * ds->esize;
+	return 0;
+}
+
+/* Open the dataset at @p path: H5FS_ENOTFOUND when nothing is there. */
+static int ds_open(struct ds *ds, hid_t fid, const char *path)
+{
+	H5O_info_t oi;
+	hid_t ftype = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+	int error;
+
+	ds->path = path;
+	if (H5Lexists(fid, path, H5P_DEFAULT) <= 0 ||
+	    H5Oget_info_by_name2(fid, path, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		h5fs__hdf5_clear();
+		h5fs__error_set(H5FS_ERROR_INVALID, "no dataset at '%s'", path);
+		return H5FS_ENOTFOUND;
+	}
+	if (oi.type != H5O_TYPE_DATASET) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "object '%s' is not a dataset", path);
+		return H5FS_ETYPE;
+	}
+	if ((ds->dset = H5Dopen2(fid, path, H5P_DEFAULT)) < 0 ||
+	    (ftype = H5Dget_type(ds->dset)) < 0 ||
+	    (ds->type = H5Tcopy(ftype)) < 0 ||
+	    (dcpl = H5Dget_create_plist(ds->dset)) < 0) {
+		h5fs__error_hdf5("cannot open dataset '%s'", path);
+		error = H5FS_ECORRUPT;
+		goto out;
+	}
+	if ((error = check_fixed(ftype, path)) < 0)
+		goto out;
+	if (!(ds->esize = H5Tget_size(ftype))) {
+		h5fs__error_hdf5("cannot read the type of '%s'", path);
+		error = H5FS_ECORRUPT;
+		goto out;
+	}
+	ds->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
+	error = ds_shape(ds);
+out:
+	if (ftype >= 0)
+		H5Tclose(ftype);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (error < 0)
+		ds_close(ds);
+	return error;
+}
+
+/* Select elements [e0, e1) in C order as a union of hyperslabs. */
+static int select_linear(hid_t space, int ndim, const hsize_t *dims, uint64_t e0, uint64_t e1)
+{
+	hsize_t start[H5S_MAX_RANK], count[H5S_MAX_RANK];
+	uint64_t sz[H5S_MAX_RANK + 1];
+	H5S_seloper_t op = H5S_SELECT_SET;
+
+	if (ndim == 0)
+		return H5Sselect_all(space) < 0 ? -1 : 0;
+	sz[ndim] = 1;
+	for (int k = ndim - 1; k >= 0; k--)
+		sz[k] = sz[k + 1] * dims[k];
+	while (e0 < e1) {
+		uint64_t lim, n, r = e0;
+		int k;
+
+		/* the outermost level whose blocks start at e0 and fit */
+		for (k = 1; k < ndim; k++)
+			if (e0 % sz[k] == 0 && e0 + sz[k] <= e1)
+				break;
+		/* blocks of sz[k] along dimension k-1, within the enclosing block */
+		lim = (e0 / sz[k - 1] + 1) * sz[k - 1];
+		if (lim > e1)
+			lim = e1;
+		n = (lim - e0) / sz[k];
+		for (int i = 0; i < ndim; i++) {
+			start[i] = r / sz[i + 1];
+			r %= sz[i + 1];
+			count[i] = 1;
+		}
+		count[k - 1] = n;
+		for (int i = k; i < ndim; i++) {
+			start[i] = 0;
+			count[i] = dims[i];
+		}
+		if (H5Sselect_hyperslab(space, op, start, NULL, count, NULL) < 0)
+			return -1;
+		op = H5S_SELECT_OR;
+		e0 += n * sz[k];
+	}
+	return 0;
+}
+
+/* Read or write elements [e0, e1) of @p ds from or to @p buf. */
+static int ds_io(struct ds *ds, bool write, uint64_t e0, uint64_t e1, void *buf)
+{
+	hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+	hsize_t n = e1 - e0;
+	herr_t rc = -1;
+
+	if (e0 >= e1)
+		return 0;
+	if ((fspace = H5Dget_space(ds->dset)) >= 0 &&
+	    (mspace = H5Screate_simple(1, &n, NULL)) >= 0 &&
+	    select_linear(fspace, ds->ndim, ds->dims, e0, e1) == 0)
+		rc = write ? H5Dwrite(ds->dset, ds->type, mspace, fspace, H5P_DEFAULT, buf)
+			   : H5Dread(ds->dset, ds->type, mspace, fspace, H5P_DEFAULT, buf);
+	if (rc < 0)
+		h5fs__error_hdf5("cannot %s dataset '%s'", write ? "write" : "read", ds->path);
+	if (fspace >= 0)
+		H5Sclose(fspace);
+	if (mspace >= 0)
+		H5Sclose(mspace);
+	return rc < 0 ? H5FS_ERROR : 0;
+}
+
+/* h5fs_stage_base_fn over an open dataset: its bytes [off, off + len). */
+static int ds_base(void *buf, size_t len, uint64_t off, void *payload)
+{
+	struct ds *ds = payload;
+	uint64_t e0, e1, end = off + len;
+	unsigned char *tmp;
+	int error;
+
+	if (end > ds->size) {	/* past the old end: zeros */
+		uint64_t keep = off < ds->size ? ds->size - off : 0;
+
+		memset((unsigned char *)buf + keep, 0, (size_t)(len - keep));
+		len = (size_t)keep;
+		end = off + len;
+	}
+	if (!len)
+		return 0;
+	e0 = off / ds->esize;
+	e1 = (end + ds->esize - 1) / ds->esize;
+	if (off % ds->esize == 0 && end % ds->esize == 0)
+		return ds_io(ds, false, e0, e1, buf);
+	if (!(tmp = malloc((size_t)(e1 - e0) * ds->esize)))
+		return h5fs__error_oom();
+	if ((error = ds_io(ds, false, e0, e1, tmp)) == 0)
+		memcpy(buf, tmp + (off - e0 * ds->esize), len);
+	free(tmp);
+	return error;
+}
+
+/* ---- plans ----------------------------------------------------------- */
+
+struct plan {
+	h5fs_commit_info *info;
+	struct ds old;		/* open when the dataset exists */
+	hid_t type;		/* create: the new type */
+	int fortran;		/* create from NPY: Fortran order, ndim >= 2 */
+};
+
+void h5fs_commit_info_release(h5fs_commit_info *info)
+{
+	if (!info)
+		return;
+	free(info->path);
+	free(info->dtype);
+	info->path = info->dtype = NULL;
+}
+
+static bool ends_with_npy(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && !strcmp(path + n - 4, ".npy") && path[n - 5] != '/';
+}
+
+static int set_shape(h5fs_commit_info *info, uint64_t esize, uint64_t size, const char *path)
+{
+	if (size % esize) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "size %llu of '%s' is not a whole number of %llu-byte elements",
+				(unsigned long long)size, path, (unsigned long long)esize);
+		return H5FS_EINVALID;
+	}
+	info->ndim = 1;
+	info->dims[0] = size / esize;
+	return 0;
+}
+
+/* The shape text of user.h5.shape: a JSON list of non-negative integers. */
+static int parse_shape(h5fs_commit_info *info, const char *text, const char *path)
+{
+	h5fs_json *v = NULL;
+	int error;
+
+	if ((error = h5fs__json_parse(&v, text, strlen(text))) < 0)
+		goto bad;
+	if (v->type != H5FS_JSON_ARRAY || v->n > H5S_MAX_RANK)
+		goto bad;
+	for (size_t i = 0; i < v->n; i++) {
+		const h5fs_json *d = v->items[i];
+
+		if (d->type != H5FS_JSON_INT || d->big || d->i < 0)
+			goto bad;
+		info->dims[i] = (uint64_t)d->i;
+	}
+	info->ndim = (int)v->n;
+	h5fs__json_free(v);
+	return 0;
+bad:
+	h5fs__json_free(v);
+	h5fs__error_set(H5FS_ERROR_INVALID, "shape '%s' of '%s' is not a list of sizes", text, path);
+	return H5FS_EINVALID;
+}
+
+/* Bytes of @p ndim / @p dims elements of @p esize, or H5FS_EINVALID on overflow. */
+static int shape_bytes(uint64_t *out, int ndim, const uint64_t *dims, uint64_t esize, const char *path)
+{
+	uint64_t n = esize;
+
+	for (int i = 0; i < ndim; i++) {
+		if (dims[i] && n > H5FS_STAGE_MAX_SIZE / dims[i]) {
+			h5fs__error_set(H5FS_ERROR_INVALID, "shape of '%s' is too large", path);
+			return H5FS_EINVALID;
+		}
+		n *= dims[i];
+	}
+	*out = n;
+	return 0;
+}
+
+/* The dtype of a new dataset; sets p->type and info->dtype. */
+static int plan_type(struct plan *p, const char *dtype)
+{
+	char *norm = NULL;
+	int error;
+
+	if ((error = h5fs_dtype_normalize(&norm, dtype)) < 0)
+		return error;
+	if ((error = h5fs_dtype_to_hid(&p->type, norm)) < 0) {
+		free(norm);
+		return error;
+	}
+	p->info->dtype = norm;
+	return check_fixed(p->type, p->info->path);
+}
+
+static int plan_npy(struct plan *p, const h5fs_stage *st)
+{
+	h5fs_commit_info *info = p->info;
+	h5fs_npy_header hdr;
+	unsigned char *head = NULL;
+	size_t want = 4096, got;
+	uint64_t bytes, esize = 0;
+	int error;
+
+	memset(&hdr, 0, sizeof(hdr));
+	for (;;) {
+		unsigned char *grown = realloc(head, want);
+
+		if (!grown) {
+			error = h5fs__error_oom();
+			goto out;
+		}
+		head = grown;
+		if ((error = h5fs_stage_read(st, head, want, 0, &got, NULL, NULL)) < 0)
+			goto out;
+		error = h5fs_npy_header_parse(&hdr, head, got);
+		if (error != H5FS_EBUFS || got < want)
+			break;
+		h5fs_npy_header_release(&hdr);
+		if (hdr.header_len > want && hdr.header_len <= NPY_MAX_HEADER)
+			want = hdr.header_len;
+		else if (want < NPY_MAX_HEADER)
+			want *= 2;
+		else
+			break;
+		memset(&hdr, 0, sizeof(hdr));
+	}
+	if (error < 0) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "'%s' does not start with a valid NPY header", info->path);
+		error = H5FS_EINVALID;
+		goto out;
+	}
+	if ((error = plan_type(p, hdr.descr)) < 0)
+		goto out;
+	esize = H5Tget_size(p->type);
+	info->ndim = hdr.ndim;
+	for (int i = 0; i < hdr.ndim; i++)
+		info->dims[i] = hdr.shape[i];
+	if ((error = shape_bytes(&bytes, hdr.ndim, hdr.shape, esize, info->path)) < 0)
+		goto out;
+	if (h5fs_stage_size(st) - hdr.header_len != bytes) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "NPY data of '%s' holds %llu bytes, its header says %llu",
+				info->path, (unsigned long long)(h5fs_stage_size(st) - hdr.header_len),
+				(unsigned long long)bytes);
+		error = H5FS_EINVALID;
+		goto out;
+	}
+	info->data_offset = hdr.header_len;
+	p->fortran = hdr.fortran_order && hdr.ndim >= 2;
+	if (p->fortran && bytes > H5FS_COMMIT_MAX_TRANSPOSE) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "Fortran-order NPY data of '%s' is too large to transpose", info->path);
+		error = H5FS_ENOTSUPPORTED;
+	}
+out:
+	h5fs_npy_header_release(&hdr);
+	free(head);
+	return error;
+}
+
+static int plan_create(struct plan *p, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
+{
+	h5fs_commit_info *info = p->info;
+	uint64_t size = h5fs_stage_size(st), bytes;
+	char *parent = NULL;
+	int error;
+
+	if (!opts->dtype && !opts->shape && ends_with_npy(path) && size > 0) {
+		if (!(info->path = h5fs__strndup(path, strlen(path) - 4)))
+			return H5FS_ENOMEM;
+		if ((error = plan_npy(p, st)) < 0)
+			return error;
+	} else {
+		if (!(info->path = h5fs__strdup(path)))
+			return H5FS_ENOMEM;
+		if ((error = plan_type(p, opts->dtype ? opts->dtype : "|u1")) < 0)
+			return error;
+		if (opts->shape) {
+			if ((error = parse_shape(info, opts->shape, path)) < 0 ||
+			    (error = shape_bytes(&bytes, info->ndim, info->dims, H5Tget_size(p->type), path)) < 0)
+				return error;
+			if (bytes != size) {
+				h5fs__error_set(H5FS_ERROR_INVALID, "'%s' holds %llu bytes, its shape and dtype need %llu",
+						path, (unsigned long long)size, (unsigned long long)bytes);
+				return H5FS_EINVALID;
+			}
+		} else if ((error = set_shape(info, H5Tget_size(p->type), size, path)) < 0) {
+			return error;
+		}
+	}
+	info->new_size = size - info->data_offset;
+	info->write_bytes = info->new_size;
+	info->kind = H5FS_COMMIT_CREATE;
+	info->mpi_mode = "new";
+	/* the group must exist; an existing object must be a dataset */
+	if ((error = h5fs_path_parent(&parent, info->path)) < 0)
+		return error;
+	if (strcmp(parent, "/") && H5Lexists(fid, parent, H5P_DEFAULT) <= 0) {
+		h5fs__hdf5_clear();
+		h5fs__error_set(H5FS_ERROR_INVALID, "no group '%s' for '%s'", parent, info->path);
+		free(parent);
+		return H5FS_ENOTFOUND;
+	}
+	free(parent);
+	error = ds_open(&p->old, fid, info->path);
+	if (error == H5FS_ENOTFOUND) {
+		h5fs_error_clear();
+		return 0;
+	}
+	if (error < 0)
+		return error;
+	info->old_size = p->old.size;
+	info->replaced = 1;
+	info->mpi_mode = "replace";
+	return 0;
+}
+
+/* The shape of a replacement: same trailing dims, else 1-D. */
+static int replace_shape(h5fs_commit_info *info, const struct ds *old, uint64_t size)
+{
+	uint64_t row = old->esize;
+
+	for (int i = 1; i < old->ndim; i++)
+		row *= old->dims[i];
+	if (old->ndim >= 1 && row > 0 && size % row == 0) {
+		info->ndim = old->ndim;
+		info->dims[0] = size / row;
+		for (int i = 1; i < old->ndim; i++)
+			info->dims[i] = old->dims[i];
+		return 0;
+	}
+	return set_shape(info, old->esize, size, info->path);
+}
+
+static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
+{
+	h5fs_commit_info *info = p->info;
+	h5fs_stage_info si;
+	uint64_t size;
+	int error;
+
+	h5fs_stage_info_get(st, &si);
+	size = si.size;
+	if (opts->create)
+		return plan_create(p, fid, path, st, opts);
+	if (!(info->path = h5fs__strdup(path)))
+		return H5FS_ENOMEM;
+	if ((error = ds_open(&p->old, fid, path)) < 0)
+		return error;
+	if ((error = h5fs_dtype_from_hid(&info->dtype, p->old.type)) < 0)
+		return error;
+	info->old_size = p->old.size;
+	info->new_size = size;
+	info->ndim = p->old.ndim;
+	for (int i = 0; i < p->old.ndim; i++)
+		info->dims[i] = p->old.dims[i];
+	if (!si.changed)
+		return 0;
+	if (size == p->old.size) {
+		info->kind = H5FS_COMMIT_INPLACE;
+		info->write_bytes = si.dirty_bytes + (size - si.base_limit);
+		info->mpi_mode = "inplace";
+		return 0;
+	}
+	if ((error = replace_shape(info, &p->old, size)) < 0)
+		return error;
+	info->mpi_mode = "replace";
+	if (p->old.chunked && p->old.ndim >= 1 && info->ndim == p->old.ndim &&
+	    (p->old.maxdims[0] == H5S_UNLIMITED || info->dims[0] <= p->old.maxdims[0])) {
+		info->kind = H5FS_COMMIT_RESIZE;
+		info->write_bytes = si.dirty_bytes + (size - si.base_limit);
+		return 0;
+	}
+	info->kind = H5FS_COMMIT_REPLACE;
+	info->write_bytes = size;
+	info->replaced = 1;
+	return 0;
+}
+
+static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
+{
+	h5fs_commit_options defaults = H5FS_COMMIT_OPTIONS_INIT;
+	int error;
+
+	memset(info, 0, sizeof(*info));
+	memset(p, 0, sizeof(*p));
+	p->info = info;
+	p->old.dset = p->old.type = H5I_INVALID_HID;
+	p->type = H5I_INVALID_HID;
+	H5FS_ASSERT_ARG(fid >= 0 && path && *path == '/' && st);
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != H5FS_COMMIT_OPTIONS_VERSION) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "unknown commit options version %u", opts->version);
+		return H5FS_EINVALID;
+	}
+	if ((error = h5fs__init()) < 0)
+		return error;
+	return plan_make(p, fid, path, st, opts);
+}
+
+static void plan_end(struct plan *p)
+{
+	ds_close(&p->old);
+	if (p->type >= 0)
+		H5Tclose(p->type);
+	p->type = H5I_INVALID_HID;
+}
+
+int h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
+{
+	struct plan p;
+	int error;
+
+	H5FS_ASSERT_ARG(out);
+	error = plan_begin(&p, out, fid, path, st, opts);
+	plan_end(&p);
+	return error;
+}
+
+/* ---- the undo log ---------------------------------------------------- */
+
+struct undo_rec {
+	uint64_t e0, e1;
+	unsigned char *mem;	/* or NULL: in the file at foff */
+	uint64_t foff;
+};
+
+struct undo {
+	struct undo_rec *rec;
+	size_t n, alloc;
+	size_t mem_bytes;
+	int fd;
+	uint64_t fsize;
+	const char *dir;
+};
+
+static void undo_free(struct undo *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->rec[i].mem);
+	free(u->rec);
+	if (u->fd >= 0)
+		close(u->fd);
+}
+
+static int undo_file(struct undo *u)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *path;
+
+	if (asprintf(&path, "%s/.h5fs-undo-XXXXXX", u->dir ? u->dir : (tmp && *tmp ? tmp : "/tmp")) < 0)
+		return h5fs__error_oom();
+	u->fd = mkostemp(path, O_CLOEXEC);
+	if (u->fd < 0) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot make an undo file '%s': %s", path, strerror(errno));
+		free(path);
+		return H5FS_ERROR;
+	}
+	unlink(path);
+	free(path);
+	return 0;
+}
+
+static int undo_push(struct undo *u, uint64_t e0, uint64_t e1, const unsigned char *buf, size_t len)
+{
+	struct undo_rec *r;
+	int error;
+
+	if (u->n == u->alloc) {
+		size_t n = u->alloc ? u->alloc * 2 : 16;
+
+		if (!(r = realloc(u->rec, n * sizeof(*r))))
+			return h5fs__error_oom();
+		u->rec = r;
+		u->alloc = n;
+	}
+	r = &u->rec[u->n];
+	r->e0 = e0;
+	r->e1 = e1;
+	r->mem = NULL;
+	if (u->mem_bytes + len <= H5FS_COMMIT_UNDO_LIMIT) {
+		if (!(r->mem = malloc(len ? len : 1)))
+			return h5fs__error_oom();
+		memcpy(r->mem, buf, len);
+		u->mem_bytes += len;
+	} else {
+		if (u->fd < 0 && (error = undo_file(u)) < 0)
+			return error;
+		r->foff = u->fsize;
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pwrite(u->fd, buf + done, len - done, (off_t)(u->fsize + done));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				h5fs__error_set(H5FS_ERROR_OS, "cannot write the undo file: %s", n < 0 ? strerror(errno) : "short write");
+				return H5FS_ERROR;
+			}
+			done += (size_t)n;
+		}
+		u->fsize += len;
+	}
+	u->n++;
+	return 0;
+}
+
+/* Write the old bytes back, newest first; best effort. */
+static void undo_apply(struct undo *u, struct ds *ds)
+{
+	for (size_t i = u->n; i-- > 0;) {
+		struct undo_rec *r = &u->rec[i];
+		size_t len = (size_t)(r->e1 - r->e0) * ds->esize;
+		unsigned char *buf = r->mem;
+
+		if (!buf) {
+			if (!(buf = malloc(len)) || pread(u->fd, buf, len, (off_t)r->foff) != (ssize_t)len) {
+				free(buf);
+				continue;
+			}
+		}
+		ds_io(ds, true, r->e0, r->e1, buf);
+		if (buf != r->mem)
+			free(buf);
+	}
+}
+
+/* ---- in place and resize --------------------------------------------- */
+
+/* Write the ranges of @p st that changed below @p limit (bytes) into @p ds. */
+static int write_ranges(struct ds *ds, const h5fs_stage *st, uint64_t limit, uint64_t old_nelem, struct undo *u)
+{
+	const h5fs_stage_extent *ext;
+	h5fs_stage_info si;
+	size_t next, i = 0, welems = WINDOW / ds->esize ? WINDOW / ds->esize : 1;
+	unsigned char *buf = NULL;
+	int error = 0;
+
+	h5fs_stage_info_get(st, &si);
+	h5fs_stage_extents(st, &ext, &next);
+	if (!(buf = malloc(welems * ds->esize)))
+		return h5fs__error_oom();
+	/* walk the extents plus [base_limit, limit) as merged ranges */
+	while (error == 0) {
+		uint64_t a, b, e0, e1;
+
+		if (i < next && ext[i].off < si.base_limit) {
+			a = ext[i].off;
+			b = ext[i].off + ext[i].len;
+			i++;
+		} else if (si.base_limit < limit) {
+			a = si.base_limit;
+			b = limit;
+			i = next;
+			si.base_limit = limit;	/* once */
+		} else {
+			break;
+		}
+		/* absorb what follows within GAP_MERGE */
+		for (;;) {
+			if (i < next && ext[i].off <= b + GAP_MERGE && ext[i].off < si.base_limit) {
+				if (ext[i].off + ext[i].len > b)
+					b = ext[i].off + ext[i].len;
+				i++;
+			} else if (si.base_limit < limit && si.base_limit <= b + GAP_MERGE) {
+				b = limit;
+				i = next;
+				si.base_limit = limit;
+			} else {
+				break;
+			}
+		}
+		if (b > limit)
+			b = limit;
+		if (a >= b)
+			continue;
+		e0 = a / ds->esize;
+		e1 = (b + ds->esize - 1) / ds->esize;
+		for (uint64_t c0 = e0; c0 < e1 && error == 0; c0 += welems) {
+			uint64_t c1 = e1 - c0 < welems ? e1 : c0 + welems;
+			uint64_t o1 = c1 < old_nelem ? c1 : (c0 < old_nelem ? old_nelem : c0);
+			size_t len = (size_t)(c1 - c0) * ds->esize, got;
+
+			memset(buf, 0, len);
+			if (o1 > c0 &&
+			    ((error = ds_io(ds, false, c0, o1, buf)) < 0 ||
+			     (error = undo_push(u, c0, o1, buf, (size_t)(o1 - c0) * ds->esize)) < 0))
+				break;
+			if ((error = h5fs_stage_read(st, buf, len, c0 * ds->esize, &got, NULL, NULL)) < 0 ||
+			    (error = ds_io(ds, true, c0, c1, buf)) < 0)
+				break;
+		}
+	}
+	free(buf);
+	return error;
+}
+
+static int set_rows(struct ds *ds, uint64_t rows)
+{
+	hsize_t dims[H5S_MAX_RANK];
+	int error;
+
+	memcpy(dims, ds->dims, sizeof(dims));
+	dims[0] = rows;
+	if (H5Dset_extent(ds->dset, dims) < 0) {
+		h5fs__error_hdf5("cannot resize dataset '%s'", ds->path);
+		return H5FS_ERROR;
+	}
+	if ((error = ds_shape(ds)) < 0)
+		return error;
+	return 0;
+}
+
+static int commit_in_place(struct plan *p, const h5fs_stage *st)
+{
+	struct ds *ds = &p->old;
+	struct undo u = { NULL, 0, 0, 0, -1, 0, NULL };
+	uint64_t old_rows = ds->ndim ? ds->dims[0] : 0, old_nelem = ds->nelem;
+	uint64_t new_size = p->info->new_size;
+	bool grow = new_size > ds->size;
+	char *dir = NULL;
+	int error = 0;
+
+	if (h5fs_stage_path(st)) {
+		h5fs_path_parent(&dir, h5fs_stage_path(st));
+		u.dir = dir;
+	}
+	if (p->info->kind == H5FS_COMMIT_RESIZE && grow && (error = set_rows(ds, p->info->dims[0])) < 0)
+		goto out;
+	error = write_ranges(ds, st, new_size, old_nelem, &u);
+	if (error == 0 && p->info->kind == H5FS_COMMIT_RESIZE && !grow)
+		error = set_rows(ds, p->info->dims[0]);
+	if (error < 0) {
+		const h5fs_error *e = h5fs_error_last();
+		int klass = e->klass;
+		char *msg = h5fs__strdup(e->message);
+
+		undo_apply(&u, ds);
+		if (p->info->kind == H5FS_COMMIT_RESIZE && ds->ndim && ds->dims[0] != old_rows)
+			set_rows(ds, old_rows);
+		h5fs__hdf5_clear();
+		if (msg)
+			h5fs__error_set(klass, "%s", msg);
+		free(msg);
+	}
+out:
+	free(dir);
+	undo_free(&u);
+	return error;
+}
+
+/* ---- replace and create ---------------------------------------------- */
+
+struct attr_copy {
+	hid_t dst;
+	int error;
+	const char *path;
+};
+
+static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ainfo, void *payload)
+{
+	struct attr_copy *c = payload;
+	hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+	hid_t acpl = H5I_INVALID_HID, na = H5I_INVALID_HID;
+	hssize_t n;
+	size_t tsize, bytes;
+	void *buf = NULL;
+	bool vlen = false, read_ok = false;
+
+	(void)ainfo;
+	if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 ||
+	    (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
+	    (acpl = H5Aget_create_plist(a)) < 0 ||
+	    (n = H5Sget_select_npoints(space)) < 0 || !(tsize = H5Tget_size(type)))
+		goto fail;
+	if ((size_t)n > ATTR_MAX / tsize) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "attribute '%s' of '%s' is too large to copy", name, c->path);
+		c->error = H5FS_ENOTSUPPORTED;
+		goto out;
+	}
+	bytes = (size_t)n * tsize;
+	vlen = H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_VLEN) > 0;
+	if (!(buf = calloc(1, bytes ? bytes : 1))) {
+		c->error = h5fs__error_oom();
+		goto out;
+	}
+	if (H5Aread(a, type, buf) < 0)
+		goto fail;
+	read_ok = true;
+	if ((na = H5Acreate2(c->dst, name, type, space, acpl, H5P_DEFAULT)) < 0 ||
+	    H5Awrite(na, type, buf) < 0)
+		goto fail;
+	goto out;
+fail:
+	h5fs__error_hdf5("cannot copy attribute '%s' of '%s'", name, c->path);
+	c->error = H5FS_ERROR;
+out:
+	if (vlen && read_ok)
+		H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
+	free(buf);
+	if (na >= 0)
+		H5Aclose(na);
+	if (acpl >= 0)
+		H5Pclose(acpl);
+	if (space >= 0)
+		H5Sclose(space);
+	if (type >= 0)
+		H5Tclose(type);
+	if (a >= 0)
+		H5Aclose(a);
+	return c->error < 0 ? -1 : 0;
+}
+
+/* A hidden name beside @p path: DIR/.h5fs-KIND.NAME.PID.N */
+static int hidden_name(char **out, const char *path, const char *kind)
+{
+	const char *slash = strrchr(path, '/');
+	unsigned int n = atomic_fetch_add(&tmp_counter, 1);
+
+	if (asprintf(out, "%.*s/.h5fs-%s.%s.%ld.%u", (int)(slash - path), path, kind, slash + 1, (long)getpid(), n) < 0) {
+		*out = NULL;
+		return h5fs__error_oom();
+	}
+	return 0;
+}
+
+/* The creation properties of a replacement of @p old for the new shape. */
+static hid_t replacement_dcpl(hid_t old, int ndim, const hsize_t *dims, hsize_t *maxdims, size_t esize, uint64_t bytes)
+{
+	hsize_t chunk[H5S_MAX_RANK], oldmax[H5S_MAX_RANK];
+	hid_t dcpl = old >= 0 ? H5Dget_create_plist(old) : H5Pcreate(H5P_DATASET_CREATE);
+	hid_t space = H5I_INVALID_HID;
+	int cn, on = -1;
+
+	for (int i = 0; i < ndim; i++)
+		maxdims[i] = dims[i];
+	if (dcpl < 0 || old < 0)
+		return dcpl;
+	if ((space = H5Dget_space(old)) >= 0)
+		on = H5Sget_simple_extent_dims(space, NULL, oldmax);
+	if (space >= 0)
+		H5Sclose(space);
+	switch (H5Pget_layout(dcpl)) {
+	case H5D_CHUNKED:
+		if ((cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk)) < 0)
+			goto fail;
+		for (int i = 0; i < ndim; i++) {
+			hsize_t c = cn == ndim ? chunk[i] : 0;
+
+			/* keep unlimited dimensions; chunks fit the fixed ones */
+			if (on == ndim && oldmax[i] == H5S_UNLIMITED)
+				maxdims[i] = H5S_UNLIMITED;
+			if (!c)	/* the rank changed (to 1-D): chunks of about 1 MiB */
+				c = ((uint64_t)1 << 20) / esize ? ((uint64_t)1 << 20) / esize : 1;
+			if (maxdims[i] != H5S_UNLIMITED && c > dims[i])
+				c = dims[i] ? dims[i] : 1;
+			if (maxdims[i] != H5S_UNLIMITED && c > maxdims[i])
+				maxdims[i] = H5S_UNLIMITED;	/* a 0 extent needs room for one chunk */
+			chunk[i] = c;
+		}
+		if (ndim == 0) {
+			if (H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0)
+				goto fail;
+		} else if (H5Pset_chunk(dcpl, ndim, chunk) < 0) {
+			goto fail;
+		}
+		break;
+	case H5D_COMPACT:
+		if (bytes > 32768 && H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0)
+			goto fail;
+		break;
+	default:
+		break;
+	}
+	return dcpl;
+fail:
+	H5Pclose(dcpl);
+	return H5I_INVALID_HID;
+}
+
+/*
+ * Make the hidden temporary dataset for the new shape.  @p old (may be
+ * negative) lends its creation properties and attributes.
+ */
+static int make_temp(char **tmp_path, hid_t fid, const char *path, hid_t type, int ndim, const uint64_t *udims, hid_t old, bool early)
+{
+	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
+	hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
+	struct attr_copy c = { H5I_INVALID_HID, 0, path };
+	size_t esize = H5Tget_size(type);
+	uint64_t bytes = esize;
+	char *tmp = NULL;
+	int error;
+
+	*tmp_path = NULL;
+	for (int i = 0; i < ndim; i++) {
+		dims[i] = udims[i];
+		bytes = dims[i] && bytes > UINT64_MAX / dims[i] ? UINT64_MAX : bytes * dims[i];
+	}
+	if ((error = hidden_name(&tmp, path, "tmp")) < 0)
+		return error;
+	if ((dcpl = replacement_dcpl(old, ndim, dims, maxdims, esize, bytes)) < 0 ||
+	    (early && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0) ||
+	    (space = ndim ? H5Screate_simple(ndim, dims, maxdims) : H5Screate(H5S_SCALAR)) < 0 ||
+	    (d = H5Dcreate2(fid, tmp, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) {
+		h5fs__error_hdf5("cannot create a dataset for '%s'", path);
+		error = H5FS_ERROR;
+		goto out;
+	}
+	if (old >= 0) {
+		c.dst = d;
+		if (H5Aiterate2(old, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr, &c) < 0) {
+			error = c.error ? c.error : H5FS_ERROR;
+			if (!c.error)
+				h5fs__error_hdf5("cannot copy the attributes of '%s'", path);
+		}
+	}
+out:
+	if (d >= 0)
+		H5Dclose(d);
+	if (space >= 0)
+		H5Sclose(space);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (error < 0) {
+		if (H5Lexists(fid, tmp, H5P_DEFAULT) > 0)
+			H5Ldelete(fid, tmp, H5P_DEFAULT);
+		h5fs__hdf5_clear();
+		free(tmp);
+		return error;
+	}
+	*tmp_path = tmp;
+	return 0;
+}
+
+static int swap_links(hid_t fid, const char *tmp, const char *path)
+{
+	char *aside = NULL;
+	int error = 0;
+
+	if (H5Lexists(fid, path, H5P_DEFAULT) <= 0) {
+		h5fs__hdf5_clear();
+		if (H5Lmove(fid, tmp, fid, path, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+			h5fs__error_hdf5("cannot move the new dataset to '%s'", path);
+			return H5FS_ERROR;
+		}
+		return 0;
+	}
+	if ((error = hidden_name(&aside, path, "old")) < 0)
+		return error;
+	if (H5Lmove(fid, path, fid, aside, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+		h5fs__error_hdf5("cannot move '%s' aside", path);
+		error = H5FS_ERROR;
+	} else if (H5Lmove(fid, tmp, fid, path, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+		h5fs__error_hdf5("cannot move the new dataset to '%s'", path);
+		error = H5FS_ERROR;
+		H5Lmove(fid, aside, fid, path, H5P_DEFAULT, H5P_DEFAULT);
+		h5fs__hdf5_clear();
+	} else if (H5Ldelete(fid, aside, H5P_DEFAULT) < 0) {
+		/* the new data is in place; the old one stays under the hidden name */
+		h5fs__hdf5_clear();
+	}
+	free(aside);
+	return error;
+}
+
+int h5fs_commit_swap(hid_t fid, const char *tmp_path, const char *path)
+{
+	int error;
+
+	H5FS_ASSERT_ARG(fid >= 0 && tmp_path && path);
+	if ((error = h5fs__init()) < 0 || (error = swap_links(fid, tmp_path, path)) < 0)
+		return error;
+	if (H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0) {
+		h5fs__error_hdf5("cannot flush after replacing '%s'", path);
+		return H5FS_ERROR;
+	}
+	return 0;
+}
+
+int h5fs_commit_prepare(char **tmp_path, hid_t fid, const char *path, const char *dtype, int ndim, const uint64_t *dims)
+{
+	struct ds old = DS_INIT;
+	hid_t type = H5I_INVALID_HID;
+	char *have = NULL;
+	int error;
+
+	H5FS_ASSERT_ARG(tmp_path && fid >= 0 && path && *path == '/' && dtype && (dims || !ndim));
+	*tmp_path = NULL;
+	if (ndim < 0 || ndim > H5S_MAX_RANK) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "invalid rank %d for '%s'", ndim, path);
+		return H5FS_EINVALID;
+	}
+	if ((error = h5fs__init()) < 0)
+		return error;
+	error = ds_open(&old, fid, path);
+	if (error == H5FS_ENOTFOUND)
+		error = 0;
+	if (error < 0)
+		return error;
+	/* the old type itself when the dtype names it: no detail is lost */
+	if (old.type >= 0 && h5fs_dtype_from_hid(&have, old.type) == 0 && !strcmp(have, dtype))
+		type = H5Tcopy(old.type);
+	else if ((error = h5fs_dtype_to_hid(&type, dtype)) < 0)
+		goto out;
+	if (type < 0) {
+		h5fs__error_hdf5("cannot copy the type of '%s'", path);
+		error = H5FS_ERROR;
+		goto out;
+	}
+	if ((error = check_fixed(type, path)) < 0)
+		goto out;
+	error = make_temp(tmp_path, fid, path, type, ndim, dims, old.dset, true);
+out:
+	h5fs__hdf5_clear();
+	free(have);
+	if (type >= 0)
+		H5Tclose(type);
+	ds_close(&old);
+	return error;
+}
+
+/* Transpose a Fortran-order array in @p src into C order in @p dst. */
+static void transpose(unsigned char *dst, const unsigned char *src, int ndim, const uint64_t *dims, size_t esize, uint64_t nelem)
+{
+	uint64_t idx[H5S_MAX_RANK] = { 0 }, fstride[H5S_MAX_RANK], foff = 0;
+
+	fstride[0] = 1;
+	for (int i = 1; i < ndim; i++)
+		fstride[i] = fstride[i - 1] * dims[i - 1];
+	for (uint64_t c = 0; c < nelem; c++) {
+		memcpy(dst + c * esize, src + foff * esize, esize);
+		/* next C-order index: the last dimension runs fastest */
+		for (int k = ndim - 1; k >= 0; k--) {
+			if (++idx[k] < dims[k]) {
+				foff += fstride[k];
+				break;
+			}
+			foff -= (idx[k] - 1) * fstride[k];
+			idx[k] = 0;
+		}
+	}
+}
+
+static int write_full(struct ds *nds, const h5fs_stage *st, struct plan *p)
+{
+	uint64_t off = p->info->data_offset;
+	size_t welems = WINDOW / nds->esize ? WINDOW / nds->esize : 1, got;
+	unsigned char *buf = NULL, *src = NULL;
+	int error = 0;
+
+	if (p->fortran) {
+		size_t bytes = (size_t)nds->size;
+
+		if (!(buf = malloc(bytes)) || !(src = malloc(bytes))) {
+			error = h5fs__error_oom();
+			goto out;
+		}
+		if ((error = h5fs_stage_read(st, src, bytes, off, &got, NULL, NULL)) < 0)
+			goto out;
+		transpose(buf, src, p->info->ndim, p->info->dims, nds->esize, nds->nelem);
+		error = ds_io(nds, true, 0, nds->nelem, buf);
+		goto out;
+	}
+	if (!(buf = malloc(welems * nds->esize)))
+		return h5fs__error_oom();
+	for (uint64_t c0 = 0; c0 < nds->nelem && error == 0; c0 += welems) {
+		uint64_t c1 = nds->nelem - c0 < welems ? nds->nelem : c0 + welems;
+		size_t len = (size_t)(c1 - c0) * nds->esize;
+
+		memset(buf, 0, len);
+		if ((error = h5fs_stage_read(st, buf, len, off + c0 * nds->esize, &got, p->old.dset >= 0 && !off ? ds_base : NULL, &p->old)) < 0)
+			break;
+		error = ds_io(nds, true, c0, c1, buf);
+	}
+out:
+	free(src);
+	free(buf);
+	return error;
+}
+
+static int commit_replace(struct plan *p, hid_t fid, const h5fs_stage *st)
+{
+	h5fs_commit_info *info = p->info;
+	struct ds nds = DS_INIT;
+	hid_t type = p->type >= 0 ? p->type : p->old.type;
+	char *tmp = NULL;
+	int error;
+
+	/* a create over an existing dataset reads nothing of the old one */
+	if ((error = make_temp(&tmp, fid, info->path, type, info->ndim, info->dims, p->old.dset, false)) < 0)
+		return error;
+	if ((error = ds_open(&nds, fid, tmp)) < 0)
+		goto fail;
+	if (info->kind == H5FS_COMMIT_CREATE && p->old.dset >= 0)
+		ds_close(&p->old);
+	if ((error = write_full(&nds, st, p)) < 0)
+		goto fail;
+	ds_close(&nds);
+	ds_close(&p->old);
+	if ((error = swap_links(fid, tmp, info->path)) < 0)
+		goto fail;
+	free(tmp);
+	return 0;
+fail:
+	ds_close(&nds);
+	if (H5Lexists(fid, tmp, H5P_DEFAULT) > 0) {
+		const h5fs_error *e = h5fs_error_last();
+		char *msg = h5fs__strdup(e->message);
+		int klass = e->klass;
+
+		H5Ldelete(fid, tmp, H5P_DEFAULT);
+		if (msg)
+			h5fs__error_set(klass, "%s", msg);
+		free(msg);
+	}
+	h5fs__hdf5_clear();
+	free(tmp);
+	return error;
+}
+
+int h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path, h5fs_stage *st, const h5fs_commit_options *opts)
+{
+	h5fs_commit_info local;
+	h5fs_commit_info *info = out ? out : &local;
+	struct plan p;
+	int error;
+
+	if ((error = plan_begin(&p, info, fid, path, st, opts)) < 0)
+		goto out;
+	switch (info->kind) {
+	case H5FS_COMMIT_NONE:
+		goto out;
+	case H5FS_COMMIT_INPLACE:
+	case H5FS_COMMIT_RESIZE:
+		error = commit_in_place(&p, st);
+		break;
+	default:
+		error = commit_replace(&p, fid, st);
+		break;
+	}
+	plan_end(&p);
+	if (error == 0 && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0) {
+		h5fs__error_hdf5("cannot flush after writing '%s'", info->path);
+		error = H5FS_ERROR;
+	}
+	if (error == 0 && info->kind != H5FS_COMMIT_CREATE)
+		h5fs_stage_mark_committed(st);
+out:
+	plan_end(&p);
+	if (error < 0 || !out)
+		h5fs_commit_info_release(info);
+	return error;
+}
+
+/* ---- running h5fs-mpiwrite ------------------------------------------- */
+
+static int push_arg(char ***argv, size_t *n, char *s)
+{
+	char **grown;
+
+	if (!s)
+		return h5fs__error_oom();
+	if (!(grown = realloc(*argv, (*n + 2) * sizeof(**argv)))) {
+		free(s);
+		return h5fs__error_oom();
+	}
+	*argv = grown;
+	grown[(*n)++] = s;
+	grown[*n] = NULL;
+	return 0;
+}
+
+static char *fmt_arg(const char *fmt, ...) H5FS_PRINTF(1, 2);
+static char *fmt_arg(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+int h5fs_mpiwrite_argv(char ***out, const h5fs_mpiwrite_options *opts, const h5fs_mpiwrite_job *job)
+{
+	h5fs_mpiwrite_options defaults = H5FS_MPIWRITE_OPTIONS_INIT;
+	h5fs_buf shape = H5FS_BUF_INIT;
+	char **argv = NULL;
+	size_t n = 0;
+	long np;
+	int error = 0;
+
+	H5FS_ASSERT_ARG(out && job);
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != H5FS_MPIWRITE_OPTIONS_VERSION) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "unknown mpiwrite options version %u", opts->version);
+		return H5FS_EINVALID;
+	}
+	if (!job->hdf5_file || !job->dataset || *job->dataset != '/' || !job->staging_file || !job->dtype ||
+	    !job->mode || job->ndim < 1 || job->ndim > H5S_MAX_RANK || !job->dims ||
+	    (strcmp(job->mode, "new") && strcmp(job->mode, "replace") && strcmp(job->mode, "inplace")) ||
+	    (opts->mpi_nargs && !opts->mpi_args)) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "incomplete or invalid job for h5fs-mpiwrite");
+		return H5FS_EINVALID;
+	}
+	np = opts->np > 0 ? opts->np : sysconf(_SC_NPROCESSORS_ONLN);
+	if (np < 1)
+		np = 1;
+	h5fs_buf_putc(&shape, '[');
+	for (int i = 0; i < job->ndim; i++)
+		h5fs_buf_printf(&shape, "%s%llu", i ? "," : "", (unsigned long long)job->dims[i]);
+	h5fs_buf_putc(&shape, ']');
+	if ((error = h5fs_buf_check(&shape)) < 0)
+		goto out;
+	if ((error = push_arg(&argv, &n, h5fs__strdup(opts->mpiexec ? opts->mpiexec : "mpiexec"))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup("-n"))) < 0 ||
+	    (error = push_arg(&argv, &n, fmt_arg("%ld", np))) < 0)
+		goto out;
+	for (size_t i = 0; i < opts->mpi_nargs; i++)
+		if ((error = push_arg(&argv, &n, h5fs__strdup(opts->mpi_args[i]))) < 0)
+			goto out;
+	if ((error = push_arg(&argv, &n, h5fs__strdup(opts->helper ? opts->helper : "h5fs-mpiwrite"))) < 0 ||
+	    (error = push_arg(&argv, &n, fmt_arg("--mode=%s", job->mode))) < 0 ||
+	    (error = push_arg(&argv, &n, fmt_arg("--offset=%llu", (unsigned long long)job->data_offset))) < 0 ||
+	    (error = push_arg(&argv, &n, fmt_arg("--lock-timeout=%g", opts->lock_timeout))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup("--"))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup(job->hdf5_file))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup(job->dataset))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup(job->staging_file))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs__strdup(job->dtype))) < 0 ||
+	    (error = push_arg(&argv, &n, h5fs_buf_detach(&shape, NULL))) < 0)
+		goto out;
+	*out = argv;
+	argv = NULL;
+out:
+	h5fs_buf_release(&shape);
+	h5fs_strarray_free(argv);
+	return error;
+}
+
+/* Keep the last non-empty line of @p text (@p len bytes) in @p last. */
+static void last_line(char *last, size_t cap, const char *text, size_t len)
+{
+	size_t end = len, start;
+
+	while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && text[start - 1] != '\n')
+		start--;
+	if (end - start >= cap)
+		start = end - (cap - 1);
+	memcpy(last, text + start, end - start);
+	last[end - start] = '\0';
+}
+
+/* Whether @p prog can be run: a path, or a name found on PATH. */
+static bool runnable(const char *prog)
+{
+	const char *path = getenv("PATH"), *p;
+	bool found = false;
+
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	for (p = path ? path : "/usr/bin:/bin"; !found; p++) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		char *full;
+
+		if (asprintf(&full, "%.*s/%s", (int)n, n ? p : ".", prog) >= 0) {
+			found = access(full, X_OK) == 0;
+			free(full);
+		}
+		if (!colon)
+			break;
+		p = colon;
+	}
+	return found;
+}
+
+int h5fs_mpiwrite_run(const h5fs_mpiwrite_options *opts, const h5fs_mpiwrite_job *job)
+{
+	char **argv = NULL, *out = NULL, last[512] = "";
+	size_t olen = 0;
+	int errpipe[2] = { -1, -1 }, execpipe[2] = { -1, -1 };
+	int status, exec_errno = 0, error;
+	pid_t pid;
+
+	if ((error = h5fs_mpiwrite_argv(&argv, opts, job)) < 0)
+		return error;
+	for (size_t i = 0; argv[i]; i++) {
+		/* mpiexec, and the helper (the argument before --mode=) */
+		if ((i == 0 || (argv[i + 1] && !strncmp(argv[i + 1], "--mode=", 7))) && !runnable(argv[i])) {
+			h5fs__error_set(H5FS_ERROR_OS, "cannot find '%s'", argv[i]);
+			error = H5FS_ENOTFOUND;
+			goto out;
+		}
+	}
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(execpipe, O_CLOEXEC) < 0) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot run '%s': %s", argv[0], strerror(errno));
+		error = H5FS_ERROR;
+		goto out;
+	}
+	if ((pid = fork()) < 0) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot run '%s': %s", argv[0], strerror(errno));
+		error = H5FS_ERROR;
+		goto out;
+	}
+	if (pid == 0) {
+		int e;
+
+		/* stderr to the pipe (stdout too: mpiexec chatters there) */
+		if (dup2(errpipe[1], 2) < 0 || dup2(errpipe[1], 1) < 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(execpipe[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(errpipe[1]);
+	close(execpipe[1]);
+	errpipe[1] = execpipe[1] = -1;
+	/* read the output; keep at most the last 64 KiB */
+	for (;;) {
+		char chunk[4096];
+		ssize_t r = read(errpipe[0], chunk, sizeof(chunk));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (!out && !(out = malloc(65536)))
+			continue;
+		if (olen + (size_t)r > 65536) {
+			size_t drop = olen + (size_t)r - 65536;
+
+			drop = drop > olen ? olen : drop;
+			memmove(out, out + drop, olen - drop);
+			olen -= drop;
+		}
+		memcpy(out + olen, chunk, (size_t)r > 65536 ? 65536 : (size_t)r);
+		olen += (size_t)r;
+	}
+	if (read(execpipe[0], &exec_errno, sizeof(exec_errno)) != sizeof(exec_errno))
+		exec_errno = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			h5fs__error_set(H5FS_ERROR_OS, "cannot wait for '%s': %s", argv[0], strerror(errno));
+			error = H5FS_ERROR;
+			goto out;
+		}
+	}
+	if (out)
+		last_line(last, sizeof(last), out, olen);
+	if (exec_errno) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot run '%s': %s", argv[0], strerror(exec_errno));
+		error = H5FS_ENOTFOUND;
+	} else if (WIFSIGNALED(status)) {
+		h5fs__error_set(H5FS_ERROR_OS, "h5fs-mpiwrite was killed by signal %d%s%s", WTERMSIG(status),
+				*last ? ": " : "", last);
+		error = H5FS_ERROR;
+	} else if (WEXITSTATUS(status) != 0) {
+		int code = WEXITSTATUS(status);
+
+		h5fs__error_set(H5FS_ERROR_OS, "h5fs-mpiwrite failed (exit status %d): %s", code,
+				*last ? last : "no message");
+		error = code >= 2 && code <= 30 && code != 2 ? -code : H5FS_ERROR;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (errpipe[i] >= 0)
+			close(errpipe[i]);
+		if (execpipe[i] >= 0)
+			close(execpipe[i]);
+	}
+	free(out);
+	h5fs_strarray_free(argv);
+	return error;
+}
