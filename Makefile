@@ -152,7 +152,7 @@ check-system: check-build
 	@H5FS_BUILD=$(BUILD) sh tests/run-suite.sh system $(sort $(wildcard tests/system/t[0-9]*.sh))
 
 check-mpi: check-build
-	@H5FS_BUILD=$(BUILD) sh tests/mpi/run.sh $(MPI_TEST_BIN)
+	@H5FS_BUILD=$(BUILD) sh tests/mpi/run.sh $(MPI_TEST_BIN) $(sort $(wildcard tests/mpi/test_*.sh))
 
 check: deps
 	@rm -rf build/results && mkdir -p build/results

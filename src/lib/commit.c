@@ -1297,20 +1297,36 @@ out:
 	return error;
 }
 
-/* Keep the last non-empty line of @p text (@p len bytes) in @p last. */
+/*
+ * The helper's own last line ("h5fs-mpiwrite: ...") in @p text, else its
+ * last non-empty line (mpiexec's banners follow the helper's message).
+ */
 static void last_line(char *last, size_t cap, const char *text, size_t len)
 {
-	size_t end = len, start;
+	static const char tag[] = "h5fs-mpiwrite: ";
+	size_t end = len, start, best_start = 0, best_end = 0;
 
-	while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r'))
-		end--;
-	start = end;
-	while (start > 0 && text[start - 1] != '\n')
-		start--;
-	if (end - start >= cap)
-		start = end - (cap - 1);
-	memcpy(last, text + start, end - start);
-	last[end - start] = '\0';
+	while (end > 0) {
+		while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r'))
+			end--;
+		start = end;
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		if (!best_end && end > start) {
+			best_start = start;
+			best_end = end;
+		}
+		if (end - start >= sizeof(tag) - 1 && !memcmp(text + start, tag, sizeof(tag) - 1)) {
+			best_start = start + sizeof(tag) - 1;
+			best_end = end;
+			break;
+		}
+		end = start;
+	}
+	if (best_end - best_start >= cap)
+		best_end = best_start + cap - 1;
+	memcpy(last, text + best_start, best_end - best_start);
+	last[best_end - best_start] = '\0';
 }
 
 /* Whether @p prog can be run: a path, or a name found on PATH. */

@@ -30,7 +30,8 @@
  *
  * Test hooks (environment): H5FS_MPIWRITE_FAIL_RANK=R makes rank R fail
  * after reading its slice; H5FS_MPIWRITE_PAUSE=SEC makes every rank
- * sleep SEC seconds after the collective write, before the move.
+ * sleep SEC seconds after the collective write has closed the file,
+ * before the move.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -315,14 +316,14 @@ static int write_rows(const struct args *a, const char *target, size_t rowbytes)
 			error = lib_fail(error, "collective write");
 		error = agree(error);
 	}
-	if (error == 0 && pause)
-		sleep((unsigned)atoi(pause));
 	if (fd >= 0)
 		close(fd);
 	free(parent);
 	h5fs_ref_free(group);
 	h5fs_file_free(f);
 	free(data);
+	if (error == 0 && pause)
+		sleep((unsigned)atoi(pause));
 	return error;
 }
 
