@@ -93,6 +93,30 @@ void h5fs_buf_printf(h5fs_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void h5fs_buf_put_utf8(h5fs_buf *b, unsigned long cp)
+{
+	char u[4];
+
+	if (cp < 0x80) {
+		h5fs_buf_putc(b, (char)cp);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		h5fs_buf_put(b, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		h5fs_buf_put(b, u, 3);
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		h5fs_buf_put(b, u, 4);
+	}
+}
+
 void h5fs_buf_put_json_string(h5fs_buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

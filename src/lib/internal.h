@@ -75,6 +75,8 @@ void h5fs_buf_put(h5fs_buf *b, const void *data, size_t len);
 void h5fs_buf_puts(h5fs_buf *b, const char *s);
 void h5fs_buf_putc(h5fs_buf *b, char c);
 void h5fs_buf_printf(h5fs_buf *b, const char *fmt, ...) H5FS_PRINTF(2, 3);
+/* Append code point @p cp (at most 0x10FFFF) encoded as UTF-8. */
+void h5fs_buf_put_utf8(h5fs_buf *b, unsigned long cp);
 /* Append @p s as a JSON string literal (quoted, escaped). */
 void h5fs_buf_put_json_string(h5fs_buf *b, const char *s, size_t len);
 /* 0, or H5FS_ENOMEM (with the error set) when an append failed. */

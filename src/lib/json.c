@@ -103,30 +103,6 @@ static int json_hex4(struct json_parser *p, unsigned int *out)
 	return 0;
 }
 
-static void json_put_utf8(h5fs_buf *b, unsigned int cp)
-{
-	char u[4];
-
-	if (cp < 0x80) {
-		h5fs_buf_putc(b, (char)cp);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 3);
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 4);
-	}
-}
-
 /*
  * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it
  * is not valid (overlong forms, surrogates and values above U+10FFFF are
@@ -225,7 +201,7 @@ static int json_string(struct json_parser *p, char **out, size_t *outlen)
 					}
 					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				}
-				json_put_utf8(&b, cp);
+				h5fs_buf_put_utf8(&b, cp);
 				break;
 			default:
 				p->pos--;

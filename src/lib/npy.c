@@ -114,30 +114,6 @@ static int py_hex(struct py_parser *p, unsigned int digits, unsigned long *out)
 	return 0;
 }
 
-static void put_utf8(h5fs_buf *b, unsigned long cp)
-{
-	char u[4];
-
-	if (cp < 0x80) {
-		h5fs_buf_putc(b, (char)cp);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 3);
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		h5fs_buf_put(b, u, 4);
-	}
-}
-
 static int py_string(struct py_parser *p, struct py **out)
 {
 	h5fs_buf b = H5FS_BUF_INIT;
@@ -163,7 +139,7 @@ static int py_string(struct py_parser *p, struct py **out)
 		}
 		if (c != '\\') {
 			if (c >= 0x80 && p->latin1)
-				put_utf8(&b, c);
+				h5fs_buf_put_utf8(&b, c);
 			else
 				h5fs_buf_putc(&b, (char)c);
 			continue;
@@ -189,7 +165,7 @@ static int py_string(struct py_parser *p, struct py **out)
 				error = py_fail(p, "bad escape in string");
 				goto out;
 			}
-			put_utf8(&b, cp);
+			h5fs_buf_put_utf8(&b, cp);
 			break;
 		default:
 			error = py_fail(p, "bad escape in string");
