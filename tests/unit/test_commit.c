@@ -509,6 +509,96 @@ static void test_commit__plan_and_mpi_argv(void **state)
 	th_assert_no_open_ids();
 }
 
+struct ds_reader {
+	hid_t fid;
+	const char *name;
+};
+
+/* The dataset's current bytes, as the daemon's reader would give them. */
+static int read_base(void *buf, size_t len, uint64_t off, void *payload)
+{
+	struct ds_reader *r = payload;
+	hid_t d = H5Dopen2(r->fid, r->name, H5P_DEFAULT), t = H5Dget_type(d), s = H5Dget_space(d);
+	size_t n = (size_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(t);
+	unsigned char *all = malloc(n + 1);
+
+	assert_true(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) >= 0);
+	assert_true(off + len <= n);
+	memcpy(buf, all + off, len);
+	free(all);
+	H5Sclose(s);
+	H5Tclose(t);
+	H5Dclose(d);
+	return 0;
+}
+
+/* The daemon's hand-off: plan, materialise, close, run the helper. */
+static void test_commit__mpi_handoff(void **state)
+{
+	const char *f = th_path("handoff.h5");
+	h5fs_mpiwrite_options mo = H5FS_MPIWRITE_OPTIONS_INIT;
+	h5fs_mpiwrite_job job = { 0 };
+	struct ds_reader r;
+	h5fs_commit_info info;
+	h5fs_stage *st;
+	char *helper;
+	int32_t tail[4] = { -1, -2, -3, -4 };
+	hid_t fid;
+
+	(void)state;
+	th_require_h5py();
+	helper = realpath("build/bin/h5fs-mpiwrite", NULL);
+	if (!helper || system("command -v mpiexec >/dev/null 2>&1") != 0) {
+		free(helper);
+		print_message("mpiexec or build/bin/h5fs-mpiwrite missing: skipped\n");
+		skip();
+	}
+	setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+	setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+	setenv("OMPI_MCA_btl", "self,vader", 0);
+	assert_int_equal(th_python(
+		"with h5py.File(sys.argv[1] + '/handoff.h5', 'w') as f:\n"
+		"    d = f.create_dataset('d', data=np.arange(20, dtype='<i4').reshape(10, 2))\n"
+		"    d.attrs['a'] = 'kept'\n"), 0);
+	fid = open_rw(f);
+	r.fid = fid;
+	r.name = "/d";
+	st = stage_for(fid, "/d");
+	/* append two rows to a contiguous dataset: a replace */
+	th_ok(h5fs_stage_write(st, tail, sizeof(tail), 80));
+	th_ok(h5fs_commit_plan(&info, fid, "/d", st, NULL));
+	assert_int_equal(info.kind, H5FS_COMMIT_REPLACE);
+	th_ok(h5fs_stage_materialize(st, read_base, &r));
+	H5Fclose(fid);
+	mo.np = 2;
+	mo.helper = helper;
+	mo.mpi_args = (const char *[]){ "--oversubscribe" };
+	mo.mpi_nargs = 1;
+	job.hdf5_file = f;
+	job.dataset = info.path;
+	job.staging_file = h5fs_stage_path(st);
+	job.dtype = info.dtype;
+	job.ndim = info.ndim;
+	job.dims = info.dims;
+	/* a wrong job first: the helper's code and message come back */
+	job.mode = "inplace";
+	th_fails(H5FS_ETYPE, h5fs_mpiwrite_run(&mo, &job));
+	assert_non_null(strstr(h5fs_error_last()->message, "does not have the shape"));
+	job.mode = info.mpi_mode;
+	th_ok(h5fs_mpiwrite_run(&mo, &job));
+	h5fs_stage_mark_committed(st);
+	h5fs_commit_info_release(&info);
+	h5fs_stage_free(st);
+	free(helper);
+	th_assert_no_open_ids();
+	assert_int_equal(th_python(
+		"with h5py.File(sys.argv[1] + '/handoff.h5', 'r') as f:\n"
+		"    d = f['d']\n"
+		"    assert d.shape == (12, 2) and d.dtype == np.dtype('<i4'), d.shape\n"
+		"    assert (d[()].ravel() == np.r_[np.arange(20), -1, -2, -3, -4]).all(), d[()]\n"
+		"    assert d.attrs['a'] == 'kept' and list(f.keys()) == ['d'], list(f.keys())\n"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_commit__npy_create),
 		cmocka_unit_test(test_commit__create_raw_empty_and_xattr_shape),
 		cmocka_unit_test(test_commit__plan_and_mpi_argv),
+		cmocka_unit_test(test_commit__mpi_handoff),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
