@@ -503,6 +503,11 @@ static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_sta
 		return error;
 	if ((error = h5fs_dtype_from_hid(&info->dtype, p->old.type)) < 0)
 		return error;
+	if (si.base_size != p->old.size) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "dataset '%s' changed size since it was staged (%llu bytes, now %llu)",
+				path, (unsigned long long)si.base_size, (unsigned long long)p->old.size);
+		return H5FS_EINVALID;
+	}
 	info->old_size = p->old.size;
 	info->new_size = size;
 	info->ndim = p->old.ndim;

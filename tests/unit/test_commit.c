@@ -292,6 +292,16 @@ static void test_commit__refused_changes_nothing(void **state)
 	th_ok(h5fs_stage_write(st, "abc", 3, 60));
 	th_fails(H5FS_EINVALID, h5fs_commit(NULL, fid, "/d", st, NULL));
 	assert_non_null(strstr(h5fs_error_last()->message, "not a whole number"));
+	{
+		h5fs_stage *stale;
+
+		/* a stage made over another size than the dataset has now */
+		th_ok(h5fs_stage_new(&stale, 64, NULL));
+		th_ok(h5fs_stage_write(stale, "x", 1, 0));
+		th_fails(H5FS_EINVALID, h5fs_commit(NULL, fid, "/d", stale, NULL));
+		assert_non_null(strstr(h5fs_error_last()->message, "changed size"));
+		h5fs_stage_free(stale);
+	}
 	h5fs_stage_info_get(st, &si);
 	assert_int_equal(si.changed, 1);	/* still staged */
 	h5fs_stage_free(st);

@@ -241,7 +241,7 @@ typedef struct {
 	char *path;
 	/** the stored dtype string; malloc'd */
 	char *dtype;
-	/** the new shape (ndim 0: a scalar) */
+	/** the new shape (ndim 0: a scalar); 32 is H5FS_MAX_RANK */
 	int ndim;
 	uint64_t dims[32];
 	/** the dataset's image size before and after */
@@ -285,7 +285,8 @@ H5FS_EXTERN(int) h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *
  *   is with the same shape and the same values as numpy.load() returns,
  *   up to H5FS_COMMIT_MAX_TRANSPOSE bytes, beyond which it is refused);
  *   else a 1-D "|u1" dataset of the bytes.  An empty file becomes an
- *   empty dataset of shape (0,) and dtype "|u1".  Contiguous layout.
+ *   empty dataset of shape (0,) and dtype "|u1" (an empty "x.npy" too,
+ *   under its own name: there is no header to read).  Contiguous layout.
  * - **in place** (same size): just the dirty ranges (and the zeroed
  *   ranges after a truncation) are written, element-aligned; a partial
  *   element at a range's end is read, modified and written.  The memory
@@ -307,8 +308,13 @@ H5FS_EXTERN(int) h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *
  *
  * Writes into existing datasets keep an undo copy of the bytes they
  * overwrite (in memory up to H5FS_COMMIT_UNDO_LIMIT, then in an unlinked
- * file in the staging folder), so a write that fails half-way is rolled
- * back and a resize undone.
+ * file in the staging folder, or $TMPDIR for a stage in memory), so a
+ * write that fails half-way is rolled back and a resize undone.  A
+ * refused or failed commit leaves the stage as it was.
+ *
+ * The dataset must still have the size the stage was made over (or last
+ * committed at): when another program changed it meanwhile the commit is
+ * refused (H5FS_EINVALID) rather than mixing old and new bytes.
  *
  * Variable-length strings and other types without a fixed byte image
  * (references, vlen sequences) cannot be written: H5FS_ENOTSUPPORTED.
@@ -345,8 +351,8 @@ H5FS_EXTERN(int) h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path,
  * dataset for @p dtype and @p dims under a hidden temporary name beside
  * @p path; when a dataset exists at @p path, with its creation
  * properties (as for a replace) and a copy of its attributes.
- * Storage is allocated early with fill at allocation (as parallel HDF5
- * wants).
+ * Storage is allocated early, so that a collective write into it changes
+ * no metadata (a helper killed while writing leaves a consistent file).
  *
  * @param[out] tmp_path the temporary dataset's path, malloc'd
  * @return 0, H5FS_EINVALID, H5FS_ENOTFOUND (no group), H5FS_ERROR
@@ -415,7 +421,7 @@ H5FS_EXTERN(int) h5fs_mpiwrite_argv(char ***out, const h5fs_mpiwrite_options *op
  *
  * @return 0; H5FS_ENOTFOUND (mpiexec or the helper cannot be run);
  *	   the helper's own code for its documented exit statuses (exit
- *	   status N in 2..30 is the h5fs error -N, e.g. 5 for
+ *	   status N in 3..30 is the h5fs error -N, e.g. 5 for
  *	   H5FS_EINVALID, 9 for H5FS_ELOCKED); H5FS_ERROR otherwise
  *	   (killed by a signal: the message names it)
  */
