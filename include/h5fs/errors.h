@@ -34,6 +34,7 @@ typedef enum {
 	H5FS_ENOMEM = -11,	  /**< out of memory */
 	H5FS_ENOTEMPTY = -12,	  /**< group not empty */
 	H5FS_ECORRUPT = -13,	  /**< file structure cannot be decoded */
+	H5FS_EACCESS = -14,	  /**< the OS refused access to a file */
 	H5FS_EUSER = -30	  /**< a callback asked to stop */
 } h5fs_error_code;
 

@@ -109,7 +109,7 @@ static int fixed_type(hid_t *out, hid_t dset, const char *path)
 
 int h5fs_dataset_read(h5fs_ref *dataset, const uint64_t *start, const uint64_t *count, const uint64_t *stride, void *buf, size_t bufsize)
 {
-	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK], sd[H5S_MAX_RANK];
+	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK], sd[H5S_MAX_RANK], ext[H5S_MAX_RANK];
 	hid_t dset, type = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
 	uint64_t npoints = 1;
 	size_t size;
@@ -121,15 +121,26 @@ int h5fs_dataset_read(h5fs_ref *dataset, const uint64_t *start, const uint64_t *
 	if ((error = fixed_type(&type, dset, dataset->path)) < 0)
 		goto out;
 	size = H5Tget_size(type);
-	if ((fspace = H5Dget_space(dset)) < 0 || (ndim = H5Sget_simple_extent_ndims(fspace)) < 0) {
+	if ((fspace = H5Dget_space(dset)) < 0 || (ndim = H5Sget_simple_extent_dims(fspace, ext, NULL)) < 0) {
 		h5fs__error_hdf5("cannot read the shape of '%s'", dataset->path);
 		error = H5FS_ECORRUPT;
+		goto out;
+	}
+	if (ndim > 0 && (!start || !count)) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "a read of '%s' needs start and count", dataset->path);
+		error = H5FS_EINVALID;
 		goto out;
 	}
 	for (int i = 0; i < ndim; i++) {
 		st[i] = start[i];
 		ct[i] = count[i];
 		sd[i] = stride ? stride[i] : 1;
+		/* the last element selected must lie inside the extent */
+		if (ct[i] && (sd[i] == 0 || st[i] >= ext[i] || (ct[i] - 1) > (ext[i] - 1 - st[i]) / sd[i])) {
+			h5fs__error_set(H5FS_ERROR_INVALID, "selection outside the extent of '%s' in dimension %d", dataset->path, i);
+			error = H5FS_EINVALID;
+			goto out;
+		}
 		if (ct[i] && npoints > UINT64_MAX / ct[i]) {
 			h5fs__error_set(H5FS_ERROR_INVALID, "selection of '%s' too large", dataset->path);
 			error = H5FS_EBUFS;

@@ -198,6 +198,8 @@ int h5fs_error_errno(int code)
 		return ENOMEM;
 	case H5FS_ENOTEMPTY:
 		return ENOTEMPTY;
+	case H5FS_EACCESS:
+		return EACCES;
 	default:
 		return EIO;
 	}

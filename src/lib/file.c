@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,8 +102,12 @@ int h5fs_file_new(h5fs_file **out, const char *path, const h5fs_file_options *op
 	if (!opts)
 		opts = &defaults;
 	if (!opts->writable && stat(path, &st) < 0) {
-		h5fs__error_set(H5FS_ERROR_OS, "file '%s' does not exist", path);
-		return H5FS_ENOTFOUND;
+		if (errno == ENOENT) {
+			h5fs__error_set(H5FS_ERROR_OS, "file '%s' does not exist", path);
+			return H5FS_ENOTFOUND;
+		}
+		h5fs__error_set(H5FS_ERROR_OS, "cannot stat '%s': %s", path, strerror(errno));
+		return errno == EACCES ? H5FS_EACCESS : H5FS_ERROR;
 	}
 	if (!(file = calloc(1, sizeof(*file))))
 		return h5fs__error_oom();
@@ -166,6 +171,26 @@ static hid_t make_fapl(const h5fs_file *file, bool mpio)
 	return fapl;
 }
 
+/*
+ * HDF5 1.10 truncates (O_TRUNC) before it takes its lock, so "w" on a
+ * file someone holds would destroy it and then fail.  Probe the lock the
+ * way HDF5 takes it (flock, exclusive) first.
+ */
+static bool held_by_others(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool held = false;
+
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		held = errno == EWOULDBLOCK;
+	else
+		flock(fd, LOCK_UN);
+	close(fd);
+	return held;
+}
+
 /* One attempt; on failure *locked tells whether it was a lock conflict. */
 static hid_t try_open(const h5fs_file *file, enum open_kind kind, bool exists, bool mpio, bool *locked)
 {
@@ -186,6 +211,11 @@ static hid_t try_open(const h5fs_file *file, enum open_kind kind, bool exists, b
 			     : H5Fcreate(file->path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
 		break;
 	case OPEN_TRUNC:
+		if (exists && held_by_others(file->path)) {
+			H5Pclose(fapl);
+			*locked = true;
+			return H5I_INVALID_HID;
+		}
 		fid = H5Fcreate(file->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
 		break;
 	default:
@@ -214,6 +244,21 @@ static int real_open(h5fs_file *file, enum open_kind kind, bool mpio)
 	hid_t fid;
 
 	exists = stat(file->path, &st) == 0;
+	if (mpio) {
+		/* every rank must take the same branch (create or open) */
+		int e = exists;
+
+		MPI_Bcast(&e, 1, MPI_INT, 0, file->comm);
+		exists = e;
+	}
+	if (exists && S_ISDIR(st.st_mode)) {
+		h5fs__error_set(H5FS_ERROR_OS, "'%s' is a directory", file->path);
+		return H5FS_EINVALID;
+	}
+	if (exists && access(file->path, kind == OPEN_RDONLY ? R_OK : R_OK | W_OK) < 0) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot open '%s': %s", file->path, strerror(errno));
+		return errno == EACCES || errno == EROFS ? H5FS_EACCESS : H5FS_ERROR;
+	}
 	if (!exists && (kind == OPEN_RDONLY || kind == OPEN_RDWR)) {
 		h5fs__error_set(H5FS_ERROR_OS, "file '%s' does not exist", file->path);
 		return H5FS_ENOTFOUND;
@@ -298,12 +343,21 @@ static int file_open(h5fs_file *file, const char *mode, bool collective)
 			return 0;
 		}
 		/* Upgrade: reopen read-write (and collectively when asked). */
+		bool was_write = file->write_level, was_mpio = file->mpio;
+
 		if ((error = real_close(file)) < 0)
 			return error;
 		if ((error = real_open(file, kind == OPEN_TRUNC || kind == OPEN_EXCL ? OPEN_RDWR : kind, mpio)) < 0) {
-			/* the outer context lost its file: try to give it back */
-			if (real_open(file, OPEN_RDONLY, false) < 0)
+			/* give the outer context its file back, keeping the first cause */
+			char *why = h5fs__strdup(h5fs_error_last()->message);
+			int klass = h5fs_error_last()->klass;
+
+			if (real_open(file, was_write ? OPEN_RDWR : OPEN_RDONLY, was_mpio) < 0)
 				file->count = 0;
+			if (why) {
+				h5fs__error_set(klass, "%s", why);
+				free(why);
+			}
 			return error;
 		}
 		file->count++;
@@ -454,6 +508,10 @@ MPI_Comm h5fs_file_comm(const h5fs_file *file)
 int h5fs_file_comm_self_begin(h5fs_file *file)
 {
 	H5FS_ASSERT_ARG(file);
+	if (file->self_depth == 0 && file->mpio && file->count > 0) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "cannot act alone on '%s' while it is open collectively", file->path);
+		return H5FS_EINVALID;
+	}
 	if (file->self_depth++ == 0) {
 		file->saved_comm = file->comm;
 		if (file->comm != MPI_COMM_NULL)
@@ -493,31 +551,59 @@ int h5fs__file_rank(const h5fs_file *file)
 	return rank;
 }
 
+/* Send rank @p root's error (code, class, message) to every rank. */
+static int error_from_rank(const h5fs_file *file, int root, int error)
+{
+	int head[3], ok, all_ok;
+	char *msg;
+	const h5fs_error *mine = h5fs_error_last();
+
+	head[0] = error;
+	head[1] = mine->klass;
+	head[2] = error < 0 ? (int)strlen(mine->message) : 0;
+	MPI_Bcast(head, 3, MPI_INT, root, file->comm);
+	if (head[0] >= 0)
+		return head[0];
+	msg = malloc((size_t)head[2] + 1);
+	ok = msg != NULL;
+	/* every rank must take part in the next broadcast, or none */
+	MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, file->comm);
+	if (!all_ok) {
+		free(msg);
+		h5fs__error_oom();
+		return head[0];
+	}
+	if (h5fs__file_rank(file) == root)
+		memcpy(msg, mine->message, (size_t)head[2]);
+	MPI_Bcast(msg, head[2], MPI_CHAR, root, file->comm);
+	msg[head[2]] = '\0';
+	h5fs__error_set(head[1], "%s", msg);
+	free(msg);
+	return head[0];
+}
+
 int h5fs__file_bcast_error(const h5fs_file *file, int error)
 {
-	int head[2], len;
-	char *msg = NULL;
-	const char *mine;
-
 	if (!h5fs__file_is_parallel(file))
 		return error;
-	mine = h5fs_error_last()->message;
-	head[0] = error;
-	head[1] = error < 0 ? (int)strlen(mine) : 0;
-	MPI_Bcast(head, 2, MPI_INT, 0, file->comm);
-	error = head[0];
-	len = head[1];
-	if (error < 0) {
-		if (!(msg = malloc((size_t)len + 1)))
-			return h5fs__error_oom();
-		if (h5fs__file_rank(file) == 0)
-			memcpy(msg, mine, (size_t)len);
-		MPI_Bcast(msg, len, MPI_CHAR, 0, file->comm);
-		msg[len] = '\0';
-		h5fs__error_set(h5fs_error_last()->klass, "%s", msg);
-		free(msg);
-	}
-	return error;
+	return error_from_rank(file, 0, error);
+}
+
+int h5fs__file_agree(const h5fs_file *file, int error)
+{
+	int worst, size, rank, who;
+
+	if (!file || !h5fs__file_is_parallel(file))
+		return error;
+	MPI_Allreduce(&error, &worst, 1, MPI_INT, MPI_MIN, file->comm);
+	if (worst >= 0)
+		return worst;
+	MPI_Comm_size(file->comm, &size);
+	rank = h5fs__file_rank(file);
+	/* the lowest rank that saw the worst error tells everyone why */
+	who = error == worst ? rank : size;
+	MPI_Allreduce(MPI_IN_PLACE, &who, 1, MPI_INT, MPI_MIN, file->comm);
+	return error_from_rank(file, who, error);
 }
 
 int h5fs__file_root_only(h5fs_file *file, h5fs__root_fn fn, void *payload)

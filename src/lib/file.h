@@ -46,6 +46,14 @@ int h5fs__file_rank(const h5fs_file *file);
 typedef int (*h5fs__root_fn)(h5fs_file *file, void *payload);
 int h5fs__file_root_only(h5fs_file *file, h5fs__root_fn fn, void *payload);
 
+/*
+ * Agree on @p error: every rank returns the worst (lowest) code of all
+ * ranks, with the message of the lowest rank that saw it.  Collective;
+ * a no-op when serial.  Call it before any collective step that a rank
+ * with an error would skip.
+ */
+int h5fs__file_agree(const h5fs_file *file, int error);
+
 /* Broadcast rank 0's error code and message to every rank (no-op serial). */
 int h5fs__file_bcast_error(const h5fs_file *file, int error);
 

@@ -283,9 +283,11 @@ static int record(h5fs_filemap *map, const char *path, h5fs_kind kind, bool crea
 		return 0;
 	if ((error = h5fs_path_parent(&ppath, path)) < 0)
 		return error;
+	/*
+	 * A missing parent stays missing: populate() visits parents first,
+	 * so one is only absent when exclude_numeric skipped it.
+	 */
 	parent = map_find(map, ppath);
-	if (!parent && create_list)
-		error = map_put(&parent, map, ppath, H5FS_KIND_GROUP);
 	free(ppath);
 	if (error < 0)
 		return error;

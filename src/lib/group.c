@@ -25,17 +25,20 @@ static int require_writable(const h5fs_ref *ref)
 	return H5FS_EREADONLY;
 }
 
-/* The worst error of all ranks (they all return it); rank 0's message. */
+/* The worst error of all ranks, with its message, on every rank. */
 static int agree(const h5fs_file *file, int error)
 {
-	int worst = error;
+	return h5fs__file_agree(file, error);
+}
 
-	if (!file || !h5fs__file_is_parallel(file))
-		return error;
-	MPI_Allreduce(&error, &worst, 1, MPI_INT, MPI_MIN, file->comm);
-	if (worst < 0 && error == 0)
-		h5fs__error_set(H5FS_ERROR_MPI, "another rank failed");
-	return worst;
+/* Open collectively; every rank returns the same result and holds no open context on failure. */
+static int open_collective(h5fs_file *file)
+{
+	int mine = h5fs__file_open_collective(file), error = agree(file, mine);
+
+	if (error < 0 && mine == 0)
+		h5fs_file_close(file);
+	return error;
 }
 
 int h5fs_group_contains(h5fs_ref *group, const char *name)
@@ -106,7 +109,15 @@ int h5fs_group_delete(h5fs_ref *group, const char *name)
 		return error;
 	if ((error = h5fs__file_root_only(group->file, delete_fn, &a)) < 0)
 		return error;
-	/* rank 0 knows what it deleted; the map is per rank, so drop both ways */
+	if (h5fs__file_is_parallel(group->file)) {
+		/* only rank 0 may know whether it was a link or an attribute */
+		int was = a.was_object;
+
+		MPI_Bcast(&was, 1, MPI_INT, 0, group->file->comm);
+		a.was_object = was;
+	}
+	if (!a.was_object)
+		return 0;
 	if ((error = h5fs_path_join(&path, group->path, name)) < 0)
 		return error;
 	h5fs_filemap_remove(group->file, path);
@@ -168,10 +179,10 @@ int h5fs_group_require_self(h5fs_ref *group)
 	int error;
 
 	H5FS_ASSERT_ARG(group);
-	if ((error = require_writable(group)) < 0 ||
-	    (error = h5fs__file_open_collective(group->file)) < 0)
+	if ((error = agree(group->file, require_writable(group))) < 0 ||
+	    (error = open_collective(group->file)) < 0)
 		return error;
-	error = make_group(group->file, group->path);
+	error = agree(group->file, make_group(group->file, group->path));
 	if (h5fs_file_close(group->file) < 0 && error == 0)
 		error = H5FS_ERROR;
 	if (error == 0)
@@ -189,13 +200,14 @@ int h5fs_group_require_group(h5fs_ref **out, h5fs_ref *group, const char *name)
 	H5FS_ASSERT_ARG(group && name);
 	if (out)
 		*out = NULL;
-	if ((error = require_writable(group)) < 0)
-		return error;
-	if ((error = h5fs_path_join(&path, group->path, name)) < 0)
-		return error;
-	if ((error = h5fs__file_open_collective(group->file)) < 0)
+	error = require_writable(group);
+	path = NULL;
+	if (error == 0)
+		error = h5fs_path_join(&path, group->path, name);
+	if ((error = agree(group->file, error)) < 0 ||
+	    (error = open_collective(group->file)) < 0)
 		goto out;
-	error = make_group(group->file, path);
+	error = agree(group->file, make_group(group->file, path));
 	if (h5fs_file_close(group->file) < 0 && error == 0)
 		error = H5FS_ERROR;
 	if (error == 0)
@@ -207,6 +219,21 @@ int h5fs_group_require_group(h5fs_ref **out, h5fs_ref *group, const char *name)
 	}
 out:
 	free(path);
+	return error;
+}
+
+/* Record dataset @p path and the groups above it (writers create them). */
+static int map_dataset(h5fs_file *file, const char *path)
+{
+	char *parent;
+	int error;
+
+	if ((error = h5fs_path_parent(&parent, path)) < 0)
+		return error;
+	error = map_groups(file, parent);
+	free(parent);
+	if (error == 0)
+		error = h5fs_filemap_set(file, path, H5FS_KIND_DATASET);
 	return error;
 }
 
@@ -455,7 +482,7 @@ int h5fs_group_require_dataset(h5fs_ref *group, const char *name, const h5fs_dat
 	error = require_dataset_at(&d, group->file, path, spec, exact);
 	if (error == 0) {
 		H5Dclose(d);
-		error = h5fs_filemap_set(group->file, path, H5FS_KIND_DATASET);
+		error = map_dataset(group->file, path);
 	}
 	free(path);
 	return error;
@@ -520,7 +547,7 @@ static int add_common(h5fs_ref *group, const char *name, struct add_args *a)
 	a->path = path;
 	error = h5fs__file_root_only(group->file, add_fn, a);
 	if (error == 0)
-		error = h5fs_filemap_set(group->file, path, H5FS_KIND_DATASET);
+		error = map_dataset(group->file, path);
 	free(path);
 	return error;
 }
@@ -530,6 +557,7 @@ int h5fs_group_add_dataset(h5fs_ref *group, const char *name, const char *dtype,
 	struct add_args a = { NULL, dtype, ndim, dims, data, NULL };
 
 	H5FS_ASSERT_ARG(group && name && dtype && ndim >= 0 && ndim <= H5FS_MAX_RANK);
+	H5FS_ASSERT_ARG(ndim == 0 || dims);
 	return add_common(group, name, &a);
 }
 
@@ -566,6 +594,34 @@ static int dist_prepare(h5fs_dataset_spec *spec, uint64_t *gdims, const struct d
 	return 0;
 }
 
+/*
+ * Every rank must ask for the same dtype, rank and trailing dimensions:
+ * parallel HDF5 would hang or keep one rank's choice otherwise.
+ */
+static int same_everywhere(const struct dist *w)
+{
+	h5fs_file *file = w->group->file;
+	uint64_t mine[H5FS_MAX_RANK + 1], lo[H5FS_MAX_RANK + 1], hi[H5FS_MAX_RANK + 1];
+	uint64_t h = 1469598103934665603ULL;
+	int n = H5FS_MAX_RANK + 1;
+
+	if (!h5fs__file_is_parallel(file))
+		return 0;
+	memset(mine, 0, sizeof(mine));
+	for (const char *c = w->dtype; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	mine[0] = h ^ (uint64_t)w->ndim;
+	for (int i = 1; i < w->ndim; i++)
+		mine[i] = w->local_dims[i];
+	MPI_Allreduce(mine, lo, n, MPI_UINT64_T, MPI_MIN, file->comm);
+	MPI_Allreduce(mine, hi, n, MPI_UINT64_T, MPI_MAX, file->comm);
+	if (memcmp(lo, hi, sizeof(lo))) {
+		h5fs__error_set(H5FS_ERROR_MPI, "ranks disagree on the dtype or trailing shape of '%s'", w->name);
+		return H5FS_EINVALID;
+	}
+	return 0;
+}
+
 /* Write: open collectively, require the dataset, select, write. */
 static int dist_write(const struct dist *w, uint64_t rows, uint64_t offset,
 		      const uint64_t *sorted_idx, const void *data)
@@ -581,9 +637,10 @@ static int dist_write(const struct dist *w, uint64_t rows, uint64_t offset,
 	int error;
 
 	dist_prepare(&spec, gdims, w, rows);
-	if ((error = h5fs_path_join(&path, w->group->path, w->name)) < 0)
-		return agree(file, error);
-	if ((error = agree(file, h5fs__file_open_collective(file))) < 0) {
+	error = h5fs_path_join(&path, w->group->path, w->name);
+	if ((error = agree(file, error)) < 0 ||
+	    (error = same_everywhere(w)) < 0 ||
+	    (error = open_collective(file)) < 0) {
 		free(path);
 		return error;
 	}
@@ -661,7 +718,7 @@ out:
 		error = H5FS_ERROR;
 	error = agree(file, error);
 	if (error == 0 && !(w->flags & H5FS_WRITE_NO_FILEMAP))
-		error = h5fs_filemap_set(file, path, H5FS_KIND_DATASET);
+		error = map_dataset(file, path);
 	free(path);
 	return error;
 }
@@ -697,8 +754,11 @@ int h5fs_group_write_contiguous(h5fs_ref *group, const char *name, const char *d
 		uint64_t *counts;
 
 		MPI_Comm_size(group->file->comm, &size);
-		if (!(counts = calloc((size_t)size, sizeof(*counts))))
-			return agree(group->file, h5fs__error_oom());
+		counts = calloc((size_t)size, sizeof(*counts));
+		if ((error = agree(group->file, counts ? 0 : h5fs__error_oom())) < 0) {
+			free(counts);
+			return error;
+		}
 		MPI_Allgather(&local, 1, MPI_UINT64_T, counts, 1, MPI_UINT64_T, group->file->comm);
 		for (int r = 0; r < size; r++) {
 			if (r < rank)
@@ -746,16 +806,32 @@ int h5fs_group_write_scattered(h5fs_ref *group, const char *name, const char *dt
 		return error;
 	local = local_dims[0];
 	rowsize = itemsize;
-	for (int i = 1; i < ndim; i++)
-		rowsize *= local_dims[i];
-	/* sort (index, row) pairs; duplicates cannot form a point selection */
-	if (local) {
-		pairs = malloc(local * sizeof(*pairs));
-		sorted = malloc(local * sizeof(*sorted));
-		rows = malloc(local * rowsize + 1);
-		if (!pairs || !sorted || !rows)
-			error = h5fs__error_oom();
+	for (int i = 1; i < ndim && error == 0; i++)
+		if (__builtin_mul_overflow(rowsize, local_dims[i], &rowsize))
+			error = H5FS_EINVALID;
+	if (error == 0 && local) {
+		size_t bytes;
+
+		if (__builtin_mul_overflow(local, rowsize, &bytes) || local > SIZE_MAX / sizeof(*pairs)) {
+			error = H5FS_EINVALID;
+		} else {
+			pairs = malloc(local * sizeof(*pairs));
+			sorted = malloc(local * sizeof(*sorted));
+			rows = malloc(bytes + 1);
+			if (!pairs || !sorted || !rows)
+				error = h5fs__error_oom();
+		}
 	}
+	if (error == H5FS_EINVALID)
+		h5fs__error_set(H5FS_ERROR_INVALID, "a scattered write of '%s' is too large", name);
+	for (uint64_t i = 0; error == 0 && i < local; i++) {
+		if (indices[i] >= (uint64_t)INT64_MAX) {
+			h5fs__error_set(H5FS_ERROR_INVALID, "index %llu out of range in a scattered write of '%s'",
+					(unsigned long long)indices[i], name);
+			error = H5FS_EINVALID;
+		}
+	}
+	/* sort (index, row) pairs; duplicates cannot form a point selection */
 	for (uint64_t i = 0; error == 0 && i < local; i++) {
 		pairs[i].index = indices[i];
 		pairs[i].row = i;

@@ -210,6 +210,27 @@ static void test_mpi__error_on_one_rank_reaches_all(void **state)
 	MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* Ranks that disagree on the trailing shape or dtype fail together. */
+static void test_mpi__ranks_disagree(void **state)
+{
+	char p[4200];
+	h5fs_file *f = handle(fresh(p, sizeof(p)), MPI_COMM_WORLD);
+	h5fs_ref *r = root(f);
+	uint64_t dims[2] = { 1, rank == size - 1 ? 4 : 3 }, one = 1;
+	double v[4] = { 0 };
+	int want = size > 1 ? H5FS_EINVALID : 0;
+
+	(void)state;
+	assert_int_equal(h5fs_group_write_contiguous(r, "shape", "<f8", 2, dims, v, 0), want);
+	assert_int_equal(h5fs_group_write_contiguous(r, "dtype", rank == size - 1 ? "<f4" : "<f8", 1, &one, v, 0), want);
+	/* the handle still works */
+	ok(h5fs_group_write_contiguous(r, "fine", "<f8", 1, &one, v, 0));
+	assert_int_equal(h5fs_file_open_count(f), 0);
+	h5fs_ref_free(r);
+	h5fs_file_free(f);
+	MPI_Barrier(MPI_COMM_WORLD);
+}
+
 /* Cases 66, 67, 68: root-only writes. */
 static void test_mpi__root_only_writes(void **state)
 {
@@ -357,6 +378,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mpi__scattered),
 		cmocka_unit_test(test_mpi__empty_ranks),
 		cmocka_unit_test(test_mpi__error_on_one_rank_reaches_all),
+		cmocka_unit_test(test_mpi__ranks_disagree),
 		cmocka_unit_test(test_mpi__root_only_writes),
 		cmocka_unit_test(test_mpi__attrs_inside_collective_open),
 		cmocka_unit_test(test_mpi__comm_self),

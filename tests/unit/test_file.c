@@ -263,6 +263,48 @@ static void test_file__readers_share(void **state)
 	th_assert_no_open_ids();
 }
 
+/* "w" on a file someone holds must not truncate it (HDF5 truncates first). */
+static void test_file__truncate_waits_for_lock(void **state)
+{
+	const char *p = th_path("trunc.h5");
+	h5fs_file *f;
+	struct stat before, after;
+	pid_t holder;
+	hid_t fid, g;
+
+	(void)state;
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	g = H5Gcreate2(fid, "keep", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	H5Gclose(g);
+	H5Fclose(fid);
+	assert_int_equal(stat(p, &before), 0);
+	holder = hold_lock(p, 0);
+	f = new_file(p, 1, 0.05);
+	th_fails(H5FS_ELOCKED, h5fs_file_open(f, "w"));
+	assert_int_equal(stat(p, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	release_lock(holder);
+	fid = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(fid >= 0);
+	assert_true(H5Lexists(fid, "keep", H5P_DEFAULT) > 0);
+	H5Fclose(fid);
+	h5fs_file_free(f);
+	th_assert_no_open_ids();
+}
+
+static void test_file__precise_open_errors(void **state)
+{
+	h5fs_file *f;
+
+	(void)state;
+	f = new_file(th_dir(), 0, 0);
+	th_fails(H5FS_EINVALID, h5fs_file_open(f, "r"));
+	assert_non_null(strstr(h5fs_error_last()->message, "is a directory"));
+	h5fs_file_free(f);
+	assert_int_equal(h5fs_error_errno(H5FS_EACCESS), EACCES);
+	th_assert_no_open_ids();
+}
+
 /* A lock released during the wait lets the open through. */
 static void test_file__lock_released_while_waiting(void **state)
 {
@@ -389,6 +431,8 @@ int main(void)
 		cmocka_unit_test(test_file__locked_timeout),
 		cmocka_unit_test(test_file__readers_share),
 		cmocka_unit_test(test_file__lock_released_while_waiting),
+		cmocka_unit_test(test_file__truncate_waits_for_lock),
+		cmocka_unit_test(test_file__precise_open_errors),
 		cmocka_unit_test(test_file__w_inside_a_keeps_data),
 		cmocka_unit_test(test_file__exclusive_create),
 		cmocka_unit_test(test_file__not_hdf5),

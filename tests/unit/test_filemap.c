@@ -234,8 +234,9 @@ static void test_filemap__populate_exclude_numeric(void **state)
 	assert_int_equal(h5fs_filemap_cached(f, "/a/2"), H5FS_KIND_NONE);
 	assert_int_equal(h5fs_filemap_cached(f, "/a/x"), H5FS_KIND_DATASET);
 	assert_int_equal(h5fs_filemap_cached(f, "/a"), H5FS_KIND_GROUP);
-	/* descendants of a numeric name are still visited */
+	/* descendants of a numeric name are still visited, the name is not */
 	assert_int_equal(h5fs_filemap_cached(f, "/7/inner"), H5FS_KIND_DATASET);
+	assert_int_equal(h5fs_filemap_cached(f, "/7"), H5FS_KIND_NONE);
 	h5fs_file_free(f);
 	th_assert_no_open_ids();
 }

@@ -341,6 +341,65 @@ static void test_group__attr_write_inside_read_context(void **state)
 	th_assert_no_open_ids();
 }
 
+/* Review findings: the map follows what writers really did. */
+static void test_group__map_follows_writes(void **state)
+{
+	h5fs_file *f = handle(th_path("map.h5"), 1);
+	h5fs_ref *r = root_of(f);
+	uint64_t n = 3, d1 = 1, huge = UINT64_MAX;
+	int64_t v[3] = { 1, 2, 3 };
+	char **keys;
+	size_t nk;
+
+	(void)state;
+	th_ok(h5fs_group_write_contiguous(r, "x", "<i8", 1, &n, v, 0));
+	th_ok(h5fs_group_keys(&keys, &nk, r, H5FS_FILTER_ALL));
+	h5fs_strarray_free(keys);
+	/* deleting the attribute "x" leaves the dataset "x" listed */
+	th_ok(h5fs_attr_set_int64(r, "x", 1));
+	th_ok(h5fs_group_delete(r, "x"));
+	assert_int_equal(h5fs_group_contains(r, "x"), 1);
+	/* intermediate groups made by a writer are listed */
+	th_ok(h5fs_group_add_dataset(r, "a/b/ds", "<i8", 1, &n, v));
+	th_ok(h5fs_group_write_contiguous(r, "e/ds", "<i8", 1, &n, v, 0));
+	th_ok(h5fs_group_keys(&keys, &nk, r, H5FS_FILTER_GROUPS));
+	assert_int_equal(nk, 2);
+	assert_string_equal(keys[0], "a");
+	assert_string_equal(keys[1], "e");
+	h5fs_strarray_free(keys);
+	assert_int_equal(h5fs_group_contains(r, "a/b"), 1);
+	/* an index past int64 is refused, not silently dropped */
+	th_fails(H5FS_EINVALID, h5fs_group_write_scattered(r, "s", "<i8", 1, &d1, &huge, v, 0));
+	assert_int_equal(h5fs_group_contains(r, "s"), 0);
+	h5fs_ref_free(r);
+	h5fs_file_free(f);
+	th_assert_no_open_ids();
+}
+
+/* A selection outside the extent is the caller's error, not corruption. */
+static void test_group__read_outside_extent(void **state)
+{
+	h5fs_file *f = handle(th_path("ext.h5"), 1);
+	h5fs_ref *r = root_of(f), *d;
+	uint64_t n = 3, start = 2, count = 5, stride = 2;
+	int64_t v[3] = { 1, 2, 3 }, buf[8];
+
+	(void)state;
+	th_ok(h5fs_group_write_contiguous(r, "d", "<i8", 1, &n, v, 0));
+	th_ok(h5fs_ref_child(&d, r, "d"));
+	th_fails(H5FS_EINVALID, h5fs_dataset_read(d, &start, &count, NULL, buf, sizeof(buf)));
+	start = 0, count = 3;
+	th_fails(H5FS_EINVALID, h5fs_dataset_read(d, &start, &count, &stride, buf, sizeof(buf)));
+	count = 2;
+	th_ok(h5fs_dataset_read(d, &start, &count, &stride, buf, sizeof(buf)));
+	assert_int_equal(buf[1], 3);
+	th_fails(H5FS_EINVALID, h5fs_dataset_read(d, NULL, &count, NULL, buf, sizeof(buf)));
+	h5fs_ref_free(d);
+	h5fs_ref_free(r);
+	h5fs_file_free(f);
+	th_assert_no_open_ids();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +413,8 @@ int main(void)
 		cmocka_unit_test(test_group__add_dataset),
 		cmocka_unit_test(test_group__read_stored_bytes),
 		cmocka_unit_test(test_group__attr_write_inside_read_context),
+		cmocka_unit_test(test_group__map_follows_writes),
+		cmocka_unit_test(test_group__read_outside_extent),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
