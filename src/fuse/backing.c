@@ -53,6 +53,7 @@ struct backing {
 	struct h5fs_node **open;	/* nodes with a dstate */
 	size_t nopen, capopen;
 	int warned_changed;
+	atomic_int is_open;	/* fid >= 0, readable without the HDF5 lock */
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	struct h5fs_ll *ll;
 };
@@ -177,7 +178,7 @@ static int ensure_open(struct backing *b)
 
 	if (b->fid >= 0)
 		return 0;
-	if (!b->warned_changed) {
+	if (!b->warned_changed && ll->opts->ro) {
 		struct stat st;
 
 		if (stat(ll->opts->source_abs, &st) == 0 &&
@@ -191,16 +192,21 @@ static int ensure_open(struct backing *b)
 	for (;;) {
 		int locked = 0;
 
-		b->fid = H5Fopen(ll->opts->source_abs, H5F_ACC_RDONLY, H5P_DEFAULT);
-		if (b->fid >= 0)
+		/* read-write mounts hold the file read-write (tree.c, ops_write.c) */
+		b->fid = H5Fopen(ll->opts->source_abs, ll->opts->ro ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+		if (b->fid >= 0) {
+			atomic_store(&b->is_open, 1);
 			return 0;
+		}
 		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, lock_cb, &locked);
 		if (!locked) {
 			log_hdf5("cannot open", ll->opts->source_abs);
 			return -EIO;
 		}
 		if (mono_now() - t0 >= ll->opts->lock_timeout) {
-			log_hdf5("gave up waiting for the lock on", ll->opts->source_abs);
+			H5Eclear2(H5E_DEFAULT);
+			h5fs_log(H5FS_LOG_WARN, "'%s' is locked by another program: gave up after %.1f s (EAGAIN)",
+				 ll->opts->source_abs, ll->opts->lock_timeout);
 			return -EAGAIN;
 		}
 		H5Eclear2(H5E_DEFAULT);
@@ -272,6 +278,29 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	return 0;
 }
 
+static void drop_dstate(struct h5fs_node *n)
+{
+	struct dstate *s = n->rd;
+
+	h5fs_reader_free(s->rd);
+	if (s->mstr >= 0)
+		H5Tclose(s->mstr);
+	H5Sclose(s->fspace);
+	H5Tclose(s->ftype);
+	H5Dclose(s->did);
+	free(s);
+	n->rd = NULL;
+}
+
+/* With the HDF5 lock held and no reader inside: drop the dataset states. */
+static void close_dsets(struct backing *b)
+{
+	for (size_t i = 0; i < b->nopen; i++)
+		drop_dstate(b->open[i]);
+	b->nopen = 0;
+	h5fs_chunk_cache_clear(b->cache);
+}
+
 /* With the HDF5 lock held and no reader inside. */
 static void close_all(struct backing *b)
 {
@@ -292,6 +321,10 @@ static void close_all(struct backing *b)
 		if (H5Fclose(b->fid) < 0)
 			log_hdf5("cannot close", b->ll->opts->source_abs);
 		b->fid = -1;
+		atomic_store(&b->is_open, 0);
+		/* what we leave is what the next open compares with */
+		if (!b->ll->opts->ro)
+			h5fs_tree_set_baseline(b->ll);
 		h5fs_log(H5FS_LOG_DEBUG, "closed '%s' after %.1f s idle", b->ll->opts->source_abs,
 			 b->ll->opts->idle_close);
 	}
@@ -553,4 +586,62 @@ ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *bu
 	pthread_rwlock_unlock(&b->users);
 	free(strs);
 	return rc < 0 ? rc : (ssize_t)done;
+}
+
+/* ---- the write side (ops_write.c, ops_ns.c, ops_xattr.c, tree.c) ------ */
+
+int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid)
+{
+	struct backing *b = ll->backing;
+	int rc;
+
+	start_idle_thread(b);
+	pthread_rwlock_wrlock(&b->users);
+	h5fs_hdf5_lock();
+	rc = ensure_open(b);
+	if (rc < 0) {
+		h5fs_hdf5_unlock();
+		pthread_rwlock_unlock(&b->users);
+		return -rc;
+	}
+	*fid = b->fid;
+	return 0;
+}
+
+void h5fs_backing_end_write(struct h5fs_ll *ll, int changed)
+{
+	struct backing *b = ll->backing;
+
+	if (changed)
+		close_dsets(b);
+	b->last_use = mono_now();
+	h5fs_hdf5_unlock();
+	pthread_rwlock_unlock(&b->users);
+}
+
+void h5fs_backing_close_now(struct h5fs_ll *ll)
+{
+	close_all(ll->backing);
+}
+
+int h5fs_backing_is_open(struct h5fs_ll *ll)
+{
+	struct backing *b = ll->backing;
+
+	return b ? atomic_load(&b->is_open) : 0;
+}
+
+void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n)
+{
+	struct backing *b = ll->backing;
+
+	if (!n->rd)
+		return;
+	for (size_t i = 0; i < b->nopen; i++) {
+		if (b->open[i] == n) {
+			b->open[i] = b->open[--b->nopen];
+			break;
+		}
+	}
+	drop_dstate(n);
 }

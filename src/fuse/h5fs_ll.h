@@ -135,6 +135,12 @@ enum h5fs_node_kind {
 #define H5FS_NF_NOIMAGE		(1u << 5)	/* no fixed byte image */
 #define H5FS_NF_LIST_BAD	(1u << 6)	/* group listing crashed */
 #define H5FS_NF_NPY		(1u << 7)	/* shown as NAME.npy */
+/* write side (tree.c, ops_write.c) */
+#define H5FS_NF_PENDING		(1u << 8)	/* created through the mount, not in the file yet */
+#define H5FS_NF_FRESH		(1u << 9)	/* created through the mount with the default
+						   dtype/shape: user.h5.dtype/shape may still
+						   reinterpret its bytes */
+#define H5FS_NF_DEAD		(1u << 10)	/* unlinked: no name leads to it any more */
 
 /* user.h5.* computed metadata, in listing order */
 enum h5fs_meta {
@@ -205,6 +211,11 @@ struct h5fs_node {
 	/* daemon state */
 	atomic_uint_fast64_t nlookup;
 	void *rd;		/* backing.c's per-dataset state, under the HDF5 lock */
+
+	/* write side, under ll->tree held exclusively (ops_write.c) */
+	uint32_t nwriters;	/* open files staging writes to it */
+	uint64_t wsize;		/* the size their latest write or truncate left */
+	void *wr;		/* declared user.h5.dtype / user.h5.shape (struct h5fs_wdecl) */
 };
 
 struct h5fs_index {
@@ -238,6 +249,15 @@ struct h5fs_ll {
 	double timeout;		/* entry/attr timeout */
 	atomic_uint_fast64_t nforgets;
 	void *backing;		/* backing.c */
+
+	/*
+	 * Read-write mounts (tree.c): every request holds the tree lock,
+	 * shared for the ones that only read the index, exclusive for the
+	 * ones that change the file or the index.  Read-only mounts never
+	 * take it.
+	 */
+	pthread_rwlock_t tree;
+	void *tree_state;	/* tree.c */
 };
 
 static inline struct h5fs_ll *h5fs_ll_data(fuse_req_t req)
@@ -270,6 +290,84 @@ int h5fs_select_linear(int64_t space, int ndim, const uint64_t *dims, uint64_t a
 /* Escaped text of one vlen string element (ops_file.c documents it). */
 size_t h5fs_vlstr_text_len(const char *s);
 char *h5fs_vlstr_text_put(char *out, const char *s);
+
+/* backing.c, write side: hold the file read-write, no read in flight */
+int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid);
+/* @p changed: the file was written; drop every cached dataset state */
+void h5fs_backing_end_write(struct h5fs_ll *ll, int changed);
+/* Close the HDF5 file now (the MPI helper needs it); with begin_write held. */
+void h5fs_backing_close_now(struct h5fs_ll *ll);
+/* Whether the HDF5 file is open (checked without locks: a hint). */
+int h5fs_backing_is_open(struct h5fs_ll *ll);
+/* Drop node @p n's cached dataset state (with begin_write held). */
+void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n);
+
+/* tree.c: the mutable index of read-write mounts */
+int h5fs_tree_init(struct h5fs_ll *ll);
+void h5fs_tree_release(struct h5fs_ll *ll);
+/* the ops table for read-write mounts: read ops wrapped in the tree lock */
+const struct fuse_lowlevel_ops *h5fs_tree_ops(const struct fuse_lowlevel_ops *base);
+void h5fs_tree_wrlock(struct h5fs_ll *ll);
+void h5fs_tree_unlock(struct h5fs_ll *ll);
+struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5fs_node *parent,
+				     const char *name);
+int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name, struct h5fs_node *n);
+/* Remove @p name from @p dir; the node it named, or NULL. */
+struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
+/* Give @p n (and what lies below it) the path @p path. */
+int h5fs_tree_set_path(struct h5fs_ll *ll, struct h5fs_node *n, const char *path);
+char *h5fs_tree_join(const char *dir, const char *name);
+/* Refill dataset / group node @p n from the open object at its path. */
+int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n);
+/* Reload attribute @p aname of @p n from the open object @p oid (gone: dropped). */
+int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname);
+int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid);
+/* Ask the kernel, from another thread, to forget an entry or an inode's data. */
+void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
+void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
+/* The file changed behind our back: re-index and merge (tree lock held exclusively). */
+int h5fs_tree_refresh(struct h5fs_ll *ll);
+/* The source file as we last left it (after our own writes). */
+void h5fs_tree_set_baseline(struct h5fs_ll *ll);
+/* A name a link may have: 0 or an errno (logged). */
+int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name);
+/* Log WHAT 'PATH': HDF5's innermost message; clear the stack. */
+void h5fs_log_hdf5(int level, const char *what, const char *path);
+
+/* ops_write.c */
+void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi);
+void h5fs_ll_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi);
+void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void h5fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* open for writing (ops_file.c calls it): 0 or an errno */
+int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_info *fi);
+/* release of a file opened for writing: commit what is left, free */
+int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi);
+/* read through a file open for writing: the staged image */
+int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, uint64_t off, char **mem, size_t *mlen);
+int h5fs_write_is_writer(struct fuse_file_info *fi);
+/* truncate a dataset with no open file (commit at once) */
+int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, struct fuse_file_info *fi);
+/* user.h5.dtype / user.h5.shape set on a dataset being created */
+int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len);
+/* set (@p value) or remove (NULL) attribute @p aname of a node not yet in the file */
+int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
+			    size_t len, unsigned int aflags);
+void h5fs_write_free_decl(struct h5fs_node *n);
+/* ops_file.c: (re)compute a link node's readlink text */
+int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n);
+
+/* An open file (ops_file.c, ops_write.c). */
+struct h5fs_open {
+	struct h5fs_node *node;
+	int flags;
+	/* writers */
+	int writer;
+	void *st;		/* h5fs_stage */
+	int create;		/* the node was new: commits create the dataset */
+	int created;		/* a create commit succeeded */
+	int dirty;		/* changed since the last commit */
+};
 
 /* ops */
 void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn);

@@ -54,7 +54,8 @@ uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n)
 	(void)ll;
 	switch (n->kind) {
 	case H5FS_NK_DATASET:
-		return n->size + n->npy_len;
+		/* while files stage writes to it, the size they left (ops_write.c) */
+		return (n->nwriters ? n->wsize : n->size) + n->npy_len;
 	case H5FS_NK_SOFTLINK:
 	case H5FS_NK_EXTLINK:
 		return n->linktext ? strlen(n->linktext) : 0;

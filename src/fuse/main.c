@@ -46,6 +46,9 @@ static const struct fuse_lowlevel_ops h5fs_ll_ops = {
 	.link		= h5fs_ll_link,
 	.open		= h5fs_ll_open,
 	.read		= h5fs_ll_read,
+	.write		= h5fs_ll_write,
+	.flush		= h5fs_ll_flush,
+	.fsync		= h5fs_ll_fsync,
 	.release	= h5fs_ll_release,
 	.statfs		= h5fs_ll_statfs,
 	.setxattr	= h5fs_ll_setxattr,
@@ -74,6 +77,20 @@ void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	/* a read-only mount's data never changes: no revalidation per read */
 	if (ll->opts->ro)
 		conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	if (!ll->opts->ro) {
+		/* O_TRUNC arrives with open, so a truncating open is one staged change */
+		if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+			conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+		conn->max_write = 1u << 20;
+	}
+#ifdef FUSE_CAP_SETXATTR_EXT
+	/*
+	 * libfuse 3.13.0 - 3.14.0 read the name of a setxattr request at the
+	 * wrong offset when the extended request is in use (fixed in
+	 * 3.14.1): never ask for it, so names arrive whole.
+	 */
+	conn->want &= ~FUSE_CAP_SETXATTR_EXT;
+#endif
 	h5fs_log(H5FS_LOG_INFO, "mounted '%s' on '%s' (%s, %u objects, %u unreadable, view=%s)",
 		 ll->opts->source_abs, ll->opts->mountpoint, ll->opts->ro ? "ro" : "rw",
 		 ll->idx.nnodes, ll->idx.nbad, ll->opts->view == H5FS_VIEW_NPY ? "npy" : "raw");
@@ -166,6 +183,15 @@ int main(int argc, char *argv[])
 	}
 	if (!o.ro && !o.rw_asked)
 		o.ro = access(o.source_abs, W_OK) != 0;
+	if (!o.ro && o.view == H5FS_VIEW_NPY) {
+		/* the npy view's names and headers are not the file's: no writes through it */
+		if (o.rw_asked) {
+			fprintf(stderr, "h5fs: -o rw cannot be combined with view=npy (npy mounts are read-only)\n");
+			ret = H5FS_EXIT_USAGE;
+			goto out_opts;
+		}
+		o.ro = 1;
+	}
 	if (h5fs_log_open(o.log, o.foreground, o.debug) < 0) {
 		fprintf(stderr, "h5fs: cannot open log '%s': %s\n", o.log, strerror(errno));
 		ret = H5FS_EXIT_USAGE;
@@ -193,7 +219,7 @@ int main(int argc, char *argv[])
 		ll.dmode &= ~o.umask;
 	}
 	ll.timeout = o.ro ? 86400.0 : 1.0;
-	if (h5fs_ll_links_init(&ll) != 0) {
+	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && h5fs_tree_init(&ll) != 0)) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -222,7 +248,8 @@ int main(int argc, char *argv[])
 		goto out_fd;
 	}
 
-	se = fuse_session_new(&args, &h5fs_ll_ops, sizeof(h5fs_ll_ops), &ll);
+	/* read-write mounts wrap every request in the tree lock (tree.c) */
+	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_tree_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
 	if (!se) {
 		ret = H5FS_EXIT_USAGE;
 		goto out_fd;
@@ -280,6 +307,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_fd:
+	h5fs_tree_release(&ll);
 	close(ll.fd);
 out_index:
 	h5fs_index_release(&ll.idx);

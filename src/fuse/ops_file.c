@@ -28,12 +28,6 @@
 
 #include "h5fs_ll.h"
 
-/* An open file.  The write side will keep its staging state here. */
-struct h5fs_open {
-	struct h5fs_node *node;
-	int flags;
-};
-
 size_t h5fs_vlstr_text_len(const char *s)
 {
 	size_t n = 0;
@@ -89,12 +83,8 @@ static int do_open(struct h5fs_ll *ll, fuse_ino_t ino, struct fuse_file_info *fi
 		return err;
 	if (n->kind == H5FS_NK_GROUP)
 		return EISDIR;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		if (!ll->opts->ro)
-			h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: the write side is not implemented yet",
-				 n->path);
-		return EROFS;
-	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return h5fs_write_open(ll, n, fi);	/* ops_write.c */
 	if (n->flags & H5FS_NF_BAD || n->kind == H5FS_NK_UNKNOWN) {
 		h5fs_log(H5FS_LOG_WARN, "open '%s': %s", n->path ? n->path : "?",
 			 n->errmsg ? n->errmsg : "object unreadable");
@@ -112,7 +102,8 @@ static int do_open(struct h5fs_ll *ll, fuse_ino_t ino, struct fuse_file_info *fi
 	of->node = n;
 	of->flags = fi->flags;
 	fi->fh = (uint64_t)(uintptr_t)of;
-	fi->keep_cache = 1;
+	/* read-write mounts: the data may have changed since the last open */
+	fi->keep_cache = ll->opts->ro;
 	return 0;
 }
 
@@ -129,6 +120,10 @@ void h5fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	if (h5fs_write_is_writer(fi)) {
+		fuse_reply_err(req, h5fs_write_release(h5fs_ll_data(req), fi));
+		return;
+	}
 	free((void *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -140,7 +135,7 @@ void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static int do_read(struct h5fs_ll *ll, struct h5fs_node *n, size_t size, uint64_t off,
 		   struct fuse_bufvec **bvp, char **mem, size_t *mlen)
 {
-	uint64_t total = h5fs_ll_node_size(ll, n);
+	uint64_t total = n->size + n->npy_len;	/* committed bytes, not a writer's */
 	uint64_t doff;
 	size_t hpart = 0;
 	char *buf;
@@ -234,7 +229,10 @@ void h5fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	err = do_read(ll, n, size, (uint64_t)off, &bv, &mem, &mlen);
+	if (of && of->writer)
+		err = h5fs_write_read(ll, fi, size, (uint64_t)off, &mem, &mlen), bv = NULL;
+	else
+		err = do_read(ll, n, size, (uint64_t)off, &bv, &mem, &mlen);
 	if (err)
 		fuse_reply_err(req, err);
 	else if (bv)
@@ -359,6 +357,19 @@ out:
 	return err;
 }
 
+int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n)
+{
+	free(n->linktext);
+	n->linktext = NULL;
+	if (!n->target || !n->path)
+		return 0;
+	if (n->kind == H5FS_NK_EXTLINK)
+		return (n->linktext = strdup(n->target)) ? 0 : ENOMEM;
+	if (n->kind == H5FS_NK_SOFTLINK)
+		return soft_target(ll, n, &n->linktext);
+	return 0;
+}
+
 int h5fs_ll_links_init(struct h5fs_ll *ll)
 {
 	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
@@ -416,66 +427,40 @@ void h5fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* ---- writes: refused until the write side lands ---------------------- */
+/* ---- setattr ------------------------------------------------------------ */
 
-static int refuse(struct h5fs_ll *ll, const char *op)
-{
-	if (!ll->opts->ro)
-		h5fs_log(H5FS_LOG_WARN, "%s: the write side is not implemented yet", op);
-	return EROFS;
-}
-
+/*
+ * Size changes are writes (ops_write.c): staged on the open file when
+ * there is one (committed at close), else committed at once.  Mode,
+ * owner and times cannot be stored in HDF5: they are accepted and
+ * ignored (the mode shown follows the HDF5 file's own permissions), so
+ * that cp -a, rsync -a and tar -x into the mount succeed.
+ */
 void h5fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
-	(void)ino; (void)attr; (void)to_set; (void)fi;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "setattr"));
-}
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct h5fs_node *n;
+	struct stat st;
+	int err;
 
-void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
-{
-	(void)parent; (void)name; (void)mode; (void)fi;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "create"));
-}
-
-void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent; (void)name; (void)mode;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "mkdir"));
-}
-
-void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	(void)parent; (void)name; (void)mode; (void)rdev;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "mknod"));
-}
-
-void h5fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent; (void)name;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "unlink"));
-}
-
-void h5fs_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent; (void)name;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "rmdir"));
-}
-
-void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	(void)link; (void)parent; (void)name;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "symlink"));
-}
-
-void h5fs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		    const char *newname, unsigned int flags)
-{
-	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "rename"));
-}
-
-void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	(void)ino; (void)newparent; (void)newname;
-	fuse_reply_err(req, refuse(h5fs_ll_data(req), "link"));
+	if ((err = h5fs_ll_node(ll, ino, &n))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (ll->opts->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (err = h5fs_write_truncate(ll, n, (uint64_t)attr->st_size, fi))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		h5fs_log(H5FS_LOG_DEBUG, "setattr '%s': mode and owner are not stored in HDF5; ignored", n->path);
+	h5fs_ll_stat(ll, n, &st);
+	fuse_reply_attr(req, &st, ll->timeout);
 }

@@ -15,16 +15,31 @@
  *    An external link's file and path are in its symlink text
  *    (FILE::/path); user.h5.link.file and user.h5.link.path are answered
  *    for callers that reach the daemon some other way.
- *  - Other namespaces: ENODATA on get.  A value over 64 KiB gives E2BIG,
- *    a buffer too small ERANGE.  Set and remove: EROFS on read-only
- *    mounts; EOPNOTSUPP on read-write mounts until the write side lands
- *    (never ENOSYS, which would switch xattrs off for the whole mount).
+ *  - Other namespaces: ENODATA on get and remove, EOPNOTSUPP on set.  A
+ *    value over 64 KiB gives E2BIG, a buffer too small ERANGE.
+ *  - Set (read-write mounts): the library codec parses the text into the
+ *    existing attribute's type and shape, or lets the text decide the
+ *    type of a new one (h5fs_codec_set_attr); XATTR_CREATE/REPLACE are
+ *    honoured (EEXIST / ENODATA); text that does not fit gives EINVAL and
+ *    changes nothing.  Every change is flushed (H5Fflush) before the
+ *    reply.  user.h5.* gives EPERM, except: a value equal to the current
+ *    one is accepted (so cp -a / rsync -X of a mount's files onto
+ *    themselves work); on a dataset being created (not yet committed, or
+ *    committed by the mount with the default |u1 bytes) user.h5.dtype and
+ *    user.h5.shape declare its type and shape, and the other computed keys
+ *    are accepted and ignored.  Attributes set on a file not yet
+ *    committed are kept and written when it is.
+ *  - Remove: deletes the attribute; user.h5.* gives EPERM.  Never ENOSYS,
+ *    which would switch xattrs off for the whole mount.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/xattr.h>
+
+#include "h5fs/sys/hdf5.h"
 #include "h5fs_ll.h"
 
 #define XATTR_MAX_VALUE 65536
@@ -209,30 +224,183 @@ void h5fs_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t s
 		fuse_reply_buf(req, val, len);
 }
 
-static int refuse_xattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, const char *op)
+/* ---- set and remove (read-write mounts, DESIGN.md section 3) ----------- */
+
+/*
+ * Where a user.* name goes: the HDF5 attribute name in *aname, or, for
+ * computed metadata, the key after "user.h5." in *key.
+ */
+static int split_name(const char *name, const char **aname, const char **key)
+{
+	*aname = *key = NULL;
+	if (strncmp(name, "user.", 5))
+		return EOPNOTSUPP;
+	if (!strncmp(name, "user.h5.attr.", 13)) {
+		if (strncmp(name + 13, "h5.", 3))
+			return EINVAL;	/* user.h5.attr. names only h5.* attributes */
+		*aname = name + 13;
+	} else if (!strncmp(name, "user.h5.", 8)) {
+		*key = name + 8;
+	} else {
+		*aname = name + 5;
+	}
+	if (*aname && !**aname)
+		return EINVAL;
+	return 0;
+}
+
+static const char *meta_value(const struct h5fs_node *n, const char *key)
+{
+	if (!strcmp(key, "kind"))
+		return kind_names[n->kind <= H5FS_NK_UNKNOWN ? n->kind : H5FS_NK_UNKNOWN];
+	for (int m = 0; m < H5FS_M_COUNT; m++)
+		if (n->meta[m] && !strcmp(key, h5fs_meta_names[m]))
+			return n->meta[m];
+	return NULL;
+}
+
+static int equal_text(const char *cur, const char *value, size_t size)
+{
+	return cur && strlen(cur) == size && !memcmp(cur, value, size);
+}
+
+static int set_meta(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t size,
+		    int flags)
+{
+	const char *cur = meta_value(n, key);
+	int creating = (n->flags & (H5FS_NF_PENDING | H5FS_NF_FRESH)) && n->kind == H5FS_NK_DATASET;
+
+	if ((flags & XATTR_CREATE) && cur)
+		return EEXIST;
+	if (equal_text(cur, value, size))
+		return 0;
+	if (creating && (!strcmp(key, "dtype") || !strcmp(key, "shape")))
+		return h5fs_write_declare(ll, n, key, value, size);
+	if (creating && cur && strcmp(key, "kind")) {
+		/* a copy of a mount's file carries maxshape, chunks, ...: accepted, not applied */
+		h5fs_log(H5FS_LOG_DEBUG, "setxattr 'user.h5.%s' on new '%s': accepted and ignored", key, n->path);
+		return 0;
+	}
+	h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.%s' on '%s': computed metadata is read-only%s", key, n->path,
+		 creating ? "" : " (dtype and shape may be set on a file being created)");
+	return EPERM;
+}
+
+static int do_setxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		       int flags)
 {
 	struct h5fs_node *n;
-	int err;
+	const char *aname, *key;
+	unsigned int aflags = 0;
+	int64_t fid;
+	hid_t oid;
+	int err, rc;
 
 	if ((err = h5fs_ll_node(ll, ino, &n)))
 		return err;
-	if (strncmp(name, "user.", 5))
-		return EOPNOTSUPP;
+	if ((err = split_name(name, &aname, &key))) {
+		if (err == EINVAL)
+			h5fs_log(H5FS_LOG_WARN, "setxattr '%s' on '%s': not an attribute name", name, n->path);
+		return err;
+	}
 	if (ll->opts->ro)
 		return EROFS;
-	if (!strncmp(name, "user.h5.", 8) && strncmp(name, "user.h5.attr.", 13))
+	if (size > XATTR_MAX_VALUE) {
+		h5fs_log(H5FS_LOG_WARN, "setxattr '%s' on '%s': %zu bytes, over the 64 KiB limit", name, n->path, size);
+		return E2BIG;
+	}
+	if (n->flags & (H5FS_NF_BAD | H5FS_NF_DEAD) || n->kind == H5FS_NK_UNKNOWN) {
+		h5fs_log(H5FS_LOG_WARN, "setxattr '%s' on '%s': the object is unreadable", name, n->path);
+		return EIO;
+	}
+	if (key)
+		return set_meta(ll, n, key, value, size, flags);
+	if (n->kind == H5FS_NK_SOFTLINK || n->kind == H5FS_NK_EXTLINK)
 		return EPERM;
-	h5fs_log(H5FS_LOG_WARN, "%s '%s' on '%s': the write side is not implemented yet", op, name, n->path);
-	return EOPNOTSUPP;
+	if (flags & XATTR_CREATE)
+		aflags |= H5FS_ATTR_CREATE;
+	if (flags & XATTR_REPLACE)
+		aflags |= H5FS_ATTR_REPLACE;
+	if (n->flags & H5FS_NF_PENDING)
+		return h5fs_write_pending_attr(ll, n, aname, value, size, aflags);
+	if ((err = h5fs_backing_begin_write(ll, &fid)))
+		return err;
+	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
+	if (oid < 0) {
+		h5fs_log_hdf5(H5FS_LOG_WARN, "setxattr: cannot open", n->path);
+		h5fs_backing_end_write(ll, 0);
+		return EIO;
+	}
+	rc = h5fs_codec_set_attr(oid, aname, value, size, aflags);
+	if (rc == 0 && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0) {
+		h5fs_log_hdf5(H5FS_LOG_ERR, "setxattr: cannot flush", n->path);
+		rc = H5FS_ERROR;
+	}
+	if (rc < 0) {
+		err = rc == H5FS_ENOTFOUND ? ENODATA : rc == H5FS_EEXISTS ? EEXIST : 0;
+		if (err)
+			h5fs_log(H5FS_LOG_DEBUG, "setxattr '%s' on '%s': %s", name, n->path, strerror(err));
+		else
+			err = h5fs_ll_errno(rc, n->path);
+		H5Eclear2(H5E_DEFAULT);
+	} else {
+		h5fs_tree_load_attr(n, oid, aname);
+	}
+	H5Oclose(oid);
+	h5fs_backing_end_write(ll, 0);
+	return err;
 }
 
 void h5fs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
-	(void)value; (void)size; (void)flags;
-	fuse_reply_err(req, refuse_xattr(h5fs_ll_data(req), ino, name, "setxattr"));
+	fuse_reply_err(req, do_setxattr(h5fs_ll_data(req), ino, name, value, size, flags));
+}
+
+static int do_removexattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name)
+{
+	struct h5fs_node *n;
+	const char *aname, *key;
+	int64_t fid;
+	hid_t oid;
+	int err = 0, ex;
+
+	if ((err = h5fs_ll_node(ll, ino, &n)))
+		return err;
+	if ((err = split_name(name, &aname, &key)))
+		return err == EOPNOTSUPP ? ENODATA : err;
+	if (ll->opts->ro)
+		return EROFS;
+	if (key) {
+		h5fs_log(H5FS_LOG_WARN, "removexattr '%s' on '%s': computed metadata is read-only", name, n->path);
+		return meta_value(n, key) ? EPERM : ENODATA;
+	}
+	if (n->flags & H5FS_NF_PENDING)
+		return h5fs_write_pending_attr(ll, n, aname, NULL, 0, 0);
+	if (!find_attr(n, aname))
+		return ENODATA;
+	if ((err = h5fs_backing_begin_write(ll, &fid)))
+		return err;
+	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
+	if (oid < 0) {
+		h5fs_log_hdf5(H5FS_LOG_WARN, "removexattr: cannot open", n->path);
+		h5fs_backing_end_write(ll, 0);
+		return EIO;
+	}
+	ex = H5Aexists(oid, aname);
+	if (ex == 0) {
+		err = ENODATA;
+	} else if (ex < 0 || H5Adelete(oid, aname) < 0 || H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0) {
+		h5fs_log_hdf5(H5FS_LOG_WARN, "removexattr: cannot delete the attribute of", n->path);
+		err = EIO;
+	}
+	H5Eclear2(H5E_DEFAULT);
+	h5fs_tree_load_attr(n, oid, aname);
+	H5Oclose(oid);
+	h5fs_backing_end_write(ll, 0);
+	return err;
 }
 
 void h5fs_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, refuse_xattr(h5fs_ll_data(req), ino, name, "removexattr"));
+	fuse_reply_err(req, do_removexattr(h5fs_ll_data(req), ino, name));
 }

@@ -1,0 +1,879 @@
+/*
+ * Writes to dataset files (DESIGN.md section 4): staging, commit, MPI
+ * hand-off.
+ *
+ * Every file opened for writing gets its own stage (h5fs/sys/stage.h):
+ * write() and truncate record bytes there, nothing reaches HDF5.  flush
+ * (every close(2)), fsync and release commit the stage with h5fs_commit()
+ * under the tree lock held exclusively and the HDF5 file held
+ * read-write (backing.c); close(2) and fsync(2) return the commit's
+ * errno, and a refused commit leaves the file and the stage as they
+ * were.  Every commit ends with H5Fflush, so what fsync acknowledged
+ * survives a kill -9 of the daemon.
+ *
+ * A file created through the mount (create, mknod) is a node flagged
+ * H5FS_NF_PENDING until its first commit creates the dataset: from the
+ * declared user.h5.dtype / user.h5.shape, else from the NPY header of a
+ * NAME.npy (the dataset is then NAME), else 1-D |u1.  Attributes set
+ * before that are kept on the node and written after the create.  A
+ * dataset created with the default |u1 stays H5FS_NF_FRESH: setting
+ * user.h5.dtype / user.h5.shape on it later (rsync -X and tar set xattrs
+ * after the data is closed) reinterprets its bytes.  A created file that
+ * is released without ever committing (its commit was refused) vanishes.
+ *
+ * Commits of at least mpi_threshold bytes go to h5fs-mpiwrite: the stage
+ * is materialised into the staging file, the daemon's HDF5 handle is
+ * closed, `mpiexec -n NP h5fs-mpiwrite ...` runs, and the handle is
+ * reopened.  When mpiexec or the helper cannot be found the commit is
+ * made in-process and a warning says why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/stage.h"
+#include "h5fs_ll.h"
+
+/* declared dtype / shape of a dataset being created */
+struct h5fs_wdecl {
+	char *dtype;
+	char *shape;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void h5fs_write_free_decl(struct h5fs_node *n)
+{
+	struct h5fs_wdecl *d = n->wr;
+
+	if (!d)
+		return;
+	free(d->dtype);
+	free(d->shape);
+	free(d);
+	n->wr = NULL;
+}
+
+static int stage_errno(int rc, const char *what, const char *path)
+{
+	if (rc == H5FS_EINVALID) {
+		h5fs_log(H5FS_LOG_WARN, "%s '%s': %s (%s)", what, path, h5fs_error_last()->message, strerror(EFBIG));
+		return EFBIG;
+	}
+	return h5fs_ll_errno(rc, path);
+}
+
+/* ---- reading the committed bytes ------------------------------------- */
+
+struct basectx {
+	struct h5fs_ll *ll;
+	struct h5fs_node *n;
+};
+
+static int base_read(void *buf, size_t len, uint64_t off, void *payload)
+{
+	struct basectx *c = payload;
+	struct h5fs_node *n = c->n;
+	size_t done = 0;
+
+	if (n->flags & H5FS_NF_CONTIG) {
+		while (done < len) {
+			ssize_t r = pread(c->ll->fd, (char *)buf + done, len - done, (off_t)(n->offset + off + done));
+
+			if (r <= 0) {
+				h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, r < 0 ? strerror(errno) : "short read");
+				return H5FS_ERROR;
+			}
+			done += (size_t)r;
+		}
+		return 0;
+	}
+	while (done < len) {
+		ssize_t r = h5fs_backing_read(c->ll, n, (char *)buf + done, len - done, off + done);
+
+		if (r <= 0)
+			return H5FS_ERROR;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+/* ---- open files --------------------------------------------------------- */
+
+static int new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out)
+{
+	h5fs_stage_options so = H5FS_STAGE_OPTIONS_INIT;
+	int rc;
+
+	so.staging_dir = ll->opts->staging_dir;
+	so.hdf5_path = ll->opts->source_abs;
+	rc = h5fs_stage_new(out, base, &so);
+	return rc < 0 ? h5fs_ll_errno(rc, "stage") : 0;
+}
+
+int h5fs_write_is_writer(struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+
+	return of && of->writer;
+}
+
+int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of;
+	h5fs_stage *st = NULL;
+	int err;
+
+	if (ll->opts->ro)
+		return EROFS;
+	if (n->kind != H5FS_NK_DATASET) {
+		h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: only datasets hold data", n->path);
+		return EACCES;
+	}
+	if (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) {
+		h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: type %s has no fixed byte image to write", n->path,
+			 n->meta[H5FS_M_DTYPE] ? n->meta[H5FS_M_DTYPE] : "?");
+		return EOPNOTSUPP;
+	}
+	if (n->flags & (H5FS_NF_BAD | H5FS_NF_DATA_BAD)) {
+		h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: %s", n->path, n->errmsg ? n->errmsg : "unreadable");
+		return EIO;
+	}
+	if ((err = new_stage(ll, (n->flags & H5FS_NF_PENDING) ? 0 : n->size, &st)))
+		return err;
+	if ((fi->flags & O_TRUNC) && h5fs_stage_truncate(st, 0) < 0) {
+		h5fs_stage_free(st);
+		return EIO;
+	}
+	of = calloc(1, sizeof(*of));
+	if (!of) {
+		h5fs_stage_free(st);
+		return ENOMEM;
+	}
+	of->node = n;
+	of->flags = fi->flags;
+	of->writer = 1;
+	of->st = st;
+	of->create = (n->flags & H5FS_NF_PENDING) != 0;
+	of->dirty = (fi->flags & O_TRUNC) && n->size != 0;
+	n->nwriters++;
+	n->wsize = h5fs_stage_size(st);
+	fi->fh = (uint64_t)(uintptr_t)of;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, uint64_t off, char **mem,
+		    size_t *mlen)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+	struct basectx c = { ll, of->node };
+	char *buf = malloc(size ? size : 1);
+	size_t got = 0;
+	int rc;
+
+	if (!buf)
+		return ENOMEM;
+	rc = h5fs_stage_read(of->st, buf, size, off, &got, base_read, &c);
+	if (rc < 0) {
+		free(buf);
+		return h5fs_ll_errno(rc, of->node->path);
+	}
+	*mem = buf;
+	*mlen = got;
+	return 0;
+}
+
+void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+	int rc;
+
+	(void)ino;
+	if (!of || !of->writer) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = h5fs_stage_write(of->st, buf, size, (uint64_t)off);
+	if (rc < 0) {
+		fuse_reply_err(req, stage_errno(rc, "write", of->node->path));
+		return;
+	}
+	of->dirty = 1;
+	of->node->wsize = h5fs_stage_size(of->st);
+	fuse_reply_write(req, size);
+}
+
+/* ---- declarations ---------------------------------------------------- */
+
+static int parse_shape(const char *s, int *ndim, uint64_t *dims)
+{
+	const char *p = s;
+	int n = 0;
+
+	while (*p == ' ')
+		p++;
+	if (*p++ != '[')
+		return -1;
+	for (;;) {
+		char *end;
+		unsigned long long v;
+
+		while (*p == ' ')
+			p++;
+		if (*p == ']' && n == 0) {
+			p++;
+			break;
+		}
+		if (*p < '0' || *p > '9' || n >= 32)
+			return -1;
+		v = strtoull(p, &end, 10);
+		dims[n++] = v;
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p++ != ']')
+			return -1;
+		break;
+	}
+	while (*p == ' ' || *p == '\n')
+		p++;
+	if (*p)
+		return -1;
+	*ndim = n;
+	return 0;
+}
+
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created);
+
+/* Rewrite a fresh dataset with the declared dtype/shape. */
+static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
+{
+	struct h5fs_wdecl *d = n->wr;
+	struct basectx c = { ll, n };
+	h5fs_stage *st = NULL;
+	uint64_t off = 0, total = n->size;
+	char *piece = NULL;
+	int err, created = 1;
+
+	if (d->shape) {
+		int nd;
+		uint64_t dims[32], cnt = 1, es = 1;
+		hid_t t;
+
+		if (parse_shape(d->shape, &nd, dims) < 0)
+			return EINVAL;
+		for (int i = 0; i < nd; i++)
+			cnt *= dims[i];
+		if (d->dtype) {
+			if (h5fs_dtype_to_hid(&t, d->dtype) < 0)
+				return EINVAL;
+			es = H5Tget_size(t);
+			H5Tclose(t);
+		}
+		if (cnt * es != total)
+			return d->dtype ? EINVAL : 0;	/* wait for the dtype */
+	}
+	if ((err = new_stage(ll, 0, &st)))
+		return err;
+	piece = malloc((size_t)1 << 20);
+	if (!piece) {
+		h5fs_stage_free(st);
+		return ENOMEM;
+	}
+	while (off < total) {
+		size_t len = total - off < ((uint64_t)1 << 20) ? (size_t)(total - off) : (size_t)1 << 20;
+		int rc = base_read(piece, len, off, &c);
+
+		if (rc == 0)
+			rc = h5fs_stage_write(st, piece, len, off);
+		if (rc < 0) {
+			free(piece);
+			h5fs_stage_free(st);
+			return EIO;
+		}
+		off += len;
+	}
+	free(piece);
+	err = commit_node(ll, n, st, 1, &created);
+	h5fs_stage_free(st);
+	n->flags |= H5FS_NF_FRESH;
+	return err;
+}
+
+int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len)
+{
+	struct h5fs_wdecl *d = n->wr;
+	char *v = strndup(value, len), *old;
+	char **slot;
+	int err = 0;
+
+	if (!v)
+		return ENOMEM;
+	if (!strcmp(key, "dtype")) {
+		hid_t t;
+
+		if (h5fs_dtype_to_hid(&t, v) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.dtype' on '%s': '%s' is not a dtype (%s)", n->path, v,
+				 h5fs_error_last()->message);
+			free(v);
+			return EINVAL;
+		}
+		H5Tclose(t);
+	} else {
+		int nd;
+		uint64_t dims[32];
+
+		if (parse_shape(v, &nd, dims) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.shape' on '%s': '%s' is not a shape like [3, 4]",
+				 n->path, v);
+			free(v);
+			return EINVAL;
+		}
+	}
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d) {
+			free(v);
+			return ENOMEM;
+		}
+		n->wr = d;
+	}
+	slot = !strcmp(key, "dtype") ? &d->dtype : &d->shape;
+	old = *slot;
+	*slot = v;
+	if (n->flags & H5FS_NF_PENDING) {
+		/* shown at once; used by the commit */
+		int m = !strcmp(key, "dtype") ? H5FS_M_DTYPE : H5FS_M_SHAPE;
+		char *c = strdup(v);
+
+		if (c) {
+			free(n->meta[m]);
+			n->meta[m] = c;
+		}
+		free(old);
+		return 0;
+	}
+	if (n->nwriters) {
+		free(old);
+		return 0;	/* the open writer's commit uses it */
+	}
+	err = reinterpret(ll, n);
+	if (err) {
+		*slot = old;
+		free(v);
+		h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.%s' on '%s': %zu bytes do not fit dtype %s shape %s",
+			 key, n->path, (size_t)n->size, d->dtype ? d->dtype : "|u1", d->shape ? d->shape : "(1-D)");
+	} else {
+		free(old);
+	}
+	return err;
+}
+
+int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
+			    size_t len, unsigned int aflags)
+{
+	uint32_t i;
+
+	(void)ll;
+	for (i = 0; i < n->nattrs; i++)
+		if (!strcmp(n->attrs[i].name, aname))
+			break;
+	if (!value) {
+		if (i == n->nattrs)
+			return ENODATA;
+		free(n->attrs[i].name);
+		free(n->attrs[i].value);
+		memmove(n->attrs + i, n->attrs + i + 1, (n->nattrs - i - 1) * sizeof(*n->attrs));
+		n->nattrs--;
+		return 0;
+	}
+	if ((aflags & H5FS_ATTR_CREATE) && i < n->nattrs)
+		return EEXIST;
+	if ((aflags & H5FS_ATTR_REPLACE) && i == n->nattrs)
+		return ENODATA;
+	{
+		char *v = malloc(len + 1);
+
+		if (!v)
+			return ENOMEM;
+		memcpy(v, value, len);
+		v[len] = '\0';
+		if (i == n->nattrs) {
+			struct h5fs_attr *na = realloc(n->attrs, ((size_t)n->nattrs + 1) * sizeof(*na));
+			char *nm = strdup(aname);
+
+			if (!na || !nm) {
+				free(nm);
+				free(v);
+				if (na)
+					n->attrs = na;
+				return ENOMEM;
+			}
+			n->attrs = na;
+			memset(&na[i], 0, sizeof(na[i]));
+			na[i].name = nm;
+			n->nattrs++;
+		}
+		free(n->attrs[i].value);
+		n->attrs[i].value = v;
+		n->attrs[i].len = len;
+		n->attrs[i].err = 0;
+	}
+	return 0;
+}
+
+/* ---- commit ------------------------------------------------------------ */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* After a create: the dataset may be named without ".npy". */
+static int retarget(struct h5fs_ll *ll, struct h5fs_node *n, const char *newpath)
+{
+	struct h5fs_node *dir = &ll->idx.nodes[n->parent];
+	char *oldname = strdup(base_name(n->path));
+	const char *newname = base_name(newpath);
+	struct h5fs_node *other;
+	int err;
+
+	if (!oldname)
+		return ENOMEM;
+	h5fs_tree_del_entry(ll, dir, oldname);
+	other = h5fs_tree_del_entry(ll, dir, newname);
+	if (other && other != n) {
+		other->flags |= H5FS_NF_DEAD;
+		h5fs_tree_inval_entry(ll, dir, newname);
+	}
+	err = h5fs_tree_add_entry(ll, dir, newname, n);
+	if (!err)
+		err = h5fs_tree_set_path(ll, n, newpath);
+	h5fs_tree_inval_entry(ll, dir, oldname);
+	free(oldname);
+	return err;
+}
+
+/* Write the attributes a pending node collected onto its new dataset. */
+static void apply_pending_attrs(struct h5fs_node *n, hid_t fid, const char *path)
+{
+	hid_t oid;
+
+	if (!n->nattrs)
+		return;
+	oid = H5Oopen(fid, path, H5P_DEFAULT);
+	if (oid < 0) {
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot open the new dataset", path);
+		return;
+	}
+	for (uint32_t i = 0; i < n->nattrs; i++) {
+		if (!n->attrs[i].value)
+			continue;
+		if (h5fs_codec_set_attr(oid, n->attrs[i].name, n->attrs[i].value, n->attrs[i].len, 0) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "'%s': attribute '%s' could not be written: %s", path, n->attrs[i].name,
+				 h5fs_error_last()->message);
+			H5Eclear2(H5E_DEFAULT);
+		}
+	}
+	H5Oclose(oid);
+}
+
+static uint64_t mpi_threshold(const struct h5fs_ll *ll)
+{
+	const char *s = ll->opts->mpi_threshold;
+	char *end;
+	double v;
+
+	if (!s)
+		return (uint64_t)64 << 20;
+	if (!strcmp(s, "off"))
+		return UINT64_MAX;
+	v = strtod(s, &end);
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; break;
+	case 'm': case 'M': v *= 1024 * 1024; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
+	case 't': case 'T': v *= 1024.0 * 1024 * 1024 * 1024; break;
+	default: break;
+	}
+	return v <= 0 ? 0 : (uint64_t)v;
+}
+
+/* The helper beside our own binary, else "h5fs-mpiwrite" on PATH. */
+static char *helper_path(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *p = NULL;
+
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+
+		if (slash) {
+			*slash = '\0';
+			if (asprintf(&p, "%s/h5fs-mpiwrite", self) >= 0 && access(p, X_OK) == 0)
+				return p;
+			free(p);
+			p = NULL;
+		}
+	}
+	return strdup("h5fs-mpiwrite");
+}
+
+static char **split_args(const char *s, size_t *n)
+{
+	char **v = NULL;
+	char *copy, *tok, *save = NULL;
+
+	*n = 0;
+	if (!s || !*s || !(copy = strdup(s)))
+		return NULL;
+	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char **nv = realloc(v, (*n + 2) * sizeof(*v));
+
+		if (!nv)
+			break;
+		v = nv;
+		v[(*n)++] = strdup(tok);
+		v[*n] = NULL;
+	}
+	free(copy);
+	return v;
+}
+
+/*
+ * The MPI path.  With begin_write held; returns 1 when it did not apply
+ * (the caller commits in-process), 0 or -errno-like h5fs code otherwise.
+ */
+static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, const h5fs_commit_options *co,
+		      int64_t fid, h5fs_commit_info *ci)
+{
+	h5fs_mpiwrite_options mo = H5FS_MPIWRITE_OPTIONS_INIT;
+	h5fs_mpiwrite_job job;
+	struct basectx c = { ll, n };
+	char *helper = NULL, **args = NULL;
+	size_t nargs = 0;
+	double t0 = now_s();
+	int rc;
+
+	rc = h5fs_commit_plan(ci, fid, n->path, st, co);
+	if (rc < 0)
+		return rc;
+	if (ci->kind == H5FS_COMMIT_NONE || ci->ndim < 1 || ci->write_bytes < mpi_threshold(ll))
+		return 1;
+	rc = h5fs_stage_materialize(st, base_read, &c);
+	if (rc < 0)
+		return rc;
+	helper = helper_path();
+	args = split_args(ll->opts->mpi_args, &nargs);
+	mo.mpiexec = ll->opts->mpiexec;
+	mo.np = ll->opts->mpi_np ? atoi(ll->opts->mpi_np) : 0;
+	mo.mpi_args = (const char *const *)args;
+	mo.mpi_nargs = nargs;
+	mo.helper = helper;
+	mo.lock_timeout = ll->opts->lock_timeout;
+	job.hdf5_file = ll->opts->source_abs;
+	job.dataset = ci->path;
+	job.staging_file = h5fs_stage_path(st);
+	job.data_offset = ci->data_offset;
+	job.dtype = ci->dtype;
+	job.ndim = ci->ndim;
+	job.dims = ci->dims;
+	job.mode = ci->mpi_mode;
+	h5fs_backing_close_now(ll);
+	rc = h5fs_mpiwrite_run(&mo, &job);
+	if (rc == H5FS_ENOTFOUND) {
+		h5fs_log(H5FS_LOG_WARN, "commit of '%s' (%llu bytes): the MPI helper cannot run (%s); writing in-process",
+			 n->path, (unsigned long long)ci->write_bytes, h5fs_error_last()->message);
+		rc = 1;
+	} else if (rc == 0) {
+		h5fs_log(H5FS_LOG_INFO, "commit of '%s': %llu bytes by h5fs-mpiwrite on %d ranks in %.2f s", ci->path,
+			 (unsigned long long)ci->write_bytes, mo.np > 0 ? mo.np : (int)sysconf(_SC_NPROCESSORS_ONLN),
+			 now_s() - t0);
+		if (ci->kind != H5FS_COMMIT_CREATE)
+			h5fs_stage_mark_committed(st);
+	}
+	for (size_t i = 0; i < nargs; i++)
+		free(args[i]);
+	free(args);
+	free(helper);
+	return rc;
+}
+
+/*
+ * Commit @p st to node @p n, with the tree lock held exclusively.
+ * @p create: the node is new (or being reinterpreted); *created set on
+ * success.  Returns an errno.
+ */
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created)
+{
+	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
+	h5fs_commit_info ci;
+	struct h5fs_wdecl *d = n->wr;
+	int64_t fid;
+	int rc, err;
+
+	memset(&ci, 0, sizeof(ci));
+	if ((err = h5fs_backing_begin_write(ll, &fid)))
+		return err;
+	co.create = create;
+	if (create && d) {
+		co.dtype = d->dtype;
+		co.shape = d->shape;
+	}
+	rc = 1;
+	if (mpi_threshold(ll) != UINT64_MAX && h5fs_stage_size(st) >= mpi_threshold(ll)) {
+		rc = commit_mpi(ll, n, st, &co, fid, &ci);
+		if (rc <= 0) {
+			/* reopen: the helper changed the file */
+			int64_t f2;
+
+			h5fs_backing_end_write(ll, 1);
+			if ((err = h5fs_backing_begin_write(ll, &f2))) {
+				h5fs_commit_info_release(&ci);
+				return err;
+			}
+			fid = f2;
+		} else {
+			h5fs_commit_info_release(&ci);
+			memset(&ci, 0, sizeof(ci));
+			/* the file may have been closed for nothing */
+			h5fs_backing_end_write(ll, 1);
+			if ((err = h5fs_backing_begin_write(ll, &fid)))
+				return err;
+		}
+	}
+	if (rc > 0)
+		rc = h5fs_commit(&ci, fid, n->path, st, &co);
+	if (rc < 0) {
+		const char *m = h5fs_error_last()->message;
+
+		err = rc == H5FS_EINVALID ? EINVAL : rc == H5FS_ENOTSUPPORTED ? EOPNOTSUPP :
+		      rc == H5FS_ELOCKED ? EAGAIN : rc == H5FS_ENOTFOUND ? ENOENT : rc == H5FS_ENOMEM ? ENOMEM : EIO;
+		h5fs_log(H5FS_LOG_WARN, "commit of '%s' refused, nothing changed: %s (%s)", n->path, m, strerror(err));
+		H5Eclear2(H5E_DEFAULT);
+		h5fs_commit_info_release(&ci);
+		h5fs_backing_end_write(ll, 1);
+		return err;
+	}
+	if (ci.kind != H5FS_COMMIT_NONE) {
+		if (create) {
+			apply_pending_attrs(n, fid, ci.path);
+			if (H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
+				h5fs_log_hdf5(H5FS_LOG_WARN, "cannot flush", ci.path);
+			*created = 1;
+		}
+		if (ci.path && strcmp(ci.path, n->path))
+			retarget(ll, n, ci.path);
+		h5fs_backing_forget_node(ll, n);
+		h5fs_tree_describe(ll, fid, n);
+		if (create && !(d && (d->dtype || d->shape)) && !(ci.data_offset))
+			n->flags |= H5FS_NF_FRESH;
+		else if (create)
+			n->flags &= ~H5FS_NF_FRESH;
+		h5fs_tree_inval_inode(ll, n);
+		h5fs_log(H5FS_LOG_DEBUG, "commit of '%s': %s, %llu bytes", n->path,
+			 ci.kind == H5FS_COMMIT_INPLACE ? "in place" : ci.kind == H5FS_COMMIT_RESIZE ? "resized" :
+			 ci.kind == H5FS_COMMIT_REPLACE ? "replaced" : "created", (unsigned long long)ci.write_bytes);
+	}
+	h5fs_commit_info_release(&ci);
+	h5fs_backing_end_write(ll, 1);
+	return 0;
+}
+
+static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of)
+{
+	struct h5fs_node *n = of->node;
+	int err;
+
+	if (n->flags & H5FS_NF_DEAD)
+		return 0;	/* unlinked while open: nothing to keep */
+	if (!of->dirty && !(of->create && !of->created))
+		return 0;
+	err = commit_node(ll, n, of->st, of->create, &of->created);
+	if (!err) {
+		of->dirty = 0;
+		n->wsize = n->size;
+	}
+	return err;
+}
+
+void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of) : 0);
+}
+
+void h5fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	(void)datasync;
+	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of) : 0);
+}
+
+int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+	struct h5fs_node *n = of->node;
+	int err = commit_open(ll, of);
+
+	if (n->nwriters)
+		n->nwriters--;
+	h5fs_stage_free(of->st);
+	/* a created file whose data never made it into the file vanishes */
+	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
+		struct h5fs_node *dir = &ll->idx.nodes[n->parent];
+		char *name = strdup(base_name(n->path));
+
+		if (name && h5fs_tree_del_entry(ll, dir, name) == n) {
+			n->flags |= H5FS_NF_DEAD;
+			h5fs_tree_inval_entry(ll, dir, name);
+			h5fs_log(H5FS_LOG_WARN, "'%s' was never committed and is dropped", n->path);
+		}
+		free(name);
+	}
+	free(of);
+	return err;
+}
+
+int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, struct fuse_file_info *fi)
+{
+	struct h5fs_open *of = fi ? (struct h5fs_open *)(uintptr_t)fi->fh : NULL;
+	h5fs_stage *st = NULL;
+	int rc, err, created = 0;
+
+	if (n->kind != H5FS_NK_DATASET) {
+		h5fs_log(H5FS_LOG_WARN, "truncate '%s': not a dataset", n->path);
+		return n->kind == H5FS_NK_GROUP ? EISDIR : EINVAL;
+	}
+	if (of && of->writer) {
+		rc = h5fs_stage_truncate(of->st, size);
+		if (rc < 0)
+			return stage_errno(rc, "truncate", n->path);
+		of->dirty = 1;
+		n->wsize = h5fs_stage_size(of->st);
+		return 0;
+	}
+	if (n->flags & H5FS_NF_PENDING)
+		return size == 0 ? 0 : EBUSY;
+	if (size == n->size)
+		return 0;
+	if (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_BAD | H5FS_NF_DATA_BAD))
+		return EOPNOTSUPP;
+	if ((err = new_stage(ll, n->size, &st)))
+		return err;
+	rc = h5fs_stage_truncate(st, size);
+	if (rc < 0) {
+		h5fs_stage_free(st);
+		return stage_errno(rc, "truncate", n->path);
+	}
+	err = commit_node(ll, n, st, 0, &created);
+	h5fs_stage_free(st);
+	return err;
+}
+
+/* ---- create, mknod --------------------------------------------------- */
+
+static int new_file(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, mode_t mode, struct h5fs_node **out)
+{
+	struct h5fs_node *dir, *n;
+	int err;
+
+	if (ll->opts->ro)
+		return EROFS;
+	if ((err = h5fs_ll_node(ll, parent, &dir)))
+		return err;
+	if (dir->kind != H5FS_NK_GROUP)
+		return ENOTDIR;
+	if (!S_ISREG(mode)) {
+		h5fs_log(H5FS_LOG_WARN, "mknod '%s' in '%s': only regular files (datasets) can be made", name, dir->path);
+		return EPERM;
+	}
+	if ((err = h5fs_tree_check_name(ll, "create", name)))
+		return err;
+	if (h5fs_index_find(dir, name))
+		return EEXIST;
+	n = h5fs_tree_new_node(ll, H5FS_NK_DATASET, dir, name);
+	if (!n)
+		return ENOMEM;
+	n->flags = H5FS_NF_PENDING;
+	if ((err = h5fs_tree_add_entry(ll, dir, name, n))) {
+		n->flags |= H5FS_NF_DEAD;
+		return err;
+	}
+	*out = n;
+	return 0;
+}
+
+void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct fuse_entry_param e;
+	struct h5fs_node *n;
+	int err = new_file(ll, parent, name, mode, &n);
+
+	if (!err && (err = h5fs_write_open(ll, n, fi))) {
+		h5fs_tree_del_entry(ll, &ll->idx.nodes[n->parent], name);
+		n->flags |= H5FS_NF_DEAD;
+	}
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	h5fs_ll_entry(ll, n, &e);
+	fuse_reply_create(req, &e, fi);
+}
+
+void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	struct fuse_entry_param e;
+	struct h5fs_node *n = NULL;
+	h5fs_stage *st = NULL;
+	int created = 0, err;
+
+	(void)rdev;
+	err = new_file(ll, parent, name, mode, &n);
+	if (!err && !(err = new_stage(ll, 0, &st))) {
+		err = commit_node(ll, n, st, 1, &created);
+		h5fs_stage_free(st);
+	}
+	if (err && n) {
+		if (!created && h5fs_tree_del_entry(ll, &ll->idx.nodes[n->parent], name) == n)
+			n->flags |= H5FS_NF_DEAD;
+	}
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	h5fs_ll_entry(ll, n, &e);
+	fuse_reply_entry(req, &e);
+}

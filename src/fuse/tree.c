@@ -1,0 +1,1068 @@
+/*
+ * The mutable index of read-write mounts.
+ *
+ * The indexer (index.c) builds the tree once; on a read-write mount the
+ * daemon then changes it itself, after every write it makes (mkdir,
+ * unlink, rename, commit, setxattr), and re-runs the indexer when the
+ * file changed behind its back (DESIGN.md section 5).
+ *
+ * Locking: every request of a read-write mount runs under ll->tree, a
+ * writer-preferring rwlock: the ops table of h5fs_tree_ops() wraps the
+ * read-only requests in the shared lock and the changing ones in the
+ * exclusive lock, so the read side's code (ops_dir.c, inode.c) works on
+ * a tree that never changes under it.  Read-only mounts use the plain
+ * table and never take the lock.
+ *
+ * Nodes never move: the node table lives in one large reservation
+ * (mmap, MAP_NORESERVE; pages are touched only as nodes are added), so
+ * node pointers held by open files and by backing.c stay valid as the
+ * table grows.  Nodes are never freed while the mount lives; an unlinked
+ * one is flagged H5FS_NF_DEAD.
+ *
+ * Change detection: while the daemon does not hold the HDF5 file, every
+ * request first compares the file's identity, size and mtime with what
+ * the daemon left (the baseline, taken whenever it closes the file); a
+ * difference re-runs the forked indexer and merges its tree into ours:
+ * objects still at the same name with the same header address keep
+ * their inode numbers, new ones get new nodes, vanished names are
+ * dropped, and the kernel is told to forget entries and data (from the
+ * notifier thread: an invalidation sent from inside a request may
+ * deadlock against the kernel's directory lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5fs/sys/hdf5.h"
+#include "h5fs_ll.h"
+
+#define TREE_MAX_NODES ((size_t)1 << 22)
+
+struct note {
+	fuse_ino_t parent;	/* 0: inode note */
+	fuse_ino_t ino;
+	char *name;
+};
+
+struct tstate {
+	size_t cap;		/* nodes the reservation holds */
+	size_t map_bytes;
+	/* notifier */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcond;
+	pthread_t thr;
+	int started, stop;
+	struct note *q;
+	size_t nq, capq;
+	/* change detection */
+	pthread_mutex_t bmu;
+	struct stat base;
+	int have_base;
+};
+
+static struct tstate *TS(struct h5fs_ll *ll)
+{
+	return ll->tree_state;
+}
+
+static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
+{
+	const char **d = payload;
+
+	(void)n;
+	if (!*d && e->desc && *e->desc)
+		*d = e->desc;
+	return 0;
+}
+
+void h5fs_log_hdf5(int level, const char *what, const char *path)
+{
+	const char *d = NULL;
+
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, desc_cb, &d);
+	h5fs_log(level, "%s '%s': %s", what, path, d ? d : "HDF5 error");
+	H5Eclear2(H5E_DEFAULT);
+}
+
+/* ---- the node table ---------------------------------------------------- */
+
+int h5fs_tree_init(struct h5fs_ll *ll)
+{
+	struct tstate *t = calloc(1, sizeof(*t));
+	pthread_rwlockattr_t ra;
+	void *map;
+
+	if (!t)
+		return -ENOMEM;
+	t->cap = TREE_MAX_NODES;
+	t->map_bytes = t->cap * sizeof(struct h5fs_node);
+	map = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		free(t);
+		return -ENOMEM;
+	}
+	memcpy(map, ll->idx.nodes, (size_t)ll->idx.nnodes * sizeof(struct h5fs_node));
+	free(ll->idx.nodes);
+	ll->idx.nodes = map;
+	ll->idx.cap = ll->idx.nnodes;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&ll->tree, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&t->qmu, NULL);
+	pthread_cond_init(&t->qcond, NULL);
+	pthread_mutex_init(&t->bmu, NULL);
+	ll->tree_state = t;
+	h5fs_tree_set_baseline(ll);
+	return 0;
+}
+
+void h5fs_tree_release(struct h5fs_ll *ll)
+{
+	struct tstate *t = TS(ll);
+	struct h5fs_node *copy;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->qmu);
+	t->stop = 1;
+	pthread_cond_broadcast(&t->qcond);
+	pthread_mutex_unlock(&t->qmu);
+	if (t->started)
+		pthread_join(t->thr, NULL);
+	for (size_t i = 0; i < t->nq; i++)
+		free(t->q[i].name);
+	free(t->q);
+	for (uint32_t i = 0; i < ll->idx.nnodes; i++)
+		h5fs_write_free_decl(&ll->idx.nodes[i]);
+	/* hand the table back as the indexer made it: malloc'd */
+	copy = malloc(((size_t)ll->idx.nnodes + 1) * sizeof(*copy));
+	if (copy)
+		memcpy(copy, ll->idx.nodes, (size_t)ll->idx.nnodes * sizeof(*copy));
+	else
+		ll->idx.nnodes = 0;	/* leak rather than crash */
+	munmap(ll->idx.nodes, t->map_bytes);
+	ll->idx.nodes = copy;
+	pthread_rwlock_destroy(&ll->tree);
+	pthread_mutex_destroy(&t->qmu);
+	pthread_cond_destroy(&t->qcond);
+	pthread_mutex_destroy(&t->bmu);
+	free(t);
+	ll->tree_state = NULL;
+}
+
+void h5fs_tree_wrlock(struct h5fs_ll *ll)
+{
+	pthread_rwlock_wrlock(&ll->tree);
+}
+
+void h5fs_tree_unlock(struct h5fs_ll *ll)
+{
+	pthread_rwlock_unlock(&ll->tree);
+}
+
+char *h5fs_tree_join(const char *dir, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name) < 0)
+		return NULL;
+	return p;
+}
+
+struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5fs_node *parent,
+				     const char *name)
+{
+	struct tstate *t = TS(ll);
+	struct h5fs_node *n;
+	char *path = NULL;
+
+	if (ll->idx.nnodes >= t->cap) {
+		h5fs_log(H5FS_LOG_ERR, "the node table is full (%zu nodes); remount", t->cap);
+		return NULL;
+	}
+	if (parent && name && !(path = h5fs_tree_join(parent->path, name)))
+		return NULL;
+	n = &ll->idx.nodes[ll->idx.nnodes];
+	memset(n, 0, sizeof(*n));
+	atomic_init(&n->nlookup, 0);
+	n->kind = kind;
+	n->parent = parent ? (uint32_t)(parent - ll->idx.nodes) : 0;
+	n->path = path;
+	n->ndim = 1;
+	ll->idx.nnodes++;
+	return n;
+}
+
+int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name, struct h5fs_node *n)
+{
+	size_t lo = 0, hi = dir->nchildren;
+	struct h5fs_entry *ne;
+	char *nm;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, dir->children[mid].name);
+
+		if (!c)
+			return EEXIST;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	nm = strdup(name);
+	ne = realloc(dir->children, ((size_t)dir->nchildren + 1) * sizeof(*ne));
+	if (!nm || !ne) {
+		free(nm);
+		if (ne)
+			dir->children = ne;
+		return ENOMEM;
+	}
+	dir->children = ne;
+	memmove(ne + lo + 1, ne + lo, (dir->nchildren - lo) * sizeof(*ne));
+	ne[lo].name = nm;
+	ne[lo].node = (uint32_t)(n - ll->idx.nodes);
+	dir->nchildren++;
+	if (n->kind == H5FS_NK_GROUP)
+		dir->nsubdirs++;
+	n->flags &= ~H5FS_NF_DEAD;
+	return 0;
+}
+
+struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name)
+{
+	const struct h5fs_entry *e = h5fs_index_find(dir, name);
+	size_t i;
+	struct h5fs_node *n;
+
+	if (!e)
+		return NULL;
+	i = (size_t)(e - dir->children);
+	n = &ll->idx.nodes[e->node];
+	free(dir->children[i].name);
+	memmove(dir->children + i, dir->children + i + 1, (dir->nchildren - i - 1) * sizeof(*dir->children));
+	dir->nchildren--;
+	if (n->kind == H5FS_NK_GROUP && dir->nsubdirs)
+		dir->nsubdirs--;
+	return n;
+}
+
+static int set_path_rec(struct h5fs_ll *ll, struct h5fs_node *n, const char *path, unsigned depth)
+{
+	char *p = strdup(path);
+
+	if (!p)
+		return ENOMEM;
+	free(n->path);
+	n->path = p;
+	if (n->kind != H5FS_NK_GROUP || depth > 256)
+		return 0;
+	for (uint32_t i = 0; i < n->nchildren; i++) {
+		struct h5fs_node *c = &ll->idx.nodes[n->children[i].node];
+		char *cp;
+		int err;
+
+		if (&ll->idx.nodes[c->parent] != n || c == n)
+			continue;	/* a hard link found first elsewhere */
+		cp = h5fs_tree_join(path, n->children[i].name);
+		if (!cp)
+			return ENOMEM;
+		err = set_path_rec(ll, c, cp, depth + 1);
+		free(cp);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int h5fs_tree_set_path(struct h5fs_ll *ll, struct h5fs_node *n, const char *path)
+{
+	return set_path_rec(ll, n, path, 0);
+}
+
+int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+
+	(void)ll;
+	if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) {
+		h5fs_log(H5FS_LOG_WARN, "%s '%s': HDF5 cannot store this name", op, name);
+		return EINVAL;
+	}
+	if (!strncmp(name, ".h5fs-tmp.", 10) || !strncmp(name, ".h5fs-old.", 10)) {
+		h5fs_log(H5FS_LOG_WARN, "%s '%s': names starting with .h5fs-tmp. / .h5fs-old. are h5fs's own",
+			 op, name);
+		return EINVAL;
+	}
+	/* UTF-8, as h5py reads names back */
+	while (*s) {
+		int extra = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 :
+			    (*s & 0xf8) == 0xf0 ? 3 : -1;
+
+		if (extra < 0 || (extra == 1 && *s < 0xc2))
+			goto bad;
+		s++;
+		for (int k = 0; k < extra; k++, s++)
+			if ((*s & 0xc0) != 0x80)
+				goto bad;
+	}
+	return 0;
+bad:
+	h5fs_log(H5FS_LOG_WARN, "%s: the name is not UTF-8, which HDF5 readers such as h5py expect", op);
+	return EILSEQ;
+}
+
+/* ---- describing objects ---------------------------------------------------- */
+
+static char *json_dims(int ndim, const hsize_t *d, int nulls)
+{
+	size_t cap = 3 + (size_t)ndim * 24;
+	char *s = malloc(cap);
+	size_t n = 0;
+
+	if (!s)
+		return NULL;
+	s[n++] = '[';
+	for (int i = 0; i < ndim; i++) {
+		if (i)
+			n += (size_t)sprintf(s + n, ", ");
+		if (nulls && d[i] == H5S_UNLIMITED)
+			n += (size_t)sprintf(s + n, "null");
+		else
+			n += (size_t)sprintf(s + n, "%" PRIu64, (uint64_t)d[i]);
+	}
+	s[n++] = ']';
+	s[n] = '\0';
+	return s;
+}
+
+static char *filters_json(hid_t dcpl, int *nfilters)
+{
+	int n = H5Pget_nfilters(dcpl);
+	size_t len = 0, cap = 64;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	*nfilters = n < 0 ? 0 : n;
+	len += (size_t)sprintf(s, "[");
+	for (int i = 0; i < n; i++) {
+		unsigned int flags = 0, cd[32], config = 0;
+		size_t ncd = 32, need;
+		char name[256] = "";
+		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, &config);
+		char *ns;
+
+		if (ncd > 32)
+			ncd = 32;
+		name[sizeof(name) - 1] = '\0';
+		for (char *p = name; *p; p++)
+			if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+				*p = '_';
+		need = len + strlen(name) + 64 + ncd * 12;
+		if (need > cap) {
+			cap = need * 2;
+			if (!(ns = realloc(s, cap))) {
+				free(s);
+				return NULL;
+			}
+			s = ns;
+		}
+		len += (size_t)sprintf(s + len, "%s{\"id\": %d, \"name\": \"%s\", \"params\": [", i ? ", " : "",
+				       (int)id, name);
+		for (size_t k = 0; k < ncd; k++)
+			len += (size_t)sprintf(s + len, "%s%u", k ? ", " : "", cd[k]);
+		len += (size_t)sprintf(s + len, "]}");
+	}
+	sprintf(s + len, "]");
+	return s;
+}
+
+static void free_attrs(struct h5fs_node *n)
+{
+	for (uint32_t a = 0; a < n->nattrs; a++) {
+		free(n->attrs[a].name);
+		free(n->attrs[a].value);
+	}
+	free(n->attrs);
+	n->attrs = NULL;
+	n->nattrs = 0;
+}
+
+static int format_one(hid_t aid, struct h5fs_attr *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = h5fs_codec_format_attr(&text, &len, aid);
+
+	free(a->value);
+	a->value = NULL;
+	a->len = 0;
+	a->err = 0;
+	if (rc < 0) {
+		a->err = h5fs_error_errno(rc);
+		if (a->err <= 0)
+			a->err = EIO;
+		free(text);
+		H5Eclear2(H5E_DEFAULT);
+	} else if (len > 65536) {
+		a->err = E2BIG;
+		free(text);
+	} else {
+		a->value = text;
+		a->len = len;
+	}
+	return 0;
+}
+
+int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname)
+{
+	uint32_t i;
+	hid_t aid;
+
+	for (i = 0; i < n->nattrs; i++)
+		if (!strcmp(n->attrs[i].name, aname))
+			break;
+	if (H5Aexists(oid, aname) <= 0) {
+		H5Eclear2(H5E_DEFAULT);
+		if (i < n->nattrs) {
+			free(n->attrs[i].name);
+			free(n->attrs[i].value);
+			memmove(n->attrs + i, n->attrs + i + 1, (n->nattrs - i - 1) * sizeof(*n->attrs));
+			n->nattrs--;
+		}
+		return 0;
+	}
+	if (i == n->nattrs) {
+		struct h5fs_attr *na = realloc(n->attrs, ((size_t)n->nattrs + 1) * sizeof(*na));
+		char *nm = strdup(aname);
+
+		if (!na || !nm) {
+			free(nm);
+			if (na)
+				n->attrs = na;
+			return ENOMEM;
+		}
+		n->attrs = na;
+		memset(&na[i], 0, sizeof(na[i]));
+		na[i].name = nm;
+		n->nattrs++;
+	}
+	aid = H5Aopen(oid, aname, H5P_DEFAULT);
+	if (aid < 0) {
+		n->attrs[i].err = EIO;
+		H5Eclear2(H5E_DEFAULT);
+		return 0;
+	}
+	format_one(aid, &n->attrs[i]);
+	H5Aclose(aid);
+	return 0;
+}
+
+int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid)
+{
+	H5O_info_t oi;
+
+	free_attrs(n);
+	n->flags &= ~H5FS_NF_ATTR_BAD;
+	if (H5Oget_info2(oid, &oi, H5O_INFO_NUM_ATTRS) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return EIO;
+	}
+	if (oi.num_attrs == 0)
+		return 0;
+	n->attrs = calloc((size_t)oi.num_attrs, sizeof(*n->attrs));
+	if (!n->attrs)
+		return ENOMEM;
+	for (hsize_t j = 0; j < oi.num_attrs; j++) {
+		hid_t aid = H5Aopen_by_idx(oid, ".", H5_INDEX_NAME, H5_ITER_NATIVE, j, H5P_DEFAULT, H5P_DEFAULT);
+		ssize_t nlen;
+		char *name;
+
+		if (aid < 0) {
+			H5Eclear2(H5E_DEFAULT);
+			n->flags |= H5FS_NF_ATTR_BAD;
+			continue;
+		}
+		nlen = H5Aget_name(aid, 0, NULL);
+		if (nlen <= 0 || !(name = malloc((size_t)nlen + 1)) || H5Aget_name(aid, (size_t)nlen + 1, name) < 0) {
+			H5Aclose(aid);
+			H5Eclear2(H5E_DEFAULT);
+			continue;
+		}
+		n->attrs[n->nattrs].name = name;
+		format_one(aid, &n->attrs[n->nattrs]);
+		n->nattrs++;
+		H5Aclose(aid);
+	}
+	return 0;
+}
+
+static void clear_dataset(struct h5fs_node *n)
+{
+	free(n->dims);
+	n->dims = NULL;
+	free(n->vl_off);
+	n->vl_off = NULL;
+	n->n_vl = 0;
+	for (int m = 0; m < H5FS_M_COUNT; m++) {
+		free(n->meta[m]);
+		n->meta[m] = NULL;
+	}
+	free(n->errmsg);
+	n->errmsg = NULL;
+	n->size = n->storage = n->offset = n->nelems = n->esize = 0;
+	n->ndim = 1;
+}
+
+int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
+{
+	hid_t oid, ftype = -1, fspace = -1, dcpl = -1;
+	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
+	H5O_info_t oi;
+	H5D_layout_t layout;
+	int nd, nfilters = 0, err = 0;
+	char *dt = NULL;
+
+	(void)ll;
+	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
+	if (oid < 0 || H5Oget_info2(oid, &oi, H5O_INFO_BASIC) < 0) {
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot describe", n->path);
+		if (oid >= 0)
+			H5Oclose(oid);
+		return EIO;
+	}
+	n->addr = oi.addr;
+	n->rc = oi.rc;
+	n->flags &= ~(H5FS_NF_BAD | H5FS_NF_PENDING);
+	h5fs_tree_load_attrs(n, oid);
+	if (oi.type == H5O_TYPE_GROUP) {
+		n->kind = H5FS_NK_GROUP;
+		H5Oclose(oid);
+		return 0;
+	}
+	if (oi.type != H5O_TYPE_DATASET) {
+		H5Oclose(oid);
+		return 0;
+	}
+	n->kind = H5FS_NK_DATASET;
+	clear_dataset(n);
+	n->flags &= ~(H5FS_NF_CONTIG | H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD);
+	if ((ftype = H5Dget_type(oid)) < 0 || (fspace = H5Dget_space(oid)) < 0 || (dcpl = H5Dget_create_plist(oid)) < 0) {
+		err = EIO;
+		goto out;
+	}
+	n->esize = H5Tget_size(ftype);
+	switch (H5Sget_simple_extent_type(fspace)) {
+	case H5S_SCALAR:
+		n->ndim = 0;
+		n->nelems = 1;
+		n->meta[H5FS_M_SHAPE] = strdup("[]");
+		n->meta[H5FS_M_MAXSHAPE] = strdup("[]");
+		break;
+	case H5S_SIMPLE:
+		nd = H5Sget_simple_extent_dims(fspace, dims, maxdims);
+		if (nd < 0 || nd > H5S_MAX_RANK) {
+			err = EIO;
+			goto out;
+		}
+		n->ndim = nd;
+		n->dims = calloc((size_t)(nd ? nd : 1), sizeof(uint64_t));
+		if (!n->dims) {
+			err = ENOMEM;
+			goto out;
+		}
+		n->nelems = 1;
+		for (int i = 0; i < nd; i++) {
+			n->dims[i] = dims[i];
+			n->nelems *= dims[i];
+		}
+		n->meta[H5FS_M_SHAPE] = json_dims(nd, dims, 0);
+		n->meta[H5FS_M_MAXSHAPE] = json_dims(nd, maxdims, 1);
+		break;
+	default:
+		n->ndim = -1;
+		n->meta[H5FS_M_SHAPE] = strdup("null");
+		n->meta[H5FS_M_MAXSHAPE] = strdup("null");
+		break;
+	}
+	if (h5fs_dtype_from_hid(&dt, ftype) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	n->meta[H5FS_M_DTYPE] = dt;
+	if (H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) > 0)
+		n->flags |= H5FS_NF_VLSTR | H5FS_NF_DATA_BAD;	/* text sizes need the indexer */
+	else if (H5Tdetect_class(ftype, H5T_VLEN) > 0 || H5Tdetect_class(ftype, H5T_REFERENCE) > 0 || !n->esize)
+		n->flags |= H5FS_NF_NOIMAGE;
+	else
+		n->size = n->nelems * n->esize;
+	layout = H5Pget_layout(dcpl);
+	n->meta[H5FS_M_LAYOUT] = strdup(layout == H5D_CONTIGUOUS ? "contiguous" : layout == H5D_CHUNKED ? "chunked" :
+					layout == H5D_COMPACT ? "compact" : "virtual");
+	if (layout == H5D_CHUNKED && n->ndim > 0) {
+		hsize_t cd[H5S_MAX_RANK];
+		int cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+
+		n->meta[H5FS_M_CHUNKS] = cn > 0 ? json_dims(cn, cd, 0) : strdup("null");
+	} else {
+		n->meta[H5FS_M_CHUNKS] = strdup("null");
+	}
+	n->meta[H5FS_M_FILTERS] = filters_json(dcpl, &nfilters);
+	n->storage = H5Dget_storage_size(oid);
+	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
+		n->meta[H5FS_M_STORAGE] = NULL;
+	if (layout == H5D_CONTIGUOUS && !nfilters && H5Pget_external_count(dcpl) == 0 && n->size > 0 &&
+	    !(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE))) {
+		haddr_t off = H5Dget_offset(oid);
+
+		if (off != HADDR_UNDEF) {
+			n->offset = off;
+			n->flags |= H5FS_NF_CONTIG;
+		}
+	}
+out:
+	if (err)
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot describe dataset", n->path);
+	H5Eclear2(H5E_DEFAULT);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (fspace >= 0)
+		H5Sclose(fspace);
+	if (ftype >= 0)
+		H5Tclose(ftype);
+	H5Oclose(oid);
+	return err;
+}
+
+/* ---- the notifier ------------------------------------------------------ */
+
+static void *notifier_main(void *arg)
+{
+	struct h5fs_ll *ll = arg;
+	struct tstate *t = TS(ll);
+
+	pthread_mutex_lock(&t->qmu);
+	for (;;) {
+		while (!t->nq && !t->stop)
+			pthread_cond_wait(&t->qcond, &t->qmu);
+		if (!t->nq && t->stop)
+			break;
+		{
+			struct note nt = t->q[0];
+
+			memmove(t->q, t->q + 1, (t->nq - 1) * sizeof(*t->q));
+			t->nq--;
+			pthread_mutex_unlock(&t->qmu);
+			if (nt.name)
+				fuse_lowlevel_notify_inval_entry(ll->se, nt.parent, nt.name, strlen(nt.name));
+			else
+				fuse_lowlevel_notify_inval_inode(ll->se, nt.ino, 0, 0);
+			free(nt.name);
+			pthread_mutex_lock(&t->qmu);
+		}
+	}
+	pthread_mutex_unlock(&t->qmu);
+	return NULL;
+}
+
+static void enqueue(struct h5fs_ll *ll, fuse_ino_t parent, fuse_ino_t ino, const char *name)
+{
+	struct tstate *t = TS(ll);
+	char *nm = name ? strdup(name) : NULL;
+
+	if (!t || !ll->se || (name && !nm))
+		return;
+	pthread_mutex_lock(&t->qmu);
+	if (!t->started && !t->stop) {
+		if (pthread_create(&t->thr, NULL, notifier_main, ll) == 0)
+			t->started = 1;
+	}
+	if (t->nq == t->capq) {
+		size_t nc = t->capq ? t->capq * 2 : 32;
+		struct note *nq = realloc(t->q, nc * sizeof(*nq));
+
+		if (!nq) {
+			pthread_mutex_unlock(&t->qmu);
+			free(nm);
+			return;
+		}
+		t->q = nq;
+		t->capq = nc;
+	}
+	t->q[t->nq].parent = parent;
+	t->q[t->nq].ino = ino;
+	t->q[t->nq].name = nm;
+	t->nq++;
+	pthread_cond_signal(&t->qcond);
+	pthread_mutex_unlock(&t->qmu);
+}
+
+void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name)
+{
+	enqueue(ll, h5fs_ll_ino(ll, dir), 0, name);
+}
+
+void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n)
+{
+	if (atomic_load(&n->nlookup))
+		enqueue(ll, 0, h5fs_ll_ino(ll, n), NULL);
+}
+
+/* ---- change detection --------------------------------------------------- */
+
+void h5fs_tree_set_baseline(struct h5fs_ll *ll)
+{
+	struct tstate *t = TS(ll);
+	struct stat st;
+
+	if (!t)
+		return;
+	if (stat(ll->opts->source_abs, &st) < 0)
+		return;
+	pthread_mutex_lock(&t->bmu);
+	t->base = st;
+	t->have_base = 1;
+	pthread_mutex_unlock(&t->bmu);
+}
+
+static int changed(struct h5fs_ll *ll)
+{
+	struct tstate *t = TS(ll);
+	struct stat st;
+	int ch;
+
+	if (stat(ll->opts->source_abs, &st) < 0)
+		return 0;	/* gone: keep serving what we have */
+	pthread_mutex_lock(&t->bmu);
+	ch = t->have_base && (st.st_ino != t->base.st_ino || st.st_dev != t->base.st_dev ||
+			      st.st_size != t->base.st_size || st.st_mtim.tv_sec != t->base.st_mtim.tv_sec ||
+			      st.st_mtim.tv_nsec != t->base.st_mtim.tv_nsec);
+	pthread_mutex_unlock(&t->bmu);
+	return ch;
+}
+
+/* Before a request: re-index when the file changed while we did not hold it. */
+static int fresh(struct h5fs_ll *ll)
+{
+	int err = 0;
+
+	if (h5fs_backing_is_open(ll) || !changed(ll))
+		return 0;
+	pthread_rwlock_wrlock(&ll->tree);
+	if (!h5fs_backing_is_open(ll) && changed(ll))
+		err = h5fs_tree_refresh(ll);
+	pthread_rwlock_unlock(&ll->tree);
+	return err;
+}
+
+/* ---- merging a new index into ours --------------------------------------- */
+
+struct merge {
+	struct h5fs_ll *ll;
+	struct h5fs_index *nx;
+	uint32_t *map;		/* new node id -> our node id, UINT32_MAX: none yet */
+	int changed;
+};
+
+static void move_content(struct h5fs_node *d, struct h5fs_node *s)
+{
+	/* everything but the tree links, the daemon state and the write state */
+	clear_dataset(d);
+	free_attrs(d);
+	free(d->target);
+	free(d->linktext);
+	free(d->npy);
+	free(d->path);
+	d->kind = s->kind;
+	d->flags = (d->flags & (H5FS_NF_FRESH)) | s->flags;
+	d->addr = s->addr;
+	d->rc = s->rc;
+	d->path = s->path;
+	s->path = NULL;
+	d->errmsg = s->errmsg;
+	s->errmsg = NULL;
+	d->size = s->size;
+	d->storage = s->storage;
+	d->offset = s->offset;
+	d->nelems = s->nelems;
+	d->esize = s->esize;
+	d->ndim = s->ndim;
+	d->dims = s->dims;
+	s->dims = NULL;
+	d->vl_off = s->vl_off;
+	s->vl_off = NULL;
+	d->n_vl = s->n_vl;
+	d->npy = s->npy;
+	s->npy = NULL;
+	d->npy_len = s->npy_len;
+	for (int m = 0; m < H5FS_M_COUNT; m++) {
+		d->meta[m] = s->meta[m];
+		s->meta[m] = NULL;
+	}
+	d->target = s->target;
+	s->target = NULL;
+	d->linktext = s->linktext;
+	s->linktext = NULL;
+	d->attrs = s->attrs;
+	d->nattrs = s->nattrs;
+	s->attrs = NULL;
+	s->nattrs = 0;
+}
+
+static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned depth);
+
+static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node *s, unsigned depth)
+{
+	struct h5fs_ll *ll = m->ll;
+	struct h5fs_entry *nc = NULL;
+	uint32_t nsub = 0;
+
+	if (s->nchildren) {
+		nc = calloc(s->nchildren, sizeof(*nc));
+		if (!nc)
+			return ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->nchildren; i++) {
+		const struct h5fs_entry *old = h5fs_index_find(d, s->children[i].name);
+		struct h5fs_node *sn = &m->nx->nodes[s->children[i].node];
+		uint32_t id = m->map[s->children[i].node];
+		int err;
+
+		if (id == UINT32_MAX && old) {
+			struct h5fs_node *on = &ll->idx.nodes[old->node];
+
+			if (on->kind == sn->kind && on->addr == sn->addr && !(on->flags & H5FS_NF_PENDING))
+				id = old->node;
+		}
+		if (id == UINT32_MAX) {
+			struct h5fs_node *fresh_node = h5fs_tree_new_node(ll, sn->kind, NULL, NULL);
+
+			if (!fresh_node) {
+				free(nc);
+				return ENOMEM;
+			}
+			id = (uint32_t)(fresh_node - ll->idx.nodes);
+			fresh_node->parent = (uint32_t)(d - ll->idx.nodes);
+			m->changed = 1;
+		}
+		if (!old || old->node != id)
+			h5fs_tree_inval_entry(ll, d, s->children[i].name);
+		nc[i].name = s->children[i].name;
+		s->children[i].name = NULL;
+		nc[i].node = id;
+		if (sn->kind == H5FS_NK_GROUP)
+			nsub++;
+		if (m->map[s->children[i].node] == UINT32_MAX && (err = merge_node(m, id, s->children[i].node, depth + 1))) {
+			for (uint32_t k = 0; k <= i; k++)
+				free(nc[k].name);
+			free(nc);
+			return err;
+		}
+	}
+	/* names that vanished */
+	for (uint32_t i = 0; i < d->nchildren; i++) {
+		int found = 0;
+		size_t lo = 0, hi = s->nchildren;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = strcmp(d->children[i].name, nc[mid].name);
+
+			if (!c) {
+				found = 1;
+				break;
+			}
+			if (c < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (!found) {
+			h5fs_tree_inval_entry(ll, d, d->children[i].name);
+			m->changed = 1;
+		}
+		free(d->children[i].name);
+	}
+	free(d->children);
+	d->children = nc;
+	d->nchildren = s->nchildren;
+	d->nsubdirs = nsub;
+	return 0;
+}
+
+static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned depth)
+{
+	struct h5fs_node *d = &m->ll->idx.nodes[ours], *s = &m->nx->nodes[theirs];
+
+	m->map[theirs] = ours;
+	if (d->size != s->size || d->addr != s->addr || d->offset != s->offset)
+		h5fs_tree_inval_inode(m->ll, d);
+	move_content(d, s);
+	if (d->kind == H5FS_NK_GROUP && depth < 4096)
+		return merge_children(m, d, s, depth);
+	return 0;
+}
+
+int h5fs_tree_refresh(struct h5fs_ll *ll)
+{
+	struct h5fs_index nx;
+	struct merge m;
+	int64_t fid;
+	int rc, err;
+
+	/* no reader in flight, the file closed: then fork the indexer */
+	if ((err = h5fs_backing_begin_write(ll, &fid)) != 0)
+		return err;
+	h5fs_backing_close_now(ll);
+	h5fs_hdf5_unlock();
+	rc = h5fs_index_build(&nx, ll->opts);
+	h5fs_hdf5_lock();
+	if (rc != 0) {
+		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
+			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "locked by another program" : "see above");
+		h5fs_backing_end_write(ll, 0);
+		return rc == H5FS_EXIT_LOCKED ? EAGAIN : EIO;
+	}
+	memset(&m, 0, sizeof(m));
+	m.ll = ll;
+	m.nx = &nx;
+	m.map = malloc((size_t)nx.nnodes * sizeof(uint32_t));
+	if (!m.map) {
+		h5fs_index_release(&nx);
+		h5fs_backing_end_write(ll, 0);
+		return ENOMEM;
+	}
+	memset(m.map, 0xff, (size_t)nx.nnodes * sizeof(uint32_t));
+	err = merge_node(&m, 0, 0, 0);
+	free(m.map);
+	h5fs_index_release(&nx);
+	if (!err)
+		err = h5fs_ll_links_init(ll);
+	/* the pread descriptor follows the file if it was replaced */
+	{
+		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			if (dup2(fd, ll->fd) < 0)
+				h5fs_log(H5FS_LOG_WARN, "cannot reopen '%s'", ll->opts->source_abs);
+			close(fd);
+		}
+		fstat(ll->fd, &ll->st);
+	}
+	h5fs_backing_end_write(ll, 1);
+	h5fs_tree_set_baseline(ll);
+	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
+		 ll->idx.nnodes);
+	return err;
+}
+
+/* ---- the ops table of read-write mounts ------------------------------- */
+
+static struct fuse_lowlevel_ops base_ops, rw_ops;
+
+#define LL(req) ((struct h5fs_ll *)fuse_req_userdata(req))
+
+#define SHARED(req, call) do { \
+	struct h5fs_ll *ll_ = LL(req); \
+	int e_ = fresh(ll_); \
+	if (e_) { fuse_reply_err(req, e_); return; } \
+	pthread_rwlock_rdlock(&ll_->tree); \
+	call; \
+	pthread_rwlock_unlock(&ll_->tree); \
+} while (0)
+
+#define EXCL(req, call) do { \
+	struct h5fs_ll *ll_ = LL(req); \
+	int e_ = fresh(ll_); \
+	if (e_) { fuse_reply_err(req, e_); return; } \
+	pthread_rwlock_wrlock(&ll_->tree); \
+	call; \
+	pthread_rwlock_unlock(&ll_->tree); \
+} while (0)
+
+static void w_lookup(fuse_req_t req, fuse_ino_t p, const char *name) { SHARED(req, base_ops.lookup(req, p, name)); }
+static void w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	pthread_rwlock_rdlock(&ll->tree);
+	base_ops.forget(req, ino, n);
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_forget_multi(fuse_req_t req, size_t c, struct fuse_forget_data *f)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	pthread_rwlock_rdlock(&ll->tree);
+	base_ops.forget_multi(req, c, f);
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.getattr(req, ino, fi)); }
+static void w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int ts, struct fuse_file_info *fi) { EXCL(req, base_ops.setattr(req, ino, a, ts, fi)); }
+static void w_readlink(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.readlink(req, ino)); }
+static void w_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r) { EXCL(req, base_ops.mknod(req, p, n, m, r)); }
+static void w_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m) { EXCL(req, base_ops.mkdir(req, p, n, m)); }
+static void w_unlink(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.unlink(req, p, n)); }
+static void w_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.rmdir(req, p, n)); }
+static void w_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n) { EXCL(req, base_ops.symlink(req, l, p, n)); }
+static void w_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned int f) { EXCL(req, base_ops.rename(req, p, n, np, nn, f)); }
+static void w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn) { EXCL(req, base_ops.link(req, ino, np, nn)); }
+static void w_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		EXCL(req, base_ops.open(req, ino, fi));
+	else
+		SHARED(req, base_ops.open(req, ino, fi));
+}
+static void w_read(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.read(req, ino, s, o, fi)); }
+static void w_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write(req, ino, b, s, o, fi)); }
+static void w_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *b, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write_buf(req, ino, b, o, fi)); }
+static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (h5fs_write_is_writer(fi))
+		EXCL(req, base_ops.flush(req, ino, fi));
+	else
+		fuse_reply_err(req, 0);
+}
+static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { EXCL(req, base_ops.fsync(req, ino, ds, fi)); }
+static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	if (h5fs_write_is_writer(fi)) {
+		pthread_rwlock_wrlock(&ll->tree);
+		base_ops.release(req, ino, fi);
+	} else {
+		pthread_rwlock_rdlock(&ll->tree);
+		base_ops.release(req, ino, fi);
+	}
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_statfs(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.statfs(req, ino)); }
+static void w_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f) { EXCL(req, base_ops.setxattr(req, ino, n, v, s, f)); }
+static void w_getxattr(fuse_req_t req, fuse_ino_t ino, const char *n, size_t s) { SHARED(req, base_ops.getxattr(req, ino, n, s)); }
+static void w_listxattr(fuse_req_t req, fuse_ino_t ino, size_t s) { SHARED(req, base_ops.listxattr(req, ino, s)); }
+static void w_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n) { EXCL(req, base_ops.removexattr(req, ino, n)); }
+static void w_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.opendir(req, ino, fi)); }
+static void w_readdir(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdir(req, ino, s, o, fi)); }
+static void w_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdirplus(req, ino, s, o, fi)); }
+static void w_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi) { EXCL(req, base_ops.create(req, p, n, m, fi)); }
+
+const struct fuse_lowlevel_ops *h5fs_tree_ops(const struct fuse_lowlevel_ops *base)
+{
+	base_ops = *base;
+	rw_ops = *base;
+#define W(f) if (base->f) rw_ops.f = w_##f
+	W(lookup); W(forget); W(forget_multi); W(getattr); W(setattr); W(readlink); W(mknod);
+	W(mkdir); W(unlink); W(rmdir); W(symlink); W(rename); W(link); W(open); W(read); W(write);
+	W(write_buf); W(flush); W(fsync); W(release); W(statfs); W(setxattr); W(getxattr);
+	W(listxattr); W(removexattr); W(opendir); W(readdir); W(readdirplus); W(create);
+#undef W
+	return &rw_ops;
+}
