@@ -31,6 +31,7 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
+#include "h5fs_ext.h"
 
 struct dstate {
 	hid_t did;
@@ -55,6 +56,8 @@ struct backing {
 	int warned_changed;
 	atomic_int is_open;	/* fid >= 0, readable without the HDF5 lock */
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
+	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
+	uint32_t nxfids;
 	struct h5fs_ll *ll;
 };
 
@@ -221,18 +224,55 @@ static int ensure_open(struct backing *b)
 	}
 }
 
+/* With the HDF5 lock held: the HDF5 file of node @p n (SOURCE or external). */
+static int node_fid(struct backing *b, struct h5fs_node *n, hid_t *fid)
+{
+	uint32_t k = h5fs_ext_file_of(n);
+	int rc;
+
+	if (!k) {
+		if ((rc = ensure_open(b)) < 0)
+			return rc;
+		*fid = b->fid;
+		return 0;
+	}
+	if (k >= b->nxfids) {
+		hid_t *nf = realloc(b->xfids, (size_t)(k + 1) * sizeof(*nf));
+
+		if (!nf)
+			return -ENOMEM;
+		for (uint32_t i = b->nxfids; i <= k; i++)
+			nf[i] = -1;
+		b->xfids = nf;
+		b->nxfids = k + 1;
+	}
+	if (b->xfids[k] < 0 && h5fs_ext_path(k)) {
+		b->xfids[k] = H5Fopen(h5fs_ext_path(k), H5F_ACC_RDONLY, H5P_DEFAULT);
+		if (b->xfids[k] < 0) {
+			log_hdf5("cannot open external file", h5fs_ext_path(k));
+			return -EIO;
+		}
+	}
+	if (b->xfids[k] < 0) {
+		h5fs_log(H5FS_LOG_WARN, "dataset '%s': its external file is not open", n->path);
+		return -EIO;
+	}
+	*fid = b->xfids[k];
+	return 0;
+}
+
 /* With the HDF5 lock held. */
 static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **out)
 {
 	struct dstate *s = n->rd;
-	hid_t dapl;
+	hid_t dapl, fid;
 	int rc;
 
 	if (s) {
 		*out = s;
 		return 0;
 	}
-	if ((rc = ensure_open(b)) < 0)
+	if ((rc = node_fid(b, n, &fid)) < 0)
 		return rc;
 	if (b->nopen == b->capopen) {
 		size_t nc = b->capopen ? b->capopen * 2 : 64;
@@ -255,7 +295,7 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 			per = (size_t)64 << 20;
 		H5Pset_chunk_cache(dapl, 12421, per, 1.0);
 	}
-	s->did = H5Dopen2(b->fid, n->path, dapl >= 0 ? dapl : H5P_DEFAULT);
+	s->did = H5Dopen2(fid, n->path, dapl >= 0 ? dapl : H5P_DEFAULT);
 	if (dapl >= 0)
 		H5Pclose(dapl);
 	if (s->did < 0 || (s->ftype = H5Dget_type(s->did)) < 0 || (s->fspace = H5Dget_space(s->did)) < 0) {
@@ -317,6 +357,11 @@ static void close_all(struct backing *b)
 		b->open[i]->rd = NULL;
 	}
 	b->nopen = 0;
+	for (uint32_t k = 0; k < b->nxfids; k++) {
+		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
+			log_hdf5("cannot close", h5fs_ext_path(k));
+		b->xfids[k] = -1;
+	}
 	if (b->fid >= 0) {
 		if (H5Fclose(b->fid) < 0)
 			log_hdf5("cannot close", b->ll->opts->source_abs);
@@ -350,7 +395,7 @@ static void *idle_main(void *arg)
 		pthread_mutex_unlock(&b->mu);
 		if (pthread_rwlock_trywrlock(&b->users) == 0) {
 			h5fs_hdf5_lock();
-			if (b->fid >= 0 && mono_now() - b->last_use >= b->ll->opts->idle_close)
+			if ((b->fid >= 0 || b->nxfids) && mono_now() - b->last_use >= b->ll->opts->idle_close)
 				close_all(b);
 			h5fs_hdf5_unlock();
 			pthread_rwlock_unlock(&b->users);
@@ -415,6 +460,7 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 	pthread_cond_destroy(&b->cond);
 	h5fs_chunk_cache_free(b->cache);
 	free(b->open);
+	free(b->xfids);
 	free(b);
 	ll->backing = NULL;
 }
@@ -470,7 +516,9 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
 	if (rc == 0 && !s->rd_tried) {
 		/* the library's reader: chunk-at-a-time, decoded outside the lock */
 		s->rd_tried = 1;
-		if (h5fs_reader_open(&s->rd, s->did, b->ll->fd, b->cache) < 0) {
+		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
+
+		if (fd < 0 || h5fs_reader_open(&s->rd, s->did, fd, b->cache) < 0) {
 			h5fs_log(H5FS_LOG_DEBUG, "dataset '%s': no reader (%s); using H5Dread", n->path,
 				 h5fs_error_last()->message);
 			s->rd = NULL;

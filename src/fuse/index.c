@@ -56,6 +56,7 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
+#include "h5fs_ext.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 # define H5FS_ASAN 1
@@ -127,6 +128,14 @@ struct addrmap {
 	size_t cap, count;
 };
 
+/* a file the walk reads: SOURCE (0) or an external link's target */
+struct xfile {
+	char *real;		/* realpath; NULL for SOURCE */
+	hid_t fid;
+	int fd;
+	uint64_t size;
+};
+
 struct walker {
 	struct wbuf w;
 	struct progress *pg;
@@ -138,6 +147,10 @@ struct walker {
 	uint32_t next_id;
 	struct addrmap map;
 	uint64_t probed;	/* bytes read whole so far */
+	const struct h5fs_ll_opts *o;
+	struct xfile *xf;	/* files, numbered as in the daemon's table */
+	uint32_t nxf;
+	char *root_dir;		/* realpath of SOURCE's folder, with follow_external */
 };
 
 static void wb_flush(struct wbuf *w)
@@ -882,6 +895,206 @@ out:
 	H5Eclear2(H5E_DEFAULT);
 }
 
+/* ---- external links (-o follow_external) ----- */
+
+/* the link index of a followed external link, in progress records */
+#define FOLLOW_BIT ((uint64_t)1 << 62)
+#define MAX_XFILES 255
+
+/* the daemon's table of external files (h5fs_ext.h); index 0 is SOURCE */
+static struct {
+	char **paths;
+	int *fds;
+	uint32_t n, cap;
+} ext_tab;
+
+/* every external link of the last index built: (file, link path) -> value */
+struct ext_link {
+	uint32_t file;
+	char *lpath, *tfile, *tpath;
+};
+
+static struct {
+	struct ext_link *v;
+	size_t n, cap;
+} ext_links, ext_links_new;
+
+static int ext_link_cmp(const void *a, const void *b)
+{
+	const struct ext_link *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return strcmp(x->lpath, y->lpath);
+}
+
+static void ext_links_free(struct ext_link *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].lpath);
+		free(v[i].tfile);
+		free(v[i].tpath);
+	}
+	free(v);
+}
+
+int h5fs_ext_link(const struct h5fs_node *dir, const char *name, const char **file, const char **path)
+{
+	struct ext_link key;
+	const struct ext_link *hit;
+	char *lp = NULL;
+
+	if (!ext_links.n || !dir->path)
+		return 0;
+	if (asprintf(&lp, "%s%s%s", dir->path, strcmp(dir->path, "/") ? "/" : "", name) < 0)
+		return 0;
+	key.file = h5fs_ext_file_of(dir);
+	key.lpath = lp;
+	hit = bsearch(&key, ext_links.v, ext_links.n, sizeof(key), ext_link_cmp);
+	free(lp);
+	if (!hit)
+		return 0;
+	*file = hit->tfile;
+	*path = hit->tpath;
+	return 1;
+}
+
+int h5fs_ext_fd(uint32_t file)
+{
+	return file && file < ext_tab.n ? ext_tab.fds[file] : -1;
+}
+
+const char *h5fs_ext_path(uint32_t file)
+{
+	return file && file < ext_tab.n ? ext_tab.paths[file] : NULL;
+}
+
+static int is_hdf5_signature(int fd, off_t size);
+
+static herr_t deny_elink(const char *pfile, const char *pgroup, const char *cfile, const char *cobj,
+			 unsigned *flags, hid_t fapl, void *op)
+{
+	(void)pfile; (void)pgroup; (void)cfile; (void)cobj; (void)flags; (void)fapl; (void)op;
+	return -1;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+
+	if (!slash)
+		d = strdup(".");
+	else if (slash == path)
+		d = strdup("/");
+	else
+		d = strndup(path, (size_t)(slash - path));
+	if (!d)
+		_exit(4);
+	return d;
+}
+
+static void xf_open(struct walker *wk, uint32_t k, char **why)
+{
+	struct xfile *x = &wk->xf[k];
+	struct stat st;
+
+	x->fd = open(x->real, O_RDONLY | O_CLOEXEC);
+	if (x->fd < 0 || fstat(x->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (asprintf(why, "not followed: '%s' %s", x->real,
+			     x->fd < 0 ? strerror(errno) : "is not a regular file") < 0)
+			*why = NULL;
+		return;
+	}
+	x->size = (uint64_t)st.st_size;
+	if (!is_hdf5_signature(x->fd, st.st_size)) {
+		if (asprintf(why, "not followed: '%s' is not an HDF5 file", x->real) < 0)
+			*why = NULL;
+		return;
+	}
+	x->fid = H5Fopen(x->real, H5F_ACC_RDONLY, H5P_DEFAULT);
+	if (x->fid < 0) {
+		char *m = hdf5_msg("cannot open");
+
+		if (asprintf(why, "not followed: '%s': %s", x->real, m ? m : "cannot open") < 0)
+			*why = NULL;
+		free(m);
+	}
+}
+
+/*
+ * The file an external link of file @p from names, by the rules of
+ * -o follow_external: a relative name is taken from the folder of the
+ * file holding the link, the result is resolved with realpath(), and it
+ * must lie inside SOURCE's folder.  0 and *out, or -1 and *why.
+ */
+static int ext_resolve(struct walker *wk, uint32_t from, const char *fname, uint32_t *out, char **why)
+{
+	char *base = dir_of(from ? wk->xf[from].real : wk->o->source_abs), *cand = NULL, *real;
+	size_t rl = strlen(wk->root_dir);
+	uint32_t k;
+
+	*why = NULL;
+	if (asprintf(&cand, "%s%s%s", fname[0] == '/' ? "" : base, fname[0] == '/' ? "" : "/", fname) < 0)
+		_exit(4);
+	free(base);
+	real = realpath(cand, NULL);
+	if (!real) {
+		if (asprintf(why, "not followed: '%s': %s", cand, strerror(errno)) < 0)
+			*why = NULL;
+		free(cand);
+		return -1;
+	}
+	free(cand);
+	if (strncmp(real, wk->root_dir, rl) || (strcmp(wk->root_dir, "/") && real[rl] != '/')) {
+		if (asprintf(why, "not followed: '%s' lies outside '%s'", real, wk->root_dir) < 0)
+			*why = NULL;
+		free(real);
+		return -1;
+	}
+	if (!strcmp(real, wk->o->source_abs)) {
+		free(real);
+		*out = 0;
+		return 0;
+	}
+	for (k = 1; k < wk->nxf; k++)
+		if (!strcmp(wk->xf[k].real, real))
+			break;
+	if (k == wk->nxf) {
+		struct xfile *nx;
+
+		if (k >= MAX_XFILES) {
+			if (asprintf(why, "not followed: more than %d external files", MAX_XFILES - 1) < 0)
+				*why = NULL;
+			free(real);
+			return -1;
+		}
+		nx = realloc(wk->xf, (size_t)(k + 1) * sizeof(*nx));
+		if (!nx)
+			_exit(4);
+		wk->xf = nx;
+		wk->xf[k].real = real;
+		wk->xf[k].fid = -1;
+		wk->xf[k].fd = -1;
+		wk->xf[k].size = 0;
+		wk->nxf++;
+		wb_u8(&wk->w, 'F');
+		wb_u32(&wk->w, k);
+		wb_str(&wk->w, real);
+	} else {
+		free(real);
+	}
+	if (wk->xf[k].fid < 0)
+		xf_open(wk, k, why);
+	if (wk->xf[k].fid < 0) {
+		if (!*why && asprintf(why, "not followed: '%s' cannot be opened", wk->xf[k].real) < 0)
+			*why = NULL;
+		return -1;
+	}
+	*out = k;
+	return 0;
+}
+
 /* ---- objects and groups ----- */
 
 static void walk_group(struct walker *wk, hid_t gid, struct nrec *g);
@@ -895,34 +1108,60 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-/* Open the object behind link @p name and index it; returns its id. */
+/*
+ * Open the object behind link @p name of @p gid (in file @p file) and
+ * index it; returns its id.  @p follow: reached through an external
+ * link (@p lfile, @p lpath): an object already indexed is shared, and
+ * the path is resolved without crossing further external links.
+ */
 static uint32_t visit_object(struct walker *wk, hid_t gid, const char *name, const char *path,
-			     uint32_t parent, uint64_t gaddr, uint64_t lidx, int root)
+			     uint32_t parent, uint64_t gaddr, uint64_t lidx, int root, uint32_t file,
+			     const char *lfile, const char *lpath)
 {
 	struct nrec r;
 	H5O_info_t oi;
-	hid_t oid;
-	uint32_t id = wk->next_id++;
+	hid_t oid, lapl = H5P_DEFAULT;
+	uint32_t id;
+	int save_fd = wk->fd;
+	uint64_t save_size = wk->file_size;
 
-	nrec_init(&r, id, H5FS_NK_UNKNOWN, parent, path);
+	nrec_init(&r, 0, H5FS_NK_UNKNOWN, parent, path);
 	progress(wk, P_INFO, gaddr, lidx);
 	if (!root && skipped(wk, P_INFO, gaddr, lidx)) {
+		r.id = id = wk->next_id++;
 		set_err(&r, H5FS_NF_BAD, strdup("opening the object crashed libhdf5"));
 		nrec_emit(wk, &r);
 		return id;
 	}
-	oid = H5Oopen(gid, name, H5P_DEFAULT);
+	if (lfile) {
+		lapl = H5Pcreate(H5P_LINK_ACCESS);
+		if (lapl < 0 || H5Pset_elink_cb(lapl, deny_elink, NULL) < 0)
+			_exit(4);
+	}
+	oid = H5Oopen(gid, name, lapl);
+	if (lfile)
+		H5Pclose(lapl);
 	if (oid < 0 || H5Oget_info2(oid, &oi, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0) {
+		r.id = id = wk->next_id++;
 		set_err(&r, H5FS_NF_BAD, hdf5_msg("cannot open the object"));
 		if (oid >= 0)
 			H5Oclose(oid);
 		nrec_emit(wk, &r);
 		return id;
 	}
-	r.addr = oi.addr;
+	r.addr = oi.addr | ((uint64_t)file << H5FS_EXT_SHIFT);
+	if (lfile && map_get(&wk->map, r.addr, &id)) {
+		H5Oclose(oid);
+		H5Eclear2(H5E_DEFAULT);
+		return id;
+	}
+	r.id = id = wk->next_id++;
 	r.rc = oi.rc;
-	map_put(&wk->map, oi.addr, id);
-	walk_attrs(wk, oid, &r, oi.addr, oi.num_attrs);
+	(void)lpath;
+	wk->fd = wk->xf[file].fd;
+	wk->file_size = wk->xf[file].size;
+	map_put(&wk->map, r.addr, id);
+	walk_attrs(wk, oid, &r, r.addr, oi.num_attrs);
 	switch (oi.type) {
 	case H5O_TYPE_GROUP:
 		r.kind = H5FS_NK_GROUP;
@@ -941,6 +1180,8 @@ static uint32_t visit_object(struct walker *wk, hid_t gid, const char *name, con
 		set_err(&r, H5FS_NF_BAD, strdup("unknown object type"));
 		break;
 	}
+	wk->fd = save_fd;
+	wk->file_size = save_size;
 	H5Oclose(oid);
 	H5Eclear2(H5E_DEFAULT);
 	nrec_emit(wk, &r);
@@ -961,12 +1202,69 @@ static void emit_entry(struct walker *wk, uint32_t parent, const char *name, uin
 	wb_u32(&wk->w, child);
 }
 
+/*
+ * Follow external link @p name of group @p g (in file @p gfile) to
+ * @p obj in @p file: 1 with the target's node in *id, or 0 with the
+ * reason in @p r's errmsg (the link stays a symlink).
+ */
+static int follow_link(struct walker *wk, struct nrec *g, const char *name, uint64_t i, uint32_t gfile,
+		       const char *file, const char *obj, struct nrec *r, uint32_t *id)
+{
+	uint64_t mark = i | FOLLOW_BIT;
+	uint32_t k;
+	char *why = NULL;
+
+	(void)name;
+	progress(wk, P_INFO, g->addr, mark);
+	if (skipped(wk, P_INFO, g->addr, mark)) {
+		set_err(r, 0, strdup("not followed: following it crashed libhdf5"));
+		return 0;
+	}
+	if (obj[0] != '/') {
+		set_err(r, 0, strdup("not followed: the object path is not absolute"));
+		return 0;
+	}
+	if (ext_resolve(wk, gfile, file, &k, &why) < 0) {
+		set_err(r, 0, why ? why : strdup("not followed"));
+		return 0;
+	}
+	/* the object must exist, reached without further external links */
+	{
+		hid_t lapl = H5Pcreate(H5P_LINK_ACCESS), oid;
+		H5O_info_t oi;
+		uint32_t old;
+		int ok;
+
+		if (lapl < 0 || H5Pset_elink_cb(lapl, deny_elink, NULL) < 0)
+			_exit(4);
+		oid = H5Oopen(wk->xf[k].fid, obj, lapl);
+		H5Pclose(lapl);
+		ok = oid >= 0 && H5Oget_info2(oid, &oi, H5O_INFO_BASIC) >= 0;
+		if (oid >= 0)
+			H5Oclose(oid);
+		if (!ok) {
+			char *m = hdf5_msg("not followed: no such object");
+
+			set_err(r, 0, m ? m : strdup("not followed: no such object"));
+			return 0;
+		}
+		/* a group shown already would be a second name of a directory */
+		if (oi.type == H5O_TYPE_GROUP &&
+		    map_get(&wk->map, oi.addr | ((uint64_t)k << H5FS_EXT_SHIFT), &old)) {
+			set_err(r, 0, strdup("not followed: the group is already in the tree"));
+			return 0;
+		}
+	}
+	*id = visit_object(wk, wk->xf[k].fid, obj, obj, g->id, g->addr, mark, 0, k, file, obj);
+	return 1;
+}
+
 static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *payload)
 {
 	struct lctx *c = payload;
 	struct walker *wk = c->wk;
 	uint64_t i = c->i++;
-	uint32_t id;
+	uint32_t id, gfile;
 	char *path;
 
 	if (!*name || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
@@ -978,13 +1276,14 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 		goto next;
 	}
 	path = path_join(c->g->path, name);
+	gfile = (uint32_t)(c->g->addr >> H5FS_EXT_SHIFT);
 	switch (li->type) {
 	case H5L_TYPE_HARD:
-		if (map_get(&wk->map, li->u.address, &id)) {
+		if (map_get(&wk->map, li->u.address | ((uint64_t)gfile << H5FS_EXT_SHIFT), &id)) {
 			emit_entry(wk, c->g->id, name, id);
 			break;
 		}
-		id = visit_object(wk, gid, name, path, c->g->id, c->g->addr, i, 0);
+		id = visit_object(wk, gid, name, path, c->g->id, c->g->addr, i, 0, gfile, NULL, NULL);
 		emit_entry(wk, c->g->id, name, id);
 		break;
 	case H5L_TYPE_SOFT:
@@ -992,9 +1291,9 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 		struct nrec r;
 		size_t vs = li->u.val_size;
 		char *val;
+		int followed = 0;
 
-		id = wk->next_id++;
-		nrec_init(&r, id, li->type == H5L_TYPE_SOFT ? H5FS_NK_SOFTLINK : H5FS_NK_EXTLINK,
+		nrec_init(&r, 0, li->type == H5L_TYPE_SOFT ? H5FS_NK_SOFTLINK : H5FS_NK_EXTLINK,
 			  c->g->id, path);
 		progress(wk, P_INFO, c->g->addr, i);
 		if (skipped(wk, P_INFO, c->g->addr, i)) {
@@ -1018,11 +1317,27 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 				r.meta[H5FS_M_LINKPATH] = strdup(obj);
 				if (asprintf(&r.target, "%s::%s", file, obj) < 0)
 					r.target = NULL;
+				/* for the group's user.h5.link.NAME.file / .path */
+				wb_u8(&wk->w, 'L');
+				wb_u32(&wk->w, gfile);
+				wb_str(&wk->w, path);
+				wb_str(&wk->w, file);
+				wb_str(&wk->w, obj);
+				if (wk->o->follow_external)
+					followed = follow_link(wk, c->g, name, i, gfile, file, obj, &r, &id);
 			}
 			free(val);
 		}
 		H5Eclear2(H5E_DEFAULT);
-		nrec_emit(wk, &r);
+		if (followed) {
+			free(r.errmsg);
+			free(r.target);
+			for (int m = 0; m < H5FS_M_COUNT; m++)
+				free(r.meta[m]);
+		} else {
+			r.id = id = wk->next_id++;
+			nrec_emit(wk, &r);
+		}
 		emit_entry(wk, c->g->id, name, id);
 		break;
 	}
@@ -1136,7 +1451,26 @@ static void child_main(int wfd, struct progress *pg, const struct skip *skips, s
 		_exit(0);
 	}
 	/* the root: any failure here is fatal for the mount */
-	id = visit_object(&wk, wk.fid, "/", "/", 0, 0, 0, 1);
+	wk.o = o;
+	wk.xf = calloc(ext_tab.n ? ext_tab.n : 1, sizeof(*wk.xf));
+	if (!wk.xf)
+		_exit(4);
+	wk.nxf = ext_tab.n ? ext_tab.n : 1;
+	for (uint32_t k = 0; k < wk.nxf; k++) {
+		wk.xf[k].real = k ? ext_tab.paths[k] : NULL;
+		wk.xf[k].fid = k ? -1 : wk.fid;
+		wk.xf[k].fd = k ? -1 : wk.fd;
+		wk.xf[k].size = k ? 0 : wk.file_size;
+	}
+	if (o->follow_external) {
+		char *d = dir_of(o->source_abs);
+
+		wk.root_dir = realpath(d, NULL);
+		free(d);
+		if (!wk.root_dir)
+			_exit(5);
+	}
+	id = visit_object(&wk, wk.fid, "/", "/", 0, 0, 0, 1, 0, NULL, NULL);
 	(void)id;
 	progress(&wk, P_DONE, 0, 0);
 	wb_u8(&wk.w, 'D');
@@ -1276,6 +1610,46 @@ static int add_attr(struct h5fs_node *n, char *name, int err, char *value, size_
 	return 0;
 }
 
+/* External file @p k of the child's numbering is @p path (taken). */
+static int ext_add(uint32_t k, char *path)
+{
+	if (k == 0 || k >= MAX_XFILES)
+		return -1;
+	if (k < ext_tab.n) {
+		/* a re-index meets a file it already knew */
+		int same = ext_tab.paths[k] && !strcmp(ext_tab.paths[k], path);
+
+		free(path);
+		return same ? 0 : -1;
+	}
+	if (k != (ext_tab.n ? ext_tab.n : 1))
+		return -1;
+	if (k + 1 > ext_tab.cap) {
+		uint32_t nc = ext_tab.cap ? ext_tab.cap * 2 : 8;
+		char **np = realloc(ext_tab.paths, nc * sizeof(*np));
+		int *nf;
+
+		if (!np)
+			return -1;
+		ext_tab.paths = np;
+		nf = realloc(ext_tab.fds, nc * sizeof(*nf));
+		if (!nf)
+			return -1;
+		ext_tab.fds = nf;
+		ext_tab.cap = nc;
+	}
+	ext_tab.paths[0] = NULL;
+	ext_tab.fds[0] = -1;
+	ext_tab.paths[k] = path;
+	ext_tab.fds[k] = open(path, O_RDONLY | O_CLOEXEC);
+	if (ext_tab.fds[k] < 0)
+		h5fs_log(H5FS_LOG_WARN, "external file '%s': %s; its data reads give EIO", path, strerror(errno));
+	else
+		h5fs_log(H5FS_LOG_INFO, "following external links into '%s'", path);
+	ext_tab.n = k + 1;
+	return 0;
+}
+
 static int parse_stream(struct h5fs_index *idx, const char *buf, size_t len, int *xcode, char **xmsg)
 {
 	struct rbuf r = { buf, buf + len, 0 };
@@ -1357,6 +1731,45 @@ static int parse_stream(struct h5fs_index *idx, const char *buf, size_t len, int
 			*xcode = (int)rd_u32(&r);
 			*xmsg = rd_str(&r, NULL);
 			return 1;
+		case 'F': {
+			uint32_t k = rd_u32(&r);
+			char *path = rd_str(&r, NULL);
+
+			if (!path || ext_add(k, path) < 0) {
+				free(path);
+				return -1;
+			}
+			break;
+		}
+		case 'L': {
+			struct ext_link l;
+
+			l.file = rd_u32(&r);
+			l.lpath = rd_str(&r, NULL);
+			l.tfile = rd_str(&r, NULL);
+			l.tpath = rd_str(&r, NULL);
+			if (!l.lpath || !l.tfile || !l.tpath) {
+				free(l.lpath);
+				free(l.tfile);
+				free(l.tpath);
+				return -1;
+			}
+			if (ext_links_new.n == ext_links_new.cap) {
+				size_t nc = ext_links_new.cap ? ext_links_new.cap * 2 : 16;
+				struct ext_link *nv = realloc(ext_links_new.v, nc * sizeof(*nv));
+
+				if (!nv) {
+					free(l.lpath);
+					free(l.tfile);
+					free(l.tpath);
+					return -1;
+				}
+				ext_links_new.v = nv;
+				ext_links_new.cap = nc;
+			}
+			ext_links_new.v[ext_links_new.n++] = l;
+			break;
+		}
 		case 'D':
 			rd_u32(&r);
 			done = 1;
@@ -1677,8 +2090,11 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
 			break;
 		}
 		if (rc == 0) {
-			int prc = parse_stream(idx, buf, len, &xcode, &xmsg);
+			int prc;
 
+			ext_links_free(ext_links_new.v, ext_links_new.n);
+			memset(&ext_links_new, 0, sizeof(ext_links_new));
+			prc = parse_stream(idx, buf, len, &xcode, &xmsg);
 			free(buf);
 			if (prc == 1) {
 				fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source,
@@ -1696,6 +2112,12 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
 				break;
 			}
 			idx->restarts = attempt;
+			/* this index's external links replace the last one's */
+			ext_links_free(ext_links.v, ext_links.n);
+			ext_links = ext_links_new;
+			memset(&ext_links_new, 0, sizeof(ext_links_new));
+			if (ext_links.n)
+				qsort(ext_links.v, ext_links.n, sizeof(*ext_links.v), ext_link_cmp);
 			break;
 		}
 		free(buf);
@@ -1767,6 +2189,11 @@ done:
 
 		atomic_init(&n->nlookup, 0);
 		n->rd = NULL;
+		/* ops_file.c replies from SOURCE's descriptor: not for other files */
+		if (h5fs_ext_file_of(n))
+			n->flags &= ~H5FS_NF_CONTIG;
+		if (n->kind == H5FS_NK_EXTLINK && n->errmsg && o->follow_external)
+			h5fs_log(H5FS_LOG_WARN, "external link '%s': %s", n->path ? n->path : "?", n->errmsg);
 		if (n->flags & (H5FS_NF_BAD | H5FS_NF_DATA_BAD | H5FS_NF_LIST_BAD))
 			idx->nbad++;
 		if (n->kind == H5FS_NK_GROUP)

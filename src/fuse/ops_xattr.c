@@ -41,6 +41,7 @@
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs_ll.h"
+#include "h5fs_ext.h"
 
 #define XATTR_MAX_VALUE 65536
 #define XATTR_MAX_LIST 65536
@@ -115,6 +116,23 @@ static int do_listxattr(struct h5fs_ll *ll, fuse_ino_t ino, char **bufp, size_t 
 	}
 	if (n->errmsg)
 		PUT("user.h5.error");
+	/* a group names its external links' targets (symlinks cannot carry user.*) */
+	for (uint32_t c = 0; c < n->nchildren && n->kind == H5FS_NK_GROUP; c++) {
+		const char *lf, *lp;
+		char *x = NULL;
+
+		if (!h5fs_ext_link(n, n->children[c].name, &lf, &lp) ||
+		    strlen(n->children[c].name) + 19 > XATTR_MAX_NAME)
+			continue;
+		for (int f = 0; f < 2; f++) {
+			if (asprintf(&x, "user.h5.link.%s.%s", n->children[c].name, f ? "path" : "file") < 0) {
+				free(buf);
+				return ENOMEM;
+			}
+			PUT(x);
+			free(x);
+		}
+	}
 #undef PUT
 	if (len > XATTR_MAX_LIST) {
 		free(buf);
@@ -160,6 +178,13 @@ static int do_getxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 
 	if ((err = h5fs_ll_node(ll, ino, &n)))
 		return err;
+	/*
+	 * No security labels, no POSIX ACLs: say so, as filesystems without
+	 * them do, so that ls -l stops asking per file (it caches "not
+	 * supported" per device, but not "no such attribute").
+	 */
+	if (!strncmp(name, "security.", 9) || !strncmp(name, "system.posix_acl_", 17))
+		return EOPNOTSUPP;
 	if (strncmp(name, "user.", 5))
 		return ENODATA;
 	if (n->flags & H5FS_NF_BAD) {
@@ -183,6 +208,28 @@ static int do_getxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 			*val = n->errmsg;
 			*len = strlen(*val);
 			return 0;
+		}
+		/* link.NAME.file / link.NAME.path of a group's external link NAME */
+		if (!strncmp(key, "link.", 5) && n->kind == H5FS_NK_GROUP) {
+			size_t kl = strlen(key);
+			int m = kl > 10 && !strcmp(key + kl - 5, ".file") ? H5FS_M_LINKFILE :
+				kl > 10 && !strcmp(key + kl - 5, ".path") ? H5FS_M_LINKPATH : -1;
+
+			if (m >= 0) {
+				char *cname = strndup(key + 5, kl - 10);
+				const char *lf, *lp;
+				int found;
+
+				if (!cname)
+					return ENOMEM;
+				found = h5fs_index_find(n, cname) && h5fs_ext_link(n, cname, &lf, &lp);
+				free(cname);
+				if (found) {
+					*val = m == H5FS_M_LINKFILE ? lf : lp;
+					*len = strlen(*val);
+					return 0;
+				}
+			}
 		}
 		for (int m = 0; m < H5FS_M_COUNT; m++) {
 			if (n->meta[m] && !strcmp(key, h5fs_meta_names[m])) {

@@ -307,6 +307,14 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		fprintf(stderr, "h5fs: options 'ro' and 'rw' conflict\n");
 		return H5FS_EXIT_USAGE;
 	}
+	/* objects of other files are shown, but writes would go to SOURCE: read-only */
+	if (o->follow_external) {
+		if (o->rw_asked) {
+			fprintf(stderr, "h5fs: -o rw cannot be combined with follow_external (such mounts are read-only)\n");
+			return H5FS_EXIT_USAGE;
+		}
+		o->ro = 1;
+	}
 	if (o->umask_str) {
 		char *end;
 		unsigned long m = strtoul(o->umask_str, &end, 8);
