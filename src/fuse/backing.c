@@ -55,6 +55,7 @@ struct backing {
 	size_t nopen, capopen;
 	int warned_changed;
 	atomic_int is_open;	/* fid >= 0, readable without the HDF5 lock */
+	int fid_rw;		/* fid was opened read-write */
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
 	uint32_t nxfids;
@@ -172,13 +173,21 @@ static void log_hdf5(const char *what, const char *path)
 	H5Eclear2(H5E_DEFAULT);
 }
 
-/* With the HDF5 lock held.  0 or -errno. */
-static int ensure_open(struct backing *b)
+static void close_all(struct backing *b);
+
+/*
+ * With the HDF5 lock held.  0 or -errno.  Reads open the file read-only
+ * (so h5py readers are not locked out); the write side asks for @p rw and
+ * the file is reopened read-write when needed.
+ */
+static int ensure_open_mode(struct backing *b, int rw)
 {
 	struct h5fs_ll *ll = b->ll;
 	double t0 = mono_now();
 	useconds_t delay = 10000;
 
+	if (b->fid >= 0 && rw && !b->fid_rw)
+		close_all(b);
 	if (b->fid >= 0)
 		return 0;
 	if (!b->warned_changed && ll->opts->ro) {
@@ -195,9 +204,9 @@ static int ensure_open(struct backing *b)
 	for (;;) {
 		int locked = 0;
 
-		/* read-write mounts hold the file read-write (tree.c, ops_write.c) */
-		b->fid = H5Fopen(ll->opts->source_abs, ll->opts->ro ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+		b->fid = H5Fopen(ll->opts->source_abs, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
 		if (b->fid >= 0) {
+			b->fid_rw = rw;
 			atomic_store(&b->is_open, 1);
 			return 0;
 		}
@@ -217,11 +226,18 @@ static int ensure_open(struct backing *b)
 		h5fs_hdf5_unlock();
 		usleep(delay);
 		h5fs_hdf5_lock();
-		if (b->fid >= 0)
+		if (b->fid >= 0 && (b->fid_rw || !rw))
 			return 0;
+		if (b->fid >= 0)
+			close_all(b);
 		if (delay < 1000000)
 			delay *= 2;
 	}
+}
+
+static int ensure_open(struct backing *b)
+{
+	return ensure_open_mode(b, 0);
 }
 
 /* With the HDF5 lock held: the HDF5 file of node @p n (SOURCE or external). */
@@ -646,7 +662,7 @@ int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid)
 	start_idle_thread(b);
 	pthread_rwlock_wrlock(&b->users);
 	h5fs_hdf5_lock();
-	rc = ensure_open(b);
+	rc = ensure_open_mode(b, 1);
 	if (rc < 0) {
 		h5fs_hdf5_unlock();
 		pthread_rwlock_unlock(&b->users);
