@@ -134,7 +134,7 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 {
 	struct h5fs_open *of;
 	h5fs_stage *st = NULL;
-	int err;
+	int err, create;
 
 	if (ll->opts->ro)
 		return EROFS;
@@ -151,7 +151,15 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 		h5fs_log(H5FS_LOG_WARN, "open '%s' for writing: %s", n->path, n->errmsg ? n->errmsg : "unreadable");
 		return EIO;
 	}
-	if ((err = new_stage(ll, (n->flags & H5FS_NF_PENDING) ? 0 : n->size, &st)))
+	/*
+	 * A file created through the mount is (re)created by its commits:
+	 * while it is not in the file yet, or when it was committed empty or
+	 * is truncated and may still take a declared dtype/shape (tar makes
+	 * files with mknod, sets their xattrs, then writes the data).
+	 */
+	create = (n->flags & H5FS_NF_PENDING) ||
+		 ((n->flags & H5FS_NF_FRESH) && (n->size == 0 || (fi->flags & O_TRUNC)));
+	if ((err = new_stage(ll, create ? 0 : n->size, &st)))
 		return err;
 	if ((fi->flags & O_TRUNC) && h5fs_stage_truncate(st, 0) < 0) {
 		h5fs_stage_free(st);
@@ -166,7 +174,7 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 	of->flags = fi->flags;
 	of->writer = 1;
 	of->st = st;
-	of->create = (n->flags & H5FS_NF_PENDING) != 0;
+	of->create = create;
 	of->dirty = (fi->flags & O_TRUNC) && n->size != 0;
 	n->nwriters++;
 	n->wsize = h5fs_stage_size(st);
@@ -379,6 +387,11 @@ int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key,
 		return 0;	/* the open writer's commit uses it */
 	}
 	err = reinterpret(ll, n);
+	if (err == EINVAL && n->size == 0) {
+		/* made empty (mknod) and declared first: the data comes next */
+		free(old);
+		return 0;
+	}
 	if (err) {
 		*slot = old;
 		free(v);

@@ -323,7 +323,7 @@ static int set_meta(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, co
 		return 0;
 	if (creating && (!strcmp(key, "dtype") || !strcmp(key, "shape")))
 		return h5fs_write_declare(ll, n, key, value, size);
-	if (creating && cur && strcmp(key, "kind")) {
+	if (creating && strcmp(key, "kind")) {
 		/* a copy of a mount's file carries maxshape, chunks, ...: accepted, not applied */
 		h5fs_log(H5FS_LOG_DEBUG, "setxattr 'user.h5.%s' on new '%s': accepted and ignored", key, n->path);
 		return 0;
