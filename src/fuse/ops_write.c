@@ -760,6 +760,8 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 
 	if (n->nwriters)
 		n->nwriters--;
+	if (err)
+		h5fs_tree_inval_inode(ll, n);	/* the kernel saw the staged size */
 	h5fs_stage_free(of->st);
 	/* a created file whose data never made it into the file vanishes */
 	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
