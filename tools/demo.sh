@@ -49,5 +49,22 @@ print(p, a.dtype, a.shape)
 print(a)\""
 step "du -ah mnt/data | tail -n 4"
 step "fusermount3 -u mnt"
+
+echo
+echo "Editing: the same file mounted read-write (the default for a file you may write)."
+printf '\n\033[1m$ h5fs results.h5 mnt\033[0m\n'
+"$H5FS" "$F" "$M"
+PARAM=$(cd "$DIR" && getfattr -d mnt/.parameters 2>/dev/null | sed -n 's/^user\.\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | grep -v '^h5$' | head -n 1)
+PARAM=${PARAM:-E}
+step "setfattr -n user.$PARAM -v 2.1e11 mnt/.parameters"
+step "$PY -c \"import numpy as np; np.save('strain.npy', np.linspace(0, 1, 12).reshape(4, 3))\""
+step "cp strain.npy mnt/data/"
+step "ls -la mnt/data"
+step "fusermount3 -u mnt"
+step "$PY -c \"import h5py
+f = h5py.File('results.h5', 'r')
+print('$PARAM =', f['.parameters'].attrs['$PARAM'], type(f['.parameters'].attrs['$PARAM']).__name__)
+print('data/strain', f['data/strain'].dtype, f['data/strain'].shape)
+print(f['data/strain'][()])\""
 echo
 echo "Done: h5fs exited after the unmount."
