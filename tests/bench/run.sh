@@ -242,6 +242,11 @@ for kind in chunked gzip; do
 	rm -f "$F"
 done
 
+# ---- writes: cp of a .npy into the mount, setfattr ---------------------
+if [ -z "$NO_WRITE_BENCH" ] && [ -f "$ROOT/tests/bench/write.sh" ]; then
+	(cd "$ROOT" && BUILD="$BUILD" RUNS="${RUNS:-5}" SIZE="$SIZE" sh tests/bench/write.sh) | tee -a "$OUT"
+fi
+
 # ---- the reader's own bench (library level, optional) -------------------
 if [ -n "$READER_BENCH" ] && [ -f "$ROOT/tests/bench/reader.sh" ]; then
 	(cd "$ROOT" && sh tests/bench/reader.sh "$SIZE") | tee -a "$OUT"
