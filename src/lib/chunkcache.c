@@ -17,15 +17,26 @@
  * reservation and wakes the waiters.  A thread holds at most one
  * reservation at a time (the reader fetches one chunk at a time), so
  * waiting cannot deadlock.
+ *
+ * The cache also runs the mount's prefetch pool: a few worker threads
+ * and a small ring of tasks under their own mutex (pool_mu; never taken
+ * together with the cache's mutex).  A prefetch task holds at most one
+ * reservation too, and never waits for another one (reserve() does not
+ * wait), so the rule above still holds.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "chunkcache.h"
 
 #define CACHE_MIN_BUCKETS 64
+/* The pool: at most this many workers, and this many queued tasks. */
+#define POOL_MAX_WORKERS 8
+#define POOL_QUEUE 32
 
 struct h5fs_chunk_cache {
 	pthread_mutex_t mutex;
@@ -37,6 +48,18 @@ struct h5fs_chunk_cache {
 	size_t nbuckets;	/* a power of two */
 	h5fs__chunk *head;	/* most recently used */
 	h5fs__chunk *tail;	/* least recently used */
+
+	/* the prefetch pool, under pool_mu */
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_work;	/* a task queued, or stop */
+	pthread_cond_t pool_done;	/* a task finished */
+	h5fs__task queue[POOL_QUEUE];
+	size_t qhead, qlen;
+	int running;		/* tasks being run */
+	int nworkers;
+	int started;		/* tried to start the workers */
+	int stop;
+	pthread_t workers[POOL_MAX_WORKERS];
 };
 
 static size_t chunk_cost(const h5fs__chunk *c)
@@ -95,6 +118,8 @@ void h5fs__chunk_release(h5fs__chunk *c)
 int h5fs_chunk_cache_new(h5fs_chunk_cache **out, size_t size_bytes)
 {
 	h5fs_chunk_cache *cache;
+	const char *what;
+	int made = 0;
 
 	H5FS_ASSERT_ARG(out);
 	*out = NULL;
@@ -104,23 +129,42 @@ int h5fs_chunk_cache_new(h5fs_chunk_cache **out, size_t size_bytes)
 		free(cache);
 		return h5fs__error_oom();
 	}
-	if (pthread_mutex_init(&cache->mutex, NULL) != 0) {
-		free(cache->buckets);
-		free(cache);
-		h5fs__error_set(H5FS_ERROR_OS, "cannot create the chunk cache mutex");
-		return H5FS_ERROR;
-	}
-	if (pthread_cond_init(&cache->ready, NULL) != 0) {
-		pthread_mutex_destroy(&cache->mutex);
-		free(cache->buckets);
-		free(cache);
-		h5fs__error_set(H5FS_ERROR_OS, "cannot create the chunk cache condition");
-		return H5FS_ERROR;
-	}
+	/* made counts what was initialised, for the way back */
+	what = "mutex";
+	if (pthread_mutex_init(&cache->mutex, NULL) != 0)
+		goto fail;
+	made++;
+	what = "condition";
+	if (pthread_cond_init(&cache->ready, NULL) != 0)
+		goto fail;
+	made++;
+	what = "prefetch pool mutex";
+	if (pthread_mutex_init(&cache->pool_mu, NULL) != 0)
+		goto fail;
+	made++;
+	what = "prefetch pool condition";
+	if (pthread_cond_init(&cache->pool_work, NULL) != 0)
+		goto fail;
+	made++;
+	if (pthread_cond_init(&cache->pool_done, NULL) != 0)
+		goto fail;
 	cache->nbuckets = CACHE_MIN_BUCKETS;
 	cache->capacity = size_bytes;
 	*out = cache;
 	return 0;
+fail:
+	if (made > 3)
+		pthread_cond_destroy(&cache->pool_work);
+	if (made > 2)
+		pthread_mutex_destroy(&cache->pool_mu);
+	if (made > 1)
+		pthread_cond_destroy(&cache->ready);
+	if (made > 0)
+		pthread_mutex_destroy(&cache->mutex);
+	free(cache->buckets);
+	free(cache);
+	h5fs__error_set(H5FS_ERROR_OS, "cannot create the chunk cache %s", what);
+	return H5FS_ERROR;
 }
 
 static void lru_unlink(h5fs_chunk_cache *cache, h5fs__chunk *c)
@@ -255,17 +299,22 @@ void h5fs__chunk_cache_abandon(h5fs_chunk_cache *cache, const h5fs__chunk_key *k
 	pthread_mutex_unlock(&cache->mutex);
 }
 
-void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **cp)
+int h5fs__chunk_cache_put_if(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **cp,
+			     const atomic_uint *gen, unsigned int expect)
 {
 	h5fs__chunk *c = *cp, *old, **slot;
 
 	if (!cache)
-		return;
+		return 0;
 	pthread_mutex_lock(&cache->mutex);
 	reservation_end(cache, key);
+	if (gen && atomic_load(gen) != expect) {
+		pthread_mutex_unlock(&cache->mutex);
+		return 0;
+	}
 	if (c->cached || chunk_cost(c) > cache->capacity) {
 		pthread_mutex_unlock(&cache->mutex);
-		return;
+		return 1;
 	}
 	slot = hash_slot(cache, key);
 	if ((old = *slot)) {
@@ -276,7 +325,7 @@ void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, 
 		pthread_mutex_unlock(&cache->mutex);
 		h5fs__chunk_release(c);
 		*cp = old;
-		return;
+		return 1;
 	}
 	slot = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
 	c->key = *key;
@@ -291,6 +340,33 @@ void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, 
 		cache_remove(cache, cache->tail);
 	cache_grow(cache);
 	pthread_mutex_unlock(&cache->mutex);
+	return 1;
+}
+
+void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **cp)
+{
+	h5fs__chunk_cache_put_if(cache, key, cp, NULL, 0);
+}
+
+int h5fs__chunk_cache_reserve(h5fs_chunk_cache *cache, const h5fs__chunk_key *key)
+{
+	h5fs__chunk *c, **slot;
+	int got = 0;
+
+	if (!cache)
+		return 0;
+	pthread_mutex_lock(&cache->mutex);
+	if (!*hash_slot(cache, key) && (c = calloc(1, sizeof(*c)))) {
+		c->key = *key;
+		c->pending = 1;
+		slot = &cache->buckets[key_hash(key) & (cache->nbuckets - 1)];
+		c->hnext = *slot;
+		*slot = c;
+		cache->entries++;
+		got = 1;
+	}
+	pthread_mutex_unlock(&cache->mutex);
+	return got;
 }
 
 void h5fs__chunk_cache_drop(h5fs_chunk_cache *cache, uint64_t dev, uint64_t ino, uint64_t obj)
@@ -335,11 +411,147 @@ void h5fs_chunk_cache_usage(h5fs_chunk_cache *cache, size_t *bytes, size_t *entr
 	pthread_mutex_unlock(&cache->mutex);
 }
 
-void h5fs_chunk_cache_free(h5fs_chunk_cache *cache)
+/* ---- the prefetch pool ------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+	h5fs_chunk_cache *cache = arg;
+	h5fs__task t;
+
+	pthread_mutex_lock(&cache->pool_mu);
+	for (;;) {
+		while (!cache->stop && !cache->qlen)
+			pthread_cond_wait(&cache->pool_work, &cache->pool_mu);
+		if (cache->stop)
+			break;
+		t = cache->queue[cache->qhead];
+		cache->qhead = (cache->qhead + 1) % POOL_QUEUE;
+		cache->qlen--;
+		cache->running++;
+		pthread_mutex_unlock(&cache->pool_mu);
+		t.run(t.owner, t.arg);
+		pthread_mutex_lock(&cache->pool_mu);
+		cache->running--;
+		pthread_cond_broadcast(&cache->pool_done);
+	}
+	pthread_mutex_unlock(&cache->pool_mu);
+	return NULL;
+}
+
+/* Start the workers (pool_mu held); 0 when none could be started. */
+static int pool_start(h5fs_chunk_cache *cache)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	sigset_t all, old;
+
+	if (cache->started)
+		return cache->nworkers > 0;
+	cache->started = 1;
+	if (n < 1)
+		n = 1;
+	if (n > POOL_MAX_WORKERS)
+		n = POOL_MAX_WORKERS;
+	/* workers take no signals: they belong to the caller's threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while (cache->nworkers < n &&
+	       pthread_create(&cache->workers[cache->nworkers], NULL, worker_main, cache) == 0)
+		cache->nworkers++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return cache->nworkers > 0;
+}
+
+int h5fs__chunk_cache_submit(h5fs_chunk_cache *cache, const h5fs__task *t)
+{
+	int queued = 0;
+
+	if (!cache || !cache->capacity)
+		return 0;
+	pthread_mutex_lock(&cache->pool_mu);
+	if (!cache->stop && cache->qlen < POOL_QUEUE && pool_start(cache)) {
+		cache->queue[(cache->qhead + cache->qlen) % POOL_QUEUE] = *t;
+		cache->qlen++;
+		queued = 1;
+		pthread_cond_signal(&cache->pool_work);
+	}
+	pthread_mutex_unlock(&cache->pool_mu);
+	return queued;
+}
+
+/* Take the tasks of @p owner (NULL: all) off the queue, then cancel them. */
+static void pool_cancel(h5fs_chunk_cache *cache, const void *owner)
+{
+	h5fs__task gone[POOL_QUEUE];
+	size_t i, n = 0, kept = 0;
+
+	pthread_mutex_lock(&cache->pool_mu);
+	for (i = 0; i < cache->qlen; i++) {
+		h5fs__task *t = &cache->queue[(cache->qhead + i) % POOL_QUEUE];
+
+		if (!owner || t->owner == owner)
+			gone[n++] = *t;
+		else
+			cache->queue[(cache->qhead + kept++) % POOL_QUEUE] = *t;
+	}
+	cache->qlen = kept;
+	if (n)
+		pthread_cond_broadcast(&cache->pool_done);
+	pthread_mutex_unlock(&cache->pool_mu);
+	for (i = 0; i < n; i++)
+		gone[i].cancel(gone[i].owner, gone[i].arg);
+}
+
+void h5fs__chunk_cache_cancel(h5fs_chunk_cache *cache, const void *owner)
+{
+	if (cache && owner)
+		pool_cancel(cache, owner);
+}
+
+void h5fs__chunk_cache_idle(h5fs_chunk_cache *cache)
 {
 	if (!cache)
 		return;
+	pthread_mutex_lock(&cache->pool_mu);
+	while (cache->qlen || cache->running)
+		pthread_cond_wait(&cache->pool_done, &cache->pool_mu);
+	pthread_mutex_unlock(&cache->pool_mu);
+}
+
+size_t h5fs__chunk_cache_capacity(const h5fs_chunk_cache *cache)
+{
+	return cache ? cache->capacity : 0;
+}
+
+int h5fs__chunk_cache_workers(h5fs_chunk_cache *cache)
+{
+	int n;
+
+	if (!cache)
+		return 0;
+	pthread_mutex_lock(&cache->pool_mu);
+	n = cache->nworkers;
+	pthread_mutex_unlock(&cache->pool_mu);
+	return n;
+}
+
+void h5fs_chunk_cache_free(h5fs_chunk_cache *cache)
+{
+	int i;
+
+	if (!cache)
+		return;
+	pthread_mutex_lock(&cache->pool_mu);
+	cache->stop = 1;
+	pthread_cond_broadcast(&cache->pool_work);
+	pthread_mutex_unlock(&cache->pool_mu);
+	for (i = 0; i < cache->nworkers; i++)
+		pthread_join(cache->workers[i], NULL);
+	/* readers cancel their own tasks when freed; anything left goes now */
+	pool_cancel(cache, NULL);
 	h5fs_chunk_cache_clear(cache);
+	pthread_cond_destroy(&cache->pool_done);
+	pthread_cond_destroy(&cache->pool_work);
+	pthread_mutex_destroy(&cache->pool_mu);
 	pthread_cond_destroy(&cache->ready);
 	pthread_mutex_destroy(&cache->mutex);
 	free(cache->buckets);

@@ -73,8 +73,60 @@ void h5fs__chunk_cache_put(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, 
 /* End the caller's reservation of @p key without a chunk. */
 void h5fs__chunk_cache_abandon(h5fs_chunk_cache *cache, const h5fs__chunk_key *key);
 
+/*
+ * Reserve @p key when it is neither cached nor reserved, without
+ * waiting: 1 when the caller now holds the reservation (to end with
+ * put() or abandon()), 0 when the chunk is there or on its way (or
+ * without memory, or @p cache is NULL).
+ */
+int h5fs__chunk_cache_reserve(h5fs_chunk_cache *cache, const h5fs__chunk_key *key);
+
+/*
+ * put(), but keep the chunk only while *@p gen still equals @p expect,
+ * checked under the cache's mutex: a prefetched chunk whose dataset was
+ * invalidated (or whose reader went away) meanwhile is not kept.  The
+ * reservation ends either way.  Returns whether the chunk was offered.
+ */
+int h5fs__chunk_cache_put_if(h5fs_chunk_cache *cache, const h5fs__chunk_key *key, h5fs__chunk **c,
+			     const atomic_uint *gen, unsigned int expect);
+
 /* Drop every chunk of dataset (dev, ino, obj). */
 void h5fs__chunk_cache_drop(h5fs_chunk_cache *cache, uint64_t dev, uint64_t ino, uint64_t obj);
+
+/*
+ * The cache's background pool (prefetching): one worker per online core
+ * (at most 8), started on the first submit, joined by
+ * h5fs_chunk_cache_free(), with a bounded queue.
+ *
+ * A task is run(owner, arg) in a worker, or cancel(owner, arg) instead
+ * when it is taken off the queue unrun (h5fs__chunk_cache_cancel, or
+ * the cache being freed); exactly one of the two is called.
+ */
+typedef struct {
+	void (*run)(void *owner, uint64_t arg);
+	void (*cancel)(void *owner, uint64_t arg);
+	void *owner;
+	uint64_t arg;
+} h5fs__task;
+
+/*
+ * Queue @p t: 1 when queued, 0 when not (queue full, no worker could be
+ * started, cache of size 0 or NULL, or being freed); on 0 nothing of
+ * @p t is called.
+ */
+int h5fs__chunk_cache_submit(h5fs_chunk_cache *cache, const h5fs__task *t);
+
+/* Take @p owner's queued tasks off the queue, calling their cancel(). */
+void h5fs__chunk_cache_cancel(h5fs_chunk_cache *cache, const void *owner);
+
+/* Wait until the queue is empty and no task runs (for tests). */
+void h5fs__chunk_cache_idle(h5fs_chunk_cache *cache);
+
+/* The size the cache was made with (0 for NULL). */
+size_t h5fs__chunk_cache_capacity(const h5fs_chunk_cache *cache);
+
+/* Workers the pool has started (0 before the first submit). */
+int h5fs__chunk_cache_workers(h5fs_chunk_cache *cache);
 
 /* reader.c */
 
@@ -84,6 +136,14 @@ void h5fs__chunk_cache_drop(h5fs_chunk_cache *cache, uint64_t dev, uint64_t ino,
  * 2 always raw (H5Dread_chunk).  For tests.
  */
 extern int h5fs__reader_lookup;
+
+/*
+ * How many chunks ahead readers opened from now on prefetch when they
+ * see sequential reads (0 never; default H5FS__PREFETCH_AHEAD).  For
+ * tests.
+ */
+extern int h5fs__reader_prefetch;
+#define H5FS__PREFETCH_AHEAD 3
 
 /* filters.c */
 

@@ -15,9 +15,27 @@
  * decoding and copying run unlocked; chunks are shared through the
  * reference-counted cache (chunkcache.c).  HDF5's error stack is global
  * in a build without thread-safety, so it is read (h5fs__error_hdf5)
- * before the lock is dropped.
+ * before the lock is dropped.  A fetch is split in two for that:
+ * chunk_locate() (the HDF5 part, lock held) and chunk_load() (pread and
+ * decoding, unlocked).
+ *
+ * Prefetching: sequential requests queue the next chunks on the cache's
+ * worker pool (prefetch()); a worker (prefetch_run) reserves the chunk,
+ * locates it under the HDF5 lock and loads it unlocked into the cache.
+ * Lifetime: each queued or running task holds a reference on the
+ * reader.  h5fs_reader_free() sets closing under the HDF5 lock (a task
+ * checks it under the lock before any HDF5 call, so none starts after),
+ * takes its queued tasks back, and waits for the tasks past their HDF5
+ * part (pf_busy: they read r->fd); a task still waiting for the HDF5
+ * lock then keeps only the memory alive and drops it.  Waiting for
+ * pf_busy never needs the HDF5 lock, so freeing with the lock held (as
+ * the daemon does) cannot deadlock.  Lock order: HDF5 lock, pf_mu, the
+ * cache's pool mutex.  A chunk loaded while the reader was freed or
+ * invalidated (gen changed) is not kept.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +56,16 @@
 /* A chunk cached as its in-extent part only (read through HDF5). */
 #define CHUNK_CLIPPED 1u
 
+/* Sequential reads: a request starting this close to the last one's end. */
+#define PF_NEAR ((uint64_t)1 << 20)
+/* ... prefetch at least this many bytes ahead (tiny chunks) ... */
+#define PF_MIN_WINDOW ((uint64_t)1 << 20)
+/* ... at most this many chunks per request, and at most 1/PF_CACHE_SHARE of the cache. */
+#define PF_MAX_TASKS 8
+#define PF_CACHE_SHARE 4
+
 int h5fs__reader_lookup;
+int h5fs__reader_prefetch = H5FS__PREFETCH_AHEAD;
 
 enum reader_kind {
 	KIND_CONTIG,	/* pread at file_off */
@@ -83,6 +110,27 @@ struct h5fs_reader {
 	_Atomic uint64_t st_decoded;
 	_Atomic uint64_t st_hits;
 	_Atomic uint64_t st_hdf5_reads;
+	_Atomic uint64_t st_prefetched;
+
+	/*
+	 * Prefetching (chunked, with a cache).  The reader is shared with the
+	 * pool's queued and running tasks: refs counts the owner's reference
+	 * and one per task; the last one frees the memory.  closing is set
+	 * (under the HDF5 lock) by h5fs_reader_free(), after which no task
+	 * makes an HDF5 call; gen changes when cached chunks must not be
+	 * offered any more (free, invalidate).
+	 */
+	atomic_int refs;
+	atomic_int closing;
+	atomic_uint gen;
+	uint64_t pf_window;	/* bytes ahead; 0: no prefetching */
+	int pf_init;		/* pf_mu and pf_cond were made */
+	pthread_mutex_t pf_mu;
+	pthread_cond_t pf_cond;	/* pf_busy went down */
+	int pf_busy;		/* tasks past their HDF5 part (pf_mu) */
+	uint64_t pf_last_end;	/* end of the latest request (pf_mu) */
+	uint64_t pf_upto;	/* prefetches asked up to this byte (pf_mu) */
+	uint64_t pf_last_idx;	/* last chunk asked for, plus 1; 0 none (pf_mu) */
 };
 
 /* A set of boxes covering a linear element range. */
@@ -487,126 +535,200 @@ static int chunk_unallocated(h5fs_reader *r, const hsize_t *origin)
 }
 
 /*
+ * Where a chunk is, as the HDF5 part of a fetch found it (chunk_locate,
+ * under the lock); chunk_load() then gets the bytes without the lock.
+ */
+enum loc_kind {
+	LOC_FILL,	/* not allocated */
+	LOC_ADDR,	/* stored bytes at addr in the file (few chunks) */
+	LOC_STORED,	/* stored bytes in data, read by H5Dread_chunk (many) */
+	LOC_DECODED,	/* the in-extent part in data, read by H5Dread */
+	LOC_PIECES	/* too large to hold: H5Dread each piece (SRC_HDF5) */
+};
+
+struct loc {
+	enum loc_kind kind;
+	uint64_t addr;
+	uint64_t stored;
+	unsigned int mask;
+	uint8_t *data;		/* malloc'd: LOC_STORED, LOC_DECODED */
+	size_t len;
+};
+
+/*
  * Many chunks: H5Dget_chunk_info_by_coord() walks the whole index in
  * 1.10 (linear per call), so the stored bytes come from
  * H5Dget_chunk_storage_size() and H5Dread_chunk() (both B-tree lookups)
- * under the lock; decoding still happens outside it.
+ * under the lock; decoding still happens outside it.  Lock held.
  */
-static int fetch_raw(h5fs_reader *r, const hsize_t *cc, struct src *s, int edge, h5fs__chunk **out)
+static int locate_raw(h5fs_reader *r, const hsize_t *cc, const hsize_t *origin, struct loc *loc)
 {
 	hsize_t stored = 0;
 	uint32_t mask = 0;
-	uint8_t *data = NULL;
 
-	*out = NULL;
-	h5fs_hdf5_lock();
-	if (H5Dget_chunk_storage_size(r->dset, s->origin, &stored) < 0) {
-		if (!chunk_unallocated(r, s->origin)) {
+	if (H5Dget_chunk_storage_size(r->dset, origin, &stored) < 0) {
+		if (!chunk_unallocated(r, origin)) {
 			h5fs__error_hdf5("cannot locate the chunk");
-			h5fs_hdf5_unlock();
 			return chunk_error(r, cc, H5FS_ECORRUPT);
 		}
 		h5fs__hdf5_clear();
 		stored = 0;
 	}
 	if (stored == 0) {
-		h5fs_hdf5_unlock();
-		s->mode = SRC_FILL;
+		loc->kind = LOC_FILL;
 		return 0;
 	}
 	if (stored > stored_bound(r)) {
-		h5fs_hdf5_unlock();
 		h5fs__error_set(H5FS_ERROR_INTERNAL, "stored size %llu is implausible for a chunk of %zu bytes",
 				(unsigned long long)stored, r->chunk_bytes);
 		return chunk_error(r, cc, H5FS_ECORRUPT);
 	}
-	if (!(data = malloc((size_t)stored))) {
-		h5fs_hdf5_unlock();
+	if (!(loc->data = malloc((size_t)stored)))
 		return h5fs__error_oom();
-	}
-	if (H5Dread_chunk(r->dset, H5P_DEFAULT, s->origin, &mask, data) < 0) {
+	if (H5Dread_chunk(r->dset, H5P_DEFAULT, origin, &mask, loc->data) < 0) {
 		h5fs__error_hdf5("cannot read the chunk");
-		h5fs_hdf5_unlock();
-		free(data);
+		free(loc->data);
+		loc->data = NULL;
 		return chunk_error(r, cc, H5FS_ECORRUPT);
 	}
-	h5fs_hdf5_unlock();
 	stat_add(&r->st_bytes_read, stored);
-	return chunk_from_stored(r, cc, data, stored, mask, edge, out);
+	loc->kind = LOC_STORED;
+	loc->stored = stored;
+	loc->mask = mask;
+	return 0;
 }
 
-/* Few chunks: the address from HDF5, the bytes by pread() unlocked. */
-static int fetch_by_coord(h5fs_reader *r, const hsize_t *cc, struct src *s, int edge, h5fs__chunk **out)
+/* Few chunks: the address from HDF5 (lock held), the bytes later by pread(). */
+static int locate_by_coord(h5fs_reader *r, const hsize_t *cc, const hsize_t *origin, struct loc *loc)
 {
 	haddr_t addr = HADDR_UNDEF;
 	hsize_t stored = 0;
 	unsigned int mask = 0;
+
+	if (H5Dget_chunk_info_by_coord(r->dset, origin, &mask, &addr, &stored) < 0) {
+		h5fs__error_hdf5("cannot locate the chunk");
+		return chunk_error(r, cc, H5FS_ECORRUPT);
+	}
+	if (addr == HADDR_UNDEF) {
+		loc->kind = LOC_FILL;
+		return 0;
+	}
+	loc->kind = LOC_ADDR;
+	loc->addr = addr;
+	loc->stored = stored;
+	loc->mask = mask;
+	return 0;
+}
+
+/*
+ * Filters we do not decode, or chunks too large to decode whole: the
+ * chunk's in-extent part through H5Dread() when it is small enough to
+ * hold, else (SRC_HDF5) each piece a request needs.  Lock held.
+ */
+static int locate_hdf5(h5fs_reader *r, const hsize_t *cc, const hsize_t *origin, struct loc *loc)
+{
+	hsize_t shape[H5S_MAX_RANK];
+	uint64_t nel = 1;
+	int i, error;
+
+	clipped_shape(r, origin, shape);
+	for (i = 0; i < r->rank; i++)
+		nel *= shape[i];
+	if (nel * r->tsize > H5FS_READER_MAX_CHUNK) {
+		loc->kind = LOC_PIECES;
+		return 0;
+	}
+	if ((error = hdf5_read_boxes(r, origin, shape, 1, nel, &loc->data)) < 0)
+		return chunk_error(r, cc, error);
+	loc->kind = LOC_DECODED;
+	loc->len = (size_t)(nel * r->tsize);
+	return 0;
+}
+
+/* The HDF5 part of fetching chunk @p cc (at @p origin): the lock is held. */
+static int chunk_locate(h5fs_reader *r, const hsize_t *cc, const hsize_t *origin, struct loc *loc)
+{
+	memset(loc, 0, sizeof(*loc));
+	if ((r->nfilters && !r->ours) || (r->nfilters && r->chunk_bytes > H5FS_READER_MAX_CHUNK))
+		return locate_hdf5(r, cc, origin, loc);
+	if (r->by_coord || r->chunk_bytes > H5FS_READER_MAX_CHUNK)
+		return locate_by_coord(r, cc, origin, loc);
+	return locate_raw(r, cc, origin, loc);
+}
+
+/*
+ * The unlocked part: turn @p loc into a chunk for the cache (*out), or
+ * set s->mode for SRC_FILL, SRC_FILE, SRC_HDF5 (*out stays NULL).  Takes
+ * loc->data.  A prefetch (@p hint) only asks the kernel to read ahead
+ * what would be read straight from the file.
+ */
+static int chunk_load(h5fs_reader *r, const hsize_t *cc, struct src *s, int edge, struct loc *loc, int hint,
+		      h5fs__chunk **out)
+{
 	uint8_t *data = NULL;
 	int error;
 
 	*out = NULL;
-	h5fs_hdf5_lock();
-	if (H5Dget_chunk_info_by_coord(r->dset, s->origin, &mask, &addr, &stored) < 0) {
-		h5fs__error_hdf5("cannot locate the chunk");
-		h5fs_hdf5_unlock();
-		return chunk_error(r, cc, H5FS_ECORRUPT);
-	}
-	h5fs_hdf5_unlock();
-	if (addr == HADDR_UNDEF) {
+	switch (loc->kind) {
+	case LOC_FILL:
 		s->mode = SRC_FILL;
 		return 0;
+	case LOC_PIECES:
+		s->mode = SRC_HDF5;
+		return 0;
+	case LOC_DECODED:
+		stat_add(&r->st_decoded, 1);
+		return (*out = h5fs__chunk_new(loc->data, loc->len, CHUNK_CLIPPED)) ? 0 : H5FS_ENOMEM;
+	case LOC_STORED:
+		return chunk_from_stored(r, cc, loc->data, loc->stored, loc->mask, edge, out);
+	case LOC_ADDR:
+		break;
 	}
-	if (stored == 0 || stored > stored_bound(r) || !in_file(r, addr, stored)) {
+	if (loc->stored == 0 || loc->stored > stored_bound(r) || !in_file(r, loc->addr, loc->stored)) {
 		h5fs__error_set(H5FS_ERROR_INTERNAL, "stored size %llu at %llu is implausible for a chunk of %zu bytes",
-				(unsigned long long)stored, (unsigned long long)addr, r->chunk_bytes);
+				(unsigned long long)loc->stored, (unsigned long long)loc->addr, r->chunk_bytes);
 		return chunk_error(r, cc, H5FS_ECORRUPT);
 	}
-	if (!chunk_filtered(r, mask, edge) && stored == r->chunk_bytes &&
+	if (!chunk_filtered(r, loc->mask, edge) && loc->stored == r->chunk_bytes &&
 	    (r->rank == 1 || r->cdims[r->rank - 1] * r->tsize >= SHORT_ROW ||
 	     r->chunk_bytes > H5FS_READER_MAX_CHUNK)) {
 		/* long rows straight from the file: no copy, no cache */
 		s->mode = SRC_FILE;
-		s->addr = addr;
+		s->addr = loc->addr;
 		src_shape(r, s, r->cdims);
+		if (hint)
+			(void)posix_fadvise(r->fd, (off_t)loc->addr, (off_t)loc->stored, POSIX_FADV_WILLNEED);
 		return 0;
 	}
 	if (r->chunk_bytes > H5FS_READER_MAX_CHUNK) {
 		h5fs__error_set(H5FS_ERROR_INTERNAL, "chunk of %zu bytes is too large to decode", r->chunk_bytes);
 		return chunk_error(r, cc, H5FS_ECORRUPT);
 	}
-	if (!(data = malloc((size_t)stored)))
+	if (!(data = malloc((size_t)loc->stored)))
 		return h5fs__error_oom();
-	if ((error = pread_full(r, data, (size_t)stored, addr)) < 0) {
+	if ((error = pread_full(r, data, (size_t)loc->stored, loc->addr)) < 0) {
 		free(data);
 		return chunk_error(r, cc, error);
 	}
-	return chunk_from_stored(r, cc, data, stored, mask, edge, out);
+	return chunk_from_stored(r, cc, data, loc->stored, loc->mask, edge, out);
 }
 
-/*
- * Filters we do not decode, or chunks too large to decode whole: the
- * chunk's in-extent part through H5Dread() when it is small enough to
- * hold, else (SRC_HDF5) each piece a request needs.
- */
-static int fetch_hdf5(h5fs_reader *r, const hsize_t *cc, struct src *s, h5fs__chunk **out)
+/* The cache key, origin and edge flag of the chunk at chunk coordinates @p cc. */
+static void chunk_place(const h5fs_reader *r, const hsize_t *cc, h5fs__chunk_key *key, hsize_t *origin, int *edge)
 {
-	hsize_t shape[H5S_MAX_RANK];
-	uint64_t nel = 1;
-	uint8_t *data = NULL;
-	int i, error;
+	int i;
 
-	*out = NULL;
-	clipped_shape(r, s->origin, shape);
-	for (i = 0; i < r->rank; i++)
-		nel *= shape[i];
-	if (nel * r->tsize > H5FS_READER_MAX_CHUNK) {
-		s->mode = SRC_HDF5;
-		return 0;
+	key->dev = r->dev;
+	key->ino = r->ino;
+	key->obj = r->obj;
+	key->index = 0;
+	*edge = 0;
+	for (i = 0; i < r->rank; i++) {
+		key->index = key->index * r->nchunks[i] + cc[i];
+		origin[i] = cc[i] * r->cdims[i];
+		if (origin[i] + r->cdims[i] > r->dims[i])
+			*edge = 1;
 	}
-	if ((error = hdf5_read_boxes(r, s->origin, shape, 1, nel, &data)) < 0)
-		return chunk_error(r, cc, error);
-	stat_add(&r->st_decoded, 1);
-	return (*out = h5fs__chunk_new(data, (size_t)(nel * r->tsize), CHUNK_CLIPPED)) ? 0 : H5FS_ENOMEM;
 }
 
 /* Fetch the chunk at chunk coordinates @p cc into @p s. */
@@ -615,29 +737,20 @@ static int chunk_fetch(h5fs_reader *r, const hsize_t *cc, struct src *s)
 	h5fs__chunk_key key;
 	h5fs__chunk *c = NULL;
 	hsize_t shape[H5S_MAX_RANK];
-	int i, edge = 0, error;
+	struct loc loc;
+	int edge, error;
 
 	memset(s, 0, sizeof(*s));
-	key.dev = r->dev;
-	key.ino = r->ino;
-	key.obj = r->obj;
-	key.index = 0;
-	for (i = 0; i < r->rank; i++) {
-		key.index = key.index * r->nchunks[i] + cc[i];
-		s->origin[i] = cc[i] * r->cdims[i];
-		if (s->origin[i] + r->cdims[i] > r->dims[i])
-			edge = 1;
-	}
+	chunk_place(r, cc, &key, s->origin, &edge);
 	stat_add(&r->st_touched, 1);
 	if ((c = h5fs__chunk_cache_get(r->cache, &key))) {
 		stat_add(&r->st_hits, 1);
 	} else {
-		if ((r->nfilters && !r->ours) || (r->nfilters && r->chunk_bytes > H5FS_READER_MAX_CHUNK))
-			error = fetch_hdf5(r, cc, s, &c);
-		else if (r->by_coord || r->chunk_bytes > H5FS_READER_MAX_CHUNK)
-			error = fetch_by_coord(r, cc, s, edge, &c);
-		else
-			error = fetch_raw(r, cc, s, edge, &c);
+		h5fs_hdf5_lock();
+		error = chunk_locate(r, cc, s->origin, &loc);
+		h5fs_hdf5_unlock();
+		if (error == 0)
+			error = chunk_load(r, cc, s, edge, &loc, 0, &c);
 		if (error < 0 || !c) {
 			/* an error, or SRC_FILL, SRC_FILE, SRC_HDF5: nothing to keep */
 			h5fs__chunk_cache_abandon(r->cache, &key);
@@ -755,6 +868,198 @@ out:
 	return error;
 }
 
+/* ---- prefetching ----------------------------------------------------- */
+
+static void reader_destroy(h5fs_reader *r)
+{
+	if (r->pf_init) {
+		pthread_cond_destroy(&r->pf_cond);
+		pthread_mutex_destroy(&r->pf_mu);
+	}
+	free(r->mem);
+	free(r->fill);
+	free(r->missing);
+	free(r->name);
+	free(r);
+}
+
+static void reader_unref(h5fs_reader *r)
+{
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+		reader_destroy(r);
+}
+
+static void prefetch_cancel(void *owner, uint64_t idx)
+{
+	(void)idx;
+	reader_unref(owner);
+}
+
+/*
+ * A pool worker: fetch chunk @p idx (linear over the chunk grid) into
+ * the cache unless it is there or on its way.  The reservation makes
+ * foreground requests for the chunk wait for this fetch.  Errors are
+ * dropped: a foreground read of the chunk meets them again.
+ */
+static void prefetch_run(void *owner, uint64_t idx)
+{
+	h5fs_reader *r = owner;
+	unsigned int gen = atomic_load(&r->gen);
+	hsize_t cc[H5S_MAX_RANK];
+	h5fs__chunk_key key;
+	h5fs__chunk *c = NULL;
+	struct src s;
+	struct loc loc;
+	int i, edge, error;
+
+	if (atomic_load(&r->closing))
+		goto out;
+	for (i = r->rank - 1; i >= 0; i--) {
+		cc[i] = idx % r->nchunks[i];
+		idx /= r->nchunks[i];
+	}
+	memset(&s, 0, sizeof(s));
+	chunk_place(r, cc, &key, s.origin, &edge);
+	if (!h5fs__chunk_cache_reserve(r->cache, &key))
+		goto out;
+	h5fs_hdf5_lock();
+	if (atomic_load(&r->closing)) {
+		/* the reader's HDF5 ids may be gone */
+		h5fs_hdf5_unlock();
+		h5fs__chunk_cache_abandon(r->cache, &key);
+		goto out;
+	}
+	/* from here on h5fs_reader_free() waits for us (we use r->fd) */
+	pthread_mutex_lock(&r->pf_mu);
+	r->pf_busy++;
+	pthread_mutex_unlock(&r->pf_mu);
+	error = chunk_locate(r, cc, s.origin, &loc);
+	h5fs_hdf5_unlock();
+	if (error == 0)
+		error = chunk_load(r, cc, &s, edge, &loc, 1, &c);
+	if (error == 0 && c) {
+		if (h5fs__chunk_cache_put_if(r->cache, &key, &c, &r->gen, gen))
+			stat_add(&r->st_prefetched, 1);
+		h5fs__chunk_release(c);
+	} else {
+		h5fs__chunk_cache_abandon(r->cache, &key);
+		if (error == 0 && s.mode == SRC_FILE)
+			stat_add(&r->st_prefetched, 1);
+	}
+	pthread_mutex_lock(&r->pf_mu);
+	r->pf_busy--;
+	pthread_cond_broadcast(&r->pf_cond);
+	pthread_mutex_unlock(&r->pf_mu);
+out:
+	reader_unref(r);
+}
+
+/* Queue chunk @p idx; 0 when the queue is full. */
+static int prefetch_submit(h5fs_reader *r, uint64_t idx)
+{
+	h5fs__task t = { prefetch_run, prefetch_cancel, r, idx };
+
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+	if (h5fs__chunk_cache_submit(r->cache, &t))
+		return 1;
+	atomic_fetch_sub_explicit(&r->refs, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Queue the chunks holding image bytes [a, b), in the order a read meets them (pf_mu held). */
+static void prefetch_range(h5fs_reader *r, uint64_t a, uint64_t b)
+{
+	struct boxes bx;
+	hsize_t cc[H5S_MAX_RANK];
+	uint64_t e0 = a / r->tsize, e1 = b / r->tsize + (b % r->tsize != 0), idx;
+	int rank = r->rank, k, i, j, seen, n = 0;
+
+	if (boxes_make(r, e0, e1, &bx) < 0) {
+		/* best effort: the read itself goes on */
+		h5fs_error_clear();
+		return;
+	}
+	for (k = 0; k < bx.n && n < PF_MAX_TASKS; k++) {
+		const hsize_t *clo = bx.clo + k * rank, *chi = bx.chi + k * rank;
+
+		memcpy(cc, clo, (size_t)rank * sizeof(*cc));
+		for (;;) {
+			for (seen = 0, j = 0; j < k && !seen; j++)
+				seen = box_has_chunk(r, &bx, j, cc);
+			if (!seen) {
+				for (idx = 0, i = 0; i < rank; i++)
+					idx = idx * r->nchunks[i] + cc[i];
+				if (idx + 1 != r->pf_last_idx) {
+					if (!prefetch_submit(r, idx) || ++n >= PF_MAX_TASKS)
+						goto out;
+					r->pf_last_idx = idx + 1;
+				}
+			}
+			for (i = rank - 1; i >= 0; i--) {
+				if (++cc[i] <= chi[i])
+					break;
+				cc[i] = clo[i];
+			}
+			if (i < 0)
+				break;
+		}
+	}
+out:
+	boxes_free(&bx);
+}
+
+/*
+ * Before serving [off, end): when the request continues the previous
+ * one (starts near where it ended; FUSE workers may take neighbouring
+ * requests slightly out of order), ask the pool for the chunks of the
+ * next pf_window bytes not asked for yet.  A jump stops prefetching.
+ */
+static void prefetch(h5fs_reader *r, uint64_t off, uint64_t end)
+{
+	uint64_t near = r->chunk_bytes > PF_NEAR ? r->chunk_bytes : PF_NEAR, from, to;
+
+	pthread_mutex_lock(&r->pf_mu);
+	if (off + near < r->pf_last_end || off > r->pf_last_end + near) {
+		r->pf_last_end = end;
+		r->pf_upto = 0;
+		r->pf_last_idx = 0;
+		pthread_mutex_unlock(&r->pf_mu);
+		return;
+	}
+	r->pf_last_end = end;
+	to = r->size - end > r->pf_window ? end + r->pf_window : r->size;
+	from = end > r->pf_upto ? end : r->pf_upto;
+	if (from < to) {
+		r->pf_upto = to;
+		prefetch_range(r, from, to);
+	}
+	pthread_mutex_unlock(&r->pf_mu);
+}
+
+/* Set up prefetching for a chunked reader with a cache (best effort). */
+static void prefetch_setup(h5fs_reader *r)
+{
+	size_t cap = h5fs__chunk_cache_capacity(r->cache);
+	uint64_t window;
+
+	if (r->kind != KIND_CHUNKED || !cap || h5fs__reader_prefetch <= 0 ||
+	    r->chunk_bytes > H5FS_READER_MAX_CHUNK || r->chunk_bytes > cap / PF_CACHE_SHARE)
+		return;
+	window = (uint64_t)h5fs__reader_prefetch * r->chunk_bytes;
+	if (window < PF_MIN_WINDOW)
+		window = PF_MIN_WINDOW;
+	if (window > cap / PF_CACHE_SHARE)
+		window = cap / PF_CACHE_SHARE;
+	if (pthread_mutex_init(&r->pf_mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&r->pf_cond, NULL) != 0) {
+		pthread_mutex_destroy(&r->pf_mu);
+		return;
+	}
+	r->pf_init = 1;
+	r->pf_window = window;
+}
+
 static int read_hdf5(h5fs_reader *r, uint8_t *buf, uint64_t off, uint64_t end)
 {
 	uint64_t e0 = off / r->tsize, e1 = end / r->tsize + (end % r->tsize != 0);
@@ -811,6 +1116,8 @@ int h5fs_reader_read(h5fs_reader *r, void *buf, size_t size, uint64_t off, size_
 		memcpy(buf, r->mem + off, (size_t)n);
 		break;
 	case KIND_CHUNKED:
+		if (r->pf_window)
+			prefetch(r, off, off + n);
 		error = read_chunked(r, buf, off, off + n);
 		break;
 	case KIND_HDF5:
@@ -1054,6 +1361,9 @@ int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *ca
 	}
 	if (!(r = calloc(1, sizeof(*r))))
 		return h5fs__error_oom();
+	atomic_init(&r->refs, 1);
+	atomic_init(&r->closing, 0);
+	atomic_init(&r->gen, 0);
 	r->fd = fd;
 	r->dset = H5I_INVALID_HID;
 	r->memtype = H5I_INVALID_HID;
@@ -1168,6 +1478,7 @@ int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *ca
 		r->fspace = space;
 		space = H5I_INVALID_HID;
 	}
+	prefetch_setup(r);
 out:
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
@@ -1188,6 +1499,22 @@ void h5fs_reader_free(h5fs_reader *r)
 {
 	if (!r)
 		return;
+	if (r->pf_window) {
+		/*
+		 * Tasks that have not reached their HDF5 part will not start it;
+		 * queued ones go; those past it (reading r->fd) are waited for.
+		 * Tasks waiting for the HDF5 lock keep the memory alive only.
+		 */
+		h5fs_hdf5_lock();
+		atomic_store(&r->closing, 1);
+		atomic_fetch_add(&r->gen, 1);
+		h5fs_hdf5_unlock();
+		h5fs__chunk_cache_cancel(r->cache, r);
+		pthread_mutex_lock(&r->pf_mu);
+		while (r->pf_busy)
+			pthread_cond_wait(&r->pf_cond, &r->pf_mu);
+		pthread_mutex_unlock(&r->pf_mu);
+	}
 	if (r->dset >= 0 || r->memtype >= 0 || r->fspace >= 0) {
 		h5fs_hdf5_lock();
 		if (r->fspace >= 0)
@@ -1196,13 +1523,10 @@ void h5fs_reader_free(h5fs_reader *r)
 			H5Tclose(r->memtype);
 		if (r->dset >= 0)
 			H5Idec_ref(r->dset);
+		r->fspace = r->memtype = r->dset = H5I_INVALID_HID;
 		h5fs_hdf5_unlock();
 	}
-	free(r->mem);
-	free(r->fill);
-	free(r->missing);
-	free(r->name);
-	free(r);
+	reader_unref(r);
 }
 
 uint64_t h5fs_reader_size(const h5fs_reader *r)
@@ -1232,10 +1556,14 @@ void h5fs_reader_stats_get(const h5fs_reader *r, h5fs_reader_stats *out)
 	out->chunks_decoded = atomic_load_explicit(&r->st_decoded, memory_order_relaxed);
 	out->cache_hits = atomic_load_explicit(&r->st_hits, memory_order_relaxed);
 	out->hdf5_reads = atomic_load_explicit(&r->st_hdf5_reads, memory_order_relaxed);
+	out->prefetched = atomic_load_explicit(&r->st_prefetched, memory_order_relaxed);
 }
 
 void h5fs_reader_invalidate(h5fs_reader *r)
 {
-	if (r)
-		h5fs__chunk_cache_drop(r->cache, r->dev, r->ino, r->obj);
+	if (!r)
+		return;
+	/* prefetches decoded before this point are not kept */
+	atomic_fetch_add(&r->gen, 1);
+	h5fs__chunk_cache_drop(r->cache, r->dev, r->ino, r->obj);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -827,7 +828,11 @@ static void test_reader__same_chunk_once(void **state)
 	(void)state;
 	fixtures();
 	th_ok(h5fs_chunk_cache_new(&cache, 16 << 20));
-	th_ok(open_reader(&o, th_path("other.h5"), "gzip", cache));
+	/* the counts below are the foreground's: no prefetching */
+	h5fs__reader_prefetch = 0;
+	i = open_reader(&o, th_path("other.h5"), "gzip", cache);
+	h5fs__reader_prefetch = H5FS__PREFETCH_AHEAD;
+	th_ok(i);
 	pthread_barrier_init(&start, NULL, 4);
 	for (i = 0; i < 4; i++) {
 		job[i].r = o.r;
@@ -850,6 +855,332 @@ static void test_reader__same_chunk_once(void **state)
 	assert_int_equal(st.chunks_decoded, rounds);
 	assert_int_equal(st.cache_hits, 3 * rounds);
 	close_reader(&o);
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/* ---- prefetching --------------------------------------------------------- */
+
+/*
+ * pf.h5: datasets whose byte image is arange(n) as <f8, in the layouts
+ * the prefetcher meets: 1-D gzip (with shuffle and fletcher32), 1-D
+ * unfiltered (read straight from the file: the prefetcher only hints),
+ * 2-D unfiltered short rows (cached whole), 2-D gzip whose image rows
+ * cross 16 chunks, and a 1-D gzip dataset with an edge chunk.
+ */
+static const char *pf_names[] = { "gzip", "gzip_sf", "plain", "short2d", "gzip2d", "edge" };
+#define PF_N (sizeof(pf_names) / sizeof(pf_names[0]))
+
+static void pf_fixture(void)
+{
+	static int made;
+
+	th_require_h5py();
+	if (made)
+		return;
+	if (th_python("n = 64 * 16384\n"
+		      "a = np.arange(n, dtype='<f8')\n"
+		      "with h5py.File(sys.argv[1] + '/pf.h5', 'w') as f:\n"
+		      "    f.create_dataset('gzip', data=a, chunks=(16384,), compression='gzip', compression_opts=1)\n"
+		      "    f.create_dataset('gzip_sf', data=a, chunks=(16384,), compression='gzip', shuffle=True,\n"
+		      "                     fletcher32=True)\n"
+		      "    f.create_dataset('plain', data=a, chunks=(16384,))\n"
+		      "    f.create_dataset('short2d', data=a.reshape(1024, 1024), chunks=(128, 128))\n"
+		      "    f.create_dataset('gzip2d', data=a.reshape(1024, 1024), chunks=(256, 64), compression='gzip')\n"
+		      "    f.create_dataset('edge', data=np.arange(1000003, dtype='<f8'), chunks=(65536,),\n"
+		      "                     compression='gzip')\n") != 0)
+		fail_msg("cannot write pf.h5");
+	made = 1;
+}
+
+/* Whether the 8-byte-aligned @p len bytes at image byte @p off read as arange. */
+static int pf_check(const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t i;
+	double v;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&v, buf + i, 8);
+		if (v != (double)((off + i) / 8))
+			return 0;
+	}
+	return 1;
+}
+
+/* Read @p r front to back in @p block byte requests; 0 when all are right. */
+static int pf_read_all(h5fs_reader *r, size_t block)
+{
+	uint8_t *buf = malloc(block);
+	uint64_t off, size = h5fs_reader_size(r);
+	size_t nread;
+	int bad = 0;
+
+	assert_non_null(buf);
+	for (off = 0; off < size && !bad; off += nread) {
+		if (h5fs_reader_read(r, buf, block, off, &nread) < 0) {
+			print_message("read at %llu: %s\n", (unsigned long long)off, h5fs_error_last()->message);
+			bad = 1;
+		} else if (nread == 0 || !pf_check(buf, nread, off)) {
+			print_message("bytes differ at %llu\n", (unsigned long long)off);
+			bad = 1;
+		}
+	}
+	free(buf);
+	return bad;
+}
+
+/* The chunks of the open dataset @p o (for counting decodes). */
+static uint64_t pf_nchunks(const char *name)
+{
+	if (!strcmp(name, "edge"))
+		return 1000003 / 65536 + 1;
+	if (!strcmp(name, "gzip2d"))
+		return 4 * 16;
+	return 64;
+}
+
+/* Sequential reads prefetch, give the same bytes, and decode each chunk once. */
+static void test_reader__prefetch_sequential(void **state)
+{
+	h5fs_chunk_cache *cache;
+	h5fs_reader_stats st;
+	struct opened o;
+	size_t k;
+	int lookup;
+
+	(void)state;
+	pf_fixture();
+	th_ok(h5fs_chunk_cache_new(&cache, 64 << 20));
+	/* few chunks: by coordinate and pread; then H5Dread_chunk */
+	for (lookup = 1; lookup <= 2; lookup++) {
+		h5fs__reader_lookup = lookup;
+		for (k = 0; k < PF_N; k++) {
+			th_ok(open_reader(&o, th_path("pf.h5"), pf_names[k], cache));
+			if (pf_read_all(o.r, 131072))
+				fail_msg("%s (lookup %d): wrong bytes", pf_names[k], lookup);
+			h5fs__chunk_cache_idle(cache);
+			h5fs_reader_stats_get(o.r, &st);
+			print_message("%-8s lookup %d: %llu touched, %llu decoded, %llu hits, %llu prefetched\n",
+				      pf_names[k], lookup, (unsigned long long)st.chunks_touched,
+				      (unsigned long long)st.chunks_decoded, (unsigned long long)st.cache_hits,
+				      (unsigned long long)st.prefetched);
+			if (st.prefetched == 0)
+				fail_msg("%s (lookup %d): nothing prefetched", pf_names[k], lookup);
+			if (strncmp(pf_names[k], "gzip", 4) == 0 || !strcmp(pf_names[k], "edge")) {
+				/* a decode per chunk, never two: prefetch and reads share it */
+				assert_int_equal(st.chunks_decoded, pf_nchunks(pf_names[k]));
+				assert_true(st.cache_hits > 0);
+			}
+			/* a second pass is served from the cache (64 MiB holds it) */
+			if (strcmp(pf_names[k], "plain") || lookup == 2) {
+				uint64_t decoded = st.chunks_decoded;
+
+				assert_int_equal(pf_read_all(o.r, 65536), 0);
+				h5fs__chunk_cache_idle(cache);
+				h5fs_reader_stats_get(o.r, &st);
+				assert_int_equal(st.chunks_decoded, decoded);
+			}
+			close_reader(&o);
+			h5fs_chunk_cache_clear(cache);
+		}
+	}
+	h5fs__reader_lookup = 0;
+	assert_true(h5fs__chunk_cache_workers(cache) > 0);
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/* Jumps around the dataset prefetch nothing; the bytes stay right. */
+static void test_reader__prefetch_random(void **state)
+{
+	h5fs_chunk_cache *cache;
+	h5fs_reader_stats st;
+	struct opened o;
+	uint8_t buf[65536];
+	uint64_t off, last_end = 0, size;
+	size_t nread, k;
+	int i, reads;
+
+	(void)state;
+	pf_fixture();
+	seed_init();
+	th_ok(h5fs_chunk_cache_new(&cache, 64 << 20));
+	for (k = 0; k < PF_N; k++) {
+		th_ok(open_reader(&o, th_path("pf.h5"), pf_names[k], cache));
+		size = h5fs_reader_size(o.r);
+		/* a new reader's stream starts at 0 */
+		last_end = 0;
+		for (i = 0, reads = 0; i < 200; i++) {
+			off = rnd_below(size / 8) * 8;
+			/* more than 1 MiB (and a chunk) from where the last read ended */
+			if (off + (2 << 20) > last_end && off < last_end + (2 << 20))
+				continue;
+			th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), off, &nread));
+			if (!pf_check(buf, nread, off))
+				fail_msg("%s (seed %llu): bytes differ at %llu", pf_names[k],
+					 (unsigned long long)seed, (unsigned long long)off);
+			last_end = off + nread;
+			reads++;
+		}
+		h5fs__chunk_cache_idle(cache);
+		h5fs_reader_stats_get(o.r, &st);
+		print_message("%-8s %d random reads: %llu touched, %llu decoded, %llu prefetched\n", pf_names[k],
+			      reads, (unsigned long long)st.chunks_touched, (unsigned long long)st.chunks_decoded,
+			      (unsigned long long)st.prefetched);
+		assert_true(reads > 10);
+		assert_int_equal(st.prefetched, 0);
+		close_reader(&o);
+		h5fs_chunk_cache_clear(cache);
+	}
+	/* nothing ever needed a worker */
+	assert_int_equal(h5fs__chunk_cache_workers(cache), 0);
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/* Threads taking the next block of one stream, as FUSE workers do. */
+struct pf_stream {
+	h5fs_reader *r;
+	_Atomic uint64_t next;
+	size_t block;
+	atomic_int failed;
+};
+
+static void *pf_stream_main(void *arg)
+{
+	struct pf_stream *p = arg;
+	uint8_t *buf = malloc(p->block);
+	uint64_t size = h5fs_reader_size(p->r), off;
+	size_t nread;
+
+	if (!buf) {
+		atomic_store(&p->failed, 1);
+		return NULL;
+	}
+	while ((off = atomic_fetch_add(&p->next, 1) * p->block) < size) {
+		if (h5fs_reader_read(p->r, buf, p->block, off, &nread) < 0 || !nread ||
+		    !pf_check(buf, nread, off))
+			atomic_store(&p->failed, 1);
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Concurrent readers: three streams (two on one reader, one on a reader
+ * of the same dataset, so they share cached chunks) plus random reads, on
+ * a cache that holds a few chunks only.
+ */
+static void test_reader__prefetch_threads(void **state)
+{
+	static const char *names[] = { "gzip", "gzip2d", "short2d" };
+	h5fs_chunk_cache *cache;
+	struct opened o[2];
+	struct pf_stream stream[2];
+	pthread_t tid[6];
+	size_t k;
+	int i, j;
+
+	(void)state;
+	pf_fixture();
+	/* 16 chunks of 128 KiB: prefetches evict each other under pressure */
+	th_ok(h5fs_chunk_cache_new(&cache, 16 * (131072 + 256)));
+	for (k = 0; k < 3; k++) {
+		for (j = 0; j < 2; j++) {
+			th_ok(open_reader(&o[j], th_path("pf.h5"), names[k], cache));
+			stream[j].r = o[j].r;
+			atomic_init(&stream[j].next, 0);
+			stream[j].block = j ? 65536 + 8 : 131072;
+			atomic_init(&stream[j].failed, 0);
+		}
+		for (i = 0; i < 6; i++) {
+			/* threads 0-3 on stream 0 (as four FUSE workers), 4-5 on stream 1 */
+			assert_int_equal(pthread_create(&tid[i], NULL, pf_stream_main, &stream[i < 4 ? 0 : 1]), 0);
+		}
+		/* meanwhile random reads on stream 0's reader */
+		for (i = 0; i < 300; i++) {
+			uint8_t buf[4096];
+			uint64_t off = rnd_below(h5fs_reader_size(o[0].r));
+			size_t nread;
+
+			th_ok(h5fs_reader_read(o[0].r, buf, sizeof(buf), off, &nread));
+			/* compare whole elements only */
+			if (nread > 16 && !pf_check(buf + (8 - off % 8) % 8, nread - 8, off + (8 - off % 8) % 8))
+				fail_msg("%s: random read at %llu differs", names[k], (unsigned long long)off);
+		}
+		for (i = 0; i < 6; i++)
+			pthread_join(tid[i], NULL);
+		for (j = 0; j < 2; j++) {
+			if (atomic_load(&stream[j].failed))
+				fail_msg("%s: stream %d read wrong bytes", names[k], j);
+			close_reader(&o[j]);
+		}
+	}
+	h5fs_chunk_cache_free(cache);
+	th_assert_no_open_ids();
+}
+
+/*
+ * Readers freed (and their files closed) while their prefetches are
+ * queued or running, sometimes with the HDF5 lock held as the daemon
+ * holds it; datasets invalidated in between.  Under ASan and TSan this
+ * is the use-after-free and race check.
+ */
+static void test_reader__prefetch_free_in_flight(void **state)
+{
+	h5fs_chunk_cache *cache;
+	struct opened o;
+	uint8_t buf[131072];
+	size_t nread, bytes, entries;
+	int i;
+
+	(void)state;
+	pf_fixture();
+	seed_init();
+	th_ok(h5fs_chunk_cache_new(&cache, 64 << 20));
+	for (i = 0; i < 60; i++) {
+		const char *name = pf_names[i % PF_N];
+		uint64_t off = (uint64_t)(i % 3) * 131072;
+
+		th_ok(open_reader(&o, th_path("pf.h5"), name, cache));
+		/* sequential from the start: prefetches queued */
+		th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), 0, &nread));
+		th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), nread, &nread));
+		if (i % 4 == 1) {
+			h5fs_reader_invalidate(o.r);
+			th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), off, &nread));
+			if (!pf_check(buf, nread, off))
+				fail_msg("%s: bytes differ after invalidate", name);
+		}
+		if (i % 2) {
+			/* as the daemon's idle close: lock held, then close the file */
+			h5fs_hdf5_lock();
+			h5fs_reader_free(o.r);
+			H5Fclose(o.file);
+			h5fs_hdf5_unlock();
+			close(o.fd);
+		} else {
+			close_reader(&o);
+		}
+		if (i % 10 == 9)
+			h5fs_chunk_cache_clear(cache);
+	}
+	/* the cache may be freed while stale tasks still wait for the lock */
+	h5fs_chunk_cache_free(cache);
+
+	/* invalidate while prefetches run: what stays cached is right */
+	th_ok(h5fs_chunk_cache_new(&cache, 64 << 20));
+	th_ok(open_reader(&o, th_path("pf.h5"), "gzip", cache));
+	for (i = 0; i < 20; i++) {
+		th_ok(h5fs_reader_read(o.r, buf, sizeof(buf), (uint64_t)i * sizeof(buf), &nread));
+		h5fs_reader_invalidate(o.r);
+	}
+	h5fs__chunk_cache_idle(cache);
+	assert_int_equal(pf_read_all(o.r, 131072), 0);
+	close_reader(&o);
+	h5fs__chunk_cache_idle(cache);
+	h5fs_chunk_cache_usage(cache, &bytes, &entries);
+	print_message("after free: %zu chunks cached, %zu bytes\n", entries, bytes);
 	h5fs_chunk_cache_free(cache);
 	th_assert_no_open_ids();
 }
@@ -1097,6 +1428,10 @@ int main(void)
 		cmocka_unit_test(test_reader__huge_chunks),
 		cmocka_unit_test(test_reader__threads),
 		cmocka_unit_test(test_reader__same_chunk_once),
+		cmocka_unit_test(test_reader__prefetch_sequential),
+		cmocka_unit_test(test_reader__prefetch_random),
+		cmocka_unit_test(test_reader__prefetch_threads),
+		cmocka_unit_test(test_reader__prefetch_free_in_flight),
 		cmocka_unit_test(test_reader__arguments),
 		cmocka_unit_test(test_reader__corpus),
 	};

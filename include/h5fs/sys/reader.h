@@ -33,6 +33,22 @@
  * - anything else (virtual datasets, external storage): H5Dread() of the
  *   elements the request covers, under the lock.
  *
+ * Prefetching (chunked datasets read through a cache): when a request
+ * continues the previous one (starts within max(1 MiB, one chunk) of
+ * where it ended; FUSE readahead requests may come slightly out of
+ * order) the reader asks the cache's worker pool (one thread per online
+ * core, at most 8, started on first use) for the chunks of the next
+ * 3 chunks' worth of bytes (at least 1 MiB, at most a quarter of the
+ * cache, never past the end; at most 8 chunks a request, a bounded
+ * queue).  A worker looks the chunk up under the HDF5 lock, then reads
+ * and decodes it outside it into the cache, holding the chunk's
+ * reservation so that a request for it waits for that decode instead
+ * of repeating it.  Chunks that would be read straight from the file
+ * are only announced to the kernel (POSIX_FADV_WILLNEED).  A request
+ * elsewhere stops prefetching until reads are sequential again.
+ * Prefetch errors are dropped (the request that needs the chunk meets
+ * them again).
+ *
  * Decoding errors (a corrupt deflate stream, a checksum mismatch, a chunk
  * that decodes to the wrong size or whose stored size is implausible)
  * give H5FS_ECORRUPT; sizes read from the file never size an allocation
@@ -82,6 +98,12 @@ typedef struct {
 	uint64_t cache_hits;
 	/** H5Dread() calls */
 	uint64_t hdf5_reads;
+	/**
+	 * chunks the background prefetcher loaded into the cache (or, for
+	 * chunks read straight from the file, asked the kernel to read
+	 * ahead); their decoding is also in chunks_decoded
+	 */
+	uint64_t prefetched;
 } h5fs_reader_stats;
 
 /**
@@ -94,8 +116,9 @@ typedef struct {
 H5FS_EXTERN(int) h5fs_chunk_cache_new(h5fs_chunk_cache **out, size_t size_bytes);
 
 /**
- * Free the cache.  Every reader using it must have been freed.  NULL is
- * a no-op.
+ * Free the cache and stop its prefetch workers.  Every reader using it
+ * must have been freed; do not hold the HDF5 lock (a worker may be
+ * waiting for it).  NULL is a no-op.
  */
 H5FS_EXTERN(void) h5fs_chunk_cache_free(h5fs_chunk_cache *cache);
 
@@ -130,8 +153,10 @@ H5FS_EXTERN(void) h5fs_chunk_cache_usage(h5fs_chunk_cache *cache, size_t *bytes,
 H5FS_EXTERN(int) h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *cache);
 
 /**
- * Free a reader (takes the HDF5 lock when it holds a dataset).  NULL is
- * a no-op.
+ * Free a reader (takes the HDF5 lock when it holds a dataset; the caller
+ * may hold it).  Its queued prefetches are dropped and the running ones
+ * past their HDF5 part are waited for, so the descriptor may be closed
+ * and the file's ids too once this returns.  NULL is a no-op.
  */
 H5FS_EXTERN(void) h5fs_reader_free(h5fs_reader *r);
 
@@ -143,7 +168,9 @@ H5FS_EXTERN(uint64_t) h5fs_reader_size(const h5fs_reader *r);
  *
  * Safe to call from several threads at once, on the same reader or on
  * different ones.  The HDF5 lock is held only around HDF5 calls, never
- * around pread() or decoding.
+ * around pread() or decoding.  With a cache, the caller must not hold
+ * the HDF5 lock: a request may wait for another thread's (or a
+ * prefetch worker's) decode of the same chunk, which takes the lock.
  *
  * @param[out] nread bytes stored in @p buf: @p size, or less at the end
  *	       of the image (0 at or past the end)
@@ -168,7 +195,10 @@ H5FS_EXTERN(int) h5fs_reader_extent(h5fs_reader *r, uint64_t *file_off);
 /** The reader's counters (read atomically, each on its own). */
 H5FS_EXTERN(void) h5fs_reader_stats_get(const h5fs_reader *r, h5fs_reader_stats *out);
 
-/** Drop this dataset's chunks from the cache (after the dataset changed). */
+/**
+ * Drop this dataset's chunks from the cache (after the dataset changed);
+ * prefetches under way are not kept.
+ */
 H5FS_EXTERN(void) h5fs_reader_invalidate(h5fs_reader *r);
 
 H5FS_END_DECL
