@@ -224,10 +224,10 @@ int main(int argc, char **argv)
 		       i == 0 ? "cold" : "warm", mib, t, mib / t);
 	}
 	h5fs_reader_stats_get(r, &st);
-	printf("  stats: bytes_read %llu chunks_touched %llu decoded %llu hits %llu hdf5_reads %llu\n",
+	printf("  stats: bytes_read %llu chunks_touched %llu decoded %llu hits %llu hdf5_reads %llu prefetched %llu\n",
 	       (unsigned long long)st.bytes_read, (unsigned long long)st.chunks_touched,
 	       (unsigned long long)st.chunks_decoded, (unsigned long long)st.cache_hits,
-	       (unsigned long long)st.hdf5_reads);
+	       (unsigned long long)st.hdf5_reads, (unsigned long long)st.prefetched);
 	h5fs_reader_free(r);
 	h5fs_chunk_cache_free(cache);
 	H5Fclose(file);
