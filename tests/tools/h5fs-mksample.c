@@ -45,7 +45,7 @@ static void write_steps(h5fs_ref *data, int steps)
 
 		times[s] = steps > 1 ? (double)s / (steps - 1) : 0.0;
 		for (int i = 0; i < 8; i++) {
-			u[i] = 0.001 * times[s] * (i + 1);
+			u[i] = 0.001 * (s + 1) * (i + 1);
 			sig[i] = 2.1e11 * u[i];
 		}
 		energy[s] = 0.5 * times[s] * times[s];
