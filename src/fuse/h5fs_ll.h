@@ -367,6 +367,8 @@ struct h5fs_open {
 	int create;		/* the node was new: commits create the dataset */
 	int created;		/* a create commit succeeded */
 	int dirty;		/* changed since the last commit */
+	char *prep;		/* the hidden dataset the stage's sink writes into (ops_write.c) */
+	int early_done;		/* a create: the early start was tried (or does not apply) */
 };
 
 /* ops */

@@ -21,6 +21,19 @@
  * after the data is closed) reinterprets its bytes.  A created file that
  * is released without ever committing (its commit was refused) vanishes.
  *
+ * Large new arrays are written once: as soon as a created NAME.npy shows
+ * its NPY header (or a created file has user.h5.dtype / user.h5.shape
+ * declared) and the data will pass the stage's memory limit,
+ * h5fs_commit_early() makes the dataset under a hidden name with its
+ * storage allocated, and the stage's sink sends the data bytes straight
+ * to that storage (pwrite on the HDF5 file, with the file held as for a
+ * write, so the change detection and the idle close stay out).  The
+ * commit then only zeroes what was never written and moves the dataset
+ * into place.  Whatever does not fit that plan (the header rewritten,
+ * the wrong size) is committed the usual way, reading the bytes back
+ * through the stage; the hidden dataset is deleted at release when the
+ * commit did not take it, so an abandoned copy leaves nothing visible.
+ *
  * Commits of at least mpi_threshold bytes go to h5fs-mpiwrite: the stage
  * is materialised into the staging file, the daemon's HDF5 handle is
  * closed, `mpiexec -n NP h5fs-mpiwrite ...` runs, and the handle is
@@ -180,6 +193,13 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 	n->wsize = h5fs_stage_size(st);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = 0;
+	/*
+	 * A write-only descriptor can neither read nor mmap: its writes skip
+	 * the kernel's page cache and come straight from the caller's pages
+	 * (one copy fewer for cp, cat > and numpy.save)
+	 */
+	if ((fi->flags & O_ACCMODE) == O_WRONLY)
+		fi->direct_io = 1;
 	return 0;
 }
 
@@ -204,10 +224,101 @@ int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, 
 	return 0;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+
+	return n > t && !strcmp(s + n - t, tail);
+}
+
+/* Delete the hidden dataset of an early start; with the file held. */
+static void drop_prep_held(struct h5fs_ll *ll, int64_t fid, char *prep)
+{
+	(void)ll;
+	if (H5Ldelete(fid, prep, H5P_DEFAULT) < 0 || H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot delete the unused hidden dataset", prep);
+	H5Eclear2(H5E_DEFAULT);
+}
+
+static void drop_prep(struct h5fs_ll *ll, struct h5fs_open *of)
+{
+	int64_t fid;
+	int err;
+
+	if (!of->prep)
+		return;
+	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+		h5fs_log(H5FS_LOG_WARN, "cannot delete the unused hidden dataset '%s': %s", of->prep, strerror(err));
+	} else {
+		drop_prep_held(ll, fid, of->prep);
+		h5fs_backing_end_write(ll, 1);
+	}
+	free(of->prep);
+	of->prep = NULL;
+}
+
+/*
+ * A created file: once its dtype and shape are known (an NPY header, or
+ * user.h5.dtype / user.h5.shape declared) and its data is large, make
+ * the dataset now and send the data straight into it (see the top).
+ * Best effort: anything that does not work leaves the usual staging.
+ */
+static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
+{
+	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
+	h5fs_commit_info ci;
+	struct h5fs_node *n = of->node;
+	struct h5fs_wdecl *d = n->wr;
+	char *tmp = NULL;
+	uint64_t foff = 0;
+	int64_t fid;
+	int rc;
+
+	if ((n->flags & H5FS_NF_DEAD) || !(d && d->shape ? 1 : !(d && d->dtype) && ends_with(n->path, ".npy"))) {
+		of->early_done = 1;
+		return;
+	}
+	if (h5fs_backing_begin_write(ll, &fid)) {
+		of->early_done = 1;	/* the commit will say why */
+		return;
+	}
+	co.create = 1;
+	co.dtype = d ? d->dtype : NULL;
+	co.shape = d ? d->shape : NULL;
+	rc = h5fs_commit_early(&ci, &tmp, &foff, fid, n->path, of->st, &co, H5FS_STAGE_MEM_LIMIT);
+	if (rc == H5FS_EBUFS) {	/* the header is not complete yet */
+		H5Eclear2(H5E_DEFAULT);
+		h5fs_backing_end_write(ll, 0);
+		return;
+	}
+	of->early_done = 1;
+	if (rc < 0) {
+		/* the commit decides (and reports a bad header) */
+		h5fs_log(H5FS_LOG_DEBUG, "'%s' is staged as usual: %s", n->path, h5fs_error_last()->message);
+		H5Eclear2(H5E_DEFAULT);
+		h5fs_backing_end_write(ll, 0);
+		return;
+	}
+	rc = h5fs_stage_sink_set(of->st, ll->opts->source_abs, foff, ci.data_offset, ci.data_offset + ci.new_size);
+	if (rc < 0) {
+		h5fs_log(H5FS_LOG_WARN, "'%s' is staged as usual: %s", n->path, h5fs_error_last()->message);
+		drop_prep_held(ll, fid, tmp);
+		free(tmp);
+	} else {
+		h5fs_log(H5FS_LOG_DEBUG, "'%s': %llu bytes go straight into '%s'", n->path,
+			 (unsigned long long)ci.new_size, tmp);
+		of->prep = tmp;
+	}
+	h5fs_commit_info_release(&ci);
+	h5fs_backing_end_write(ll, 0);
+}
+
 void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
-	int rc;
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	int64_t fid;
+	int rc, err;
 
 	(void)ino;
 	if (!of || !of->writer) {
@@ -218,13 +329,22 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/* writes into the sink change the HDF5 file: hold it as for a commit */
+	if (of->prep && (err = h5fs_backing_begin_write(ll, &fid))) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	rc = h5fs_stage_write(of->st, buf, size, (uint64_t)off);
+	if (of->prep)
+		h5fs_backing_end_write(ll, 0);
 	if (rc < 0) {
 		fuse_reply_err(req, stage_errno(rc, "write", of->node->path));
 		return;
 	}
 	of->dirty = 1;
 	of->node->wsize = h5fs_stage_size(of->st);
+	if (of->create && !of->prep && !of->early_done)
+		early_start(ll, of);
 	fuse_reply_write(req, size);
 }
 
@@ -272,7 +392,8 @@ static int parse_shape(const char *s, int *ndim, uint64_t *dims)
 	return 0;
 }
 
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created);
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created,
+		       const char *prep, int *prep_used);
 
 /* Rewrite a fresh dataset with the declared dtype/shape. */
 static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
@@ -323,7 +444,7 @@ static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 		off += len;
 	}
 	free(piece);
-	err = commit_node(ll, n, st, 1, &created);
+	err = commit_node(ll, n, st, 1, &created, NULL, NULL);
 	h5fs_stage_free(st);
 	n->flags |= H5FS_NF_FRESH;
 	return err;
@@ -640,9 +761,11 @@ static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, c
 /*
  * Commit @p st to node @p n, with the tree lock held exclusively.
  * @p create: the node is new (or being reinterpreted); *created set on
- * success.  Returns an errno.
+ * success.  @p prep: the hidden dataset of an early start (or NULL);
+ * *prep_used set when the commit moved it into place.  Returns an errno.
  */
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created)
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created,
+		       const char *prep, int *prep_used)
 {
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_info ci;
@@ -658,8 +781,11 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 		co.dtype = d->dtype;
 		co.shape = d->shape;
 	}
+	if (create)
+		co.prepared = prep;
 	rc = 1;
-	if (mpi_threshold(ll) != UINT64_MAX && h5fs_stage_size(st) >= mpi_threshold(ll)) {
+	/* with an early start the data is in place already: nothing for MPI */
+	if (!co.prepared && mpi_threshold(ll) != UINT64_MAX && h5fs_stage_size(st) >= mpi_threshold(ll)) {
 		rc = commit_mpi(ll, n, st, &co, fid, &ci);
 		if (rc <= 0) {
 			/* reopen: the helper changed the file */
@@ -693,6 +819,8 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 		h5fs_backing_end_write(ll, 1);
 		return err;
 	}
+	if (ci.prepared_used && prep_used)
+		*prep_used = 1;
 	if (ci.kind != H5FS_COMMIT_NONE) {
 		if (create) {
 			apply_pending_attrs(n, fid, ci.path);
@@ -711,7 +839,8 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 		h5fs_tree_inval_inode(ll, n);
 		h5fs_log(H5FS_LOG_DEBUG, "commit of '%s': %s, %llu bytes", n->path,
 			 ci.kind == H5FS_COMMIT_INPLACE ? "in place" : ci.kind == H5FS_COMMIT_RESIZE ? "resized" :
-			 ci.kind == H5FS_COMMIT_REPLACE ? "replaced" : "created", (unsigned long long)ci.write_bytes);
+			 ci.kind == H5FS_COMMIT_REPLACE ? "replaced" : ci.prepared_used ? "created (written early)" :
+			 "created", (unsigned long long)ci.write_bytes);
 	}
 	h5fs_commit_info_release(&ci);
 	h5fs_backing_end_write(ll, 1);
@@ -721,13 +850,18 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of)
 {
 	struct h5fs_node *n = of->node;
-	int err;
+	int err, used = 0;
 
 	if (n->flags & H5FS_NF_DEAD)
 		return 0;	/* unlinked while open: nothing to keep */
 	if (!of->dirty && !(of->create && !of->created))
 		return 0;
-	err = commit_node(ll, n, of->st, of->create, &of->created);
+	err = commit_node(ll, n, of->st, of->create, &of->created, of->prep, &used);
+	if (used) {
+		/* it is the dataset now */
+		free(of->prep);
+		of->prep = NULL;
+	}
 	if (!err) {
 		of->dirty = 0;
 		n->wsize = n->size;
@@ -763,6 +897,8 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 	if (err)
 		h5fs_tree_inval_inode(ll, n);	/* the kernel saw the staged size */
 	h5fs_stage_free(of->st);
+	/* an early start the commit did not take (refused, abandoned, unlinked) */
+	drop_prep(ll, of);
 	/* a created file whose data never made it into the file vanishes */
 	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
 		struct h5fs_node *dir = &ll->idx.nodes[n->parent];
@@ -810,7 +946,7 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		h5fs_stage_free(st);
 		return stage_errno(rc, "truncate", n->path);
 	}
-	err = commit_node(ll, n, st, 0, &created);
+	err = commit_node(ll, n, st, 0, &created, NULL, NULL);
 	h5fs_stage_free(st);
 	return err;
 }
@@ -878,7 +1014,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	(void)rdev;
 	err = new_file(ll, parent, name, mode, &n);
 	if (!err && !(err = new_stage(ll, 0, &st))) {
-		err = commit_node(ll, n, st, 1, &created);
+		err = commit_node(ll, n, st, 1, &created, NULL, NULL);
 		h5fs_stage_free(st);
 	}
 	if (err && n) {

@@ -260,6 +260,7 @@ struct plan {
 	struct ds old;		/* open when the dataset exists */
 	hid_t type;		/* create: the new type */
 	int fortran;		/* create from NPY: Fortran order, ndim >= 2 */
+	bool early;		/* h5fs_commit_early(): the data has not all arrived */
 };
 
 void h5fs_commit_info_release(h5fs_commit_info *info)
@@ -368,6 +369,17 @@ static int plan_npy(struct plan *p, const h5fs_stage *st)
 		head = grown;
 		if ((error = h5fs_stage_read(st, head, want, 0, &got, NULL, NULL)) < 0)
 			goto out;
+		if (p->early) {
+			/* only the bytes written so far from offset 0 count */
+			const h5fs_stage_extent *ext;
+			size_t next;
+
+			h5fs_stage_extents(st, &ext, &next);
+			if (!next || ext[0].off)
+				got = 0;
+			else if (ext[0].len < got)
+				got = (size_t)ext[0].len;
+		}
 		error = h5fs_npy_header_parse(&hdr, head, got);
 		if (error != H5FS_EBUFS || got < want)
 			break;
@@ -379,6 +391,10 @@ static int plan_npy(struct plan *p, const h5fs_stage *st)
 		else
 			break;
 		memset(&hdr, 0, sizeof(hdr));
+	}
+	if (error == H5FS_EBUFS && p->early && got < want) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "the NPY header of '%s' has not arrived yet", info->path);
+		goto out;	/* H5FS_EBUFS: try again after more writes */
 	}
 	if (error < 0) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "'%s' does not start with a valid NPY header", info->path);
@@ -393,7 +409,7 @@ static int plan_npy(struct plan *p, const h5fs_stage *st)
 		info->dims[i] = hdr.shape[i];
 	if ((error = shape_bytes(&bytes, hdr.ndim, hdr.shape, esize, info->path)) < 0)
 		goto out;
-	if (h5fs_stage_size(st) - hdr.header_len != bytes) {
+	if (!p->early && h5fs_stage_size(st) - hdr.header_len != bytes) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "NPY data of '%s' holds %llu bytes, its header says %llu",
 				info->path, (unsigned long long)(h5fs_stage_size(st) - hdr.header_len),
 				(unsigned long long)bytes);
@@ -401,6 +417,7 @@ static int plan_npy(struct plan *p, const h5fs_stage *st)
 		goto out;
 	}
 	info->data_offset = hdr.header_len;
+	info->new_size = bytes;
 	p->fortran = hdr.fortran_order && hdr.ndim >= 2;
 	if (p->fortran && bytes > H5FS_COMMIT_MAX_TRANSPOSE) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "Fortran-order NPY data of '%s' is too large to transpose", info->path);
@@ -433,16 +450,21 @@ static int plan_create(struct plan *p, hid_t fid, const char *path, const h5fs_s
 			if ((error = parse_shape(info, opts->shape, path)) < 0 ||
 			    (error = shape_bytes(&bytes, info->ndim, info->dims, H5Tget_size(p->type), path)) < 0)
 				return error;
-			if (bytes != size) {
+			info->new_size = bytes;
+			if (bytes != size && !p->early) {
 				h5fs__error_set(H5FS_ERROR_INVALID, "'%s' holds %llu bytes, its shape and dtype need %llu",
 						path, (unsigned long long)size, (unsigned long long)bytes);
 				return H5FS_EINVALID;
 			}
+		} else if (p->early) {
+			h5fs__error_set(H5FS_ERROR_INVALID, "the size of '%s' is not known before its data", path);
+			return H5FS_ENOTSUPPORTED;
 		} else if ((error = set_shape(info, H5Tget_size(p->type), size, path)) < 0) {
 			return error;
 		}
 	}
-	info->new_size = size - info->data_offset;
+	if (!p->early)
+		info->new_size = size - info->data_offset;
 	info->write_bytes = info->new_size;
 	info->kind = H5FS_COMMIT_CREATE;
 	info->mpi_mode = "new";
@@ -536,7 +558,7 @@ static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_sta
 	return 0;
 }
 
-static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
+static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts, bool early)
 {
 	h5fs_commit_options defaults = H5FS_COMMIT_OPTIONS_INIT;
 	int error;
@@ -546,10 +568,11 @@ static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const c
 	p->info = info;
 	p->old.dset = p->old.type = H5I_INVALID_HID;
 	p->type = H5I_INVALID_HID;
+	p->early = early;
 	H5FS_ASSERT_ARG(fid >= 0 && path && *path == '/' && st);
 	if (!opts)
 		opts = &defaults;
-	if (opts->version != H5FS_COMMIT_OPTIONS_VERSION) {
+	if (opts->version != H5FS_COMMIT_OPTIONS_VERSION && opts->version != 1) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "unknown commit options version %u", opts->version);
 		return H5FS_EINVALID;
 	}
@@ -572,7 +595,7 @@ int h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *path, const h
 	int error;
 
 	H5FS_ASSERT_ARG(out);
-	error = plan_begin(&p, out, fid, path, st, opts);
+	error = plan_begin(&p, out, fid, path, st, opts, false);
 	plan_end(&p);
 	return error;
 }
@@ -1178,21 +1201,164 @@ fail:
 	return error;
 }
 
+/* ---- a create prepared early (h5fs_commit_early) ----------------------- */
+
+/* The storage of a contiguous dataset in the file, or HADDR_UNDEF. */
+static haddr_t raw_offset(hid_t dset)
+{
+	hid_t dcpl = H5Dget_create_plist(dset);
+	haddr_t off = HADDR_UNDEF;
+
+	if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
+	    H5Pget_nfilters(dcpl) == 0)
+		off = H5Dget_offset(dset);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	h5fs__hdf5_clear();
+	return off;
+}
+
+int h5fs_commit_early(h5fs_commit_info *out, char **tmp_path, uint64_t *file_off, hid_t fid, const char *path,
+		      const h5fs_stage *st, const h5fs_commit_options *opts, uint64_t min_bytes)
+{
+	h5fs_commit_info *info = out;
+	struct plan p;
+	hid_t d = H5I_INVALID_HID;
+	haddr_t off = HADDR_UNDEF;
+	char *tmp = NULL;
+	int error;
+
+	H5FS_ASSERT_ARG(out && tmp_path && file_off);
+	*tmp_path = NULL;
+	*file_off = 0;
+	if (!opts || !opts->create) {
+		memset(out, 0, sizeof(*out));
+		h5fs__error_set(H5FS_ERROR_INVALID, "an early commit is for a create only");
+		return H5FS_EINVALID;
+	}
+	if ((error = plan_begin(&p, info, fid, path, st, opts, true)) < 0)
+		goto out;
+	if (p.fortran || info->new_size == 0 || info->new_size < min_bytes) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "'%s' is written the usual way (%s)", info->path,
+				p.fortran ? "Fortran order" : "small");
+		error = H5FS_ENOTSUPPORTED;
+		goto out;
+	}
+	if ((error = make_temp(&tmp, fid, info->path, p.type, info->ndim, info->dims, p.old.dset, true)) < 0)
+		goto out;
+	if ((d = H5Dopen2(fid, tmp, H5P_DEFAULT)) < 0) {
+		h5fs__error_hdf5("cannot open dataset '%s'", tmp);
+		error = H5FS_ERROR;
+	} else if ((off = raw_offset(d)) == HADDR_UNDEF) {
+		/* the old dataset's layout (chunks, external files) cannot take raw bytes */
+		h5fs__error_set(H5FS_ERROR_INVALID, "'%s' is written the usual way (not contiguous)", info->path);
+		error = H5FS_ENOTSUPPORTED;
+	}
+	if (d >= 0)
+		H5Dclose(d);
+	if (error == 0 && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0) {
+		h5fs__error_hdf5("cannot flush after creating '%s'", tmp);
+		error = H5FS_ERROR;
+	}
+	if (error < 0) {
+		const h5fs_error *e = h5fs_error_last();
+		char *msg = h5fs__strdup(e->message);
+		int klass = e->klass;
+
+		if (H5Ldelete(fid, tmp, H5P_DEFAULT) < 0 || H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
+			h5fs__hdf5_clear();
+		if (msg)
+			h5fs__error_set(klass, "%s", msg);
+		free(msg);
+		free(tmp);
+		goto out;
+	}
+	*tmp_path = tmp;
+	*file_off = (uint64_t)off;
+out:
+	plan_end(&p);
+	if (error < 0)
+		h5fs_commit_info_release(info);
+	return error;
+}
+
+/*
+ * Whether the dataset @p prepared (h5fs_commit_early) takes this create
+ * as it is: 1 yes; 0 no, the create is made the usual way (the stage's
+ * sink still reads right: the dataset is where the sink points);
+ * H5FS_ERROR when the dataset that holds the sink's bytes is gone.
+ */
+static int prepared_matches(struct plan *p, hid_t fid, const char *prepared, const h5fs_stage *st)
+{
+	h5fs_commit_info *info = p->info;
+	struct ds nds = DS_INIT;
+	uint64_t foff = 0, lo = 0, hi = 0;
+	int live = h5fs_stage_sink_get(st, &foff, &lo, &hi), match;
+	haddr_t off;
+
+	if (ds_open(&nds, fid, prepared) < 0 || (off = raw_offset(nds.dset)) == HADDR_UNDEF ||
+	    (live && (uint64_t)off != foff)) {
+		ds_close(&nds);
+		h5fs__hdf5_clear();
+		if (!live) {
+			h5fs_error_clear();
+			return 0;
+		}
+		h5fs__error_set(H5FS_ERROR_OS, "the hidden dataset '%s' that holds the data of '%s' was removed or moved "
+				"by another program", prepared, info->path);
+		return H5FS_ERROR;
+	}
+	match = live && !p->fortran && lo == info->data_offset && hi == info->data_offset + info->new_size &&
+		nds.ndim == info->ndim && H5Tequal(nds.type, p->type) > 0;
+	for (int i = 0; match && i < nds.ndim; i++)
+		match = nds.dims[i] == info->dims[i];
+	ds_close(&nds);
+	h5fs__hdf5_clear();
+	return match;
+}
+
+/* Put the prepared dataset in place: the sink already holds the data. */
+static int commit_prepared(struct plan *p, hid_t fid, const char *prepared, h5fs_stage *st)
+{
+	int error;
+
+	if ((error = h5fs_stage_sink_fill(st)) < 0)
+		return error;
+	ds_close(&p->old);
+	if ((error = swap_links(fid, prepared, p->info->path)) < 0)
+		return error;
+	/* the sink is the dataset now: later writes are staged again */
+	h5fs_stage_sink_freeze(st);
+	return 0;
+}
+
 int h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path, h5fs_stage *st, const h5fs_commit_options *opts)
 {
 	h5fs_commit_info local;
 	h5fs_commit_info *info = out ? out : &local;
+	const char *prepared = NULL;
 	struct plan p;
 	int error;
 
-	if ((error = plan_begin(&p, info, fid, path, st, opts)) < 0)
+	if ((error = plan_begin(&p, info, fid, path, st, opts, false)) < 0)
 		goto out;
+	if (opts && opts->version >= 2)
+		prepared = opts->prepared;
 	switch (info->kind) {
 	case H5FS_COMMIT_NONE:
 		goto out;
 	case H5FS_COMMIT_INPLACE:
 	case H5FS_COMMIT_RESIZE:
 		error = commit_in_place(&p, st);
+		break;
+	case H5FS_COMMIT_CREATE:
+		if (prepared && (error = prepared_matches(&p, fid, prepared, st)) == 1) {
+			if ((error = commit_prepared(&p, fid, prepared, st)) == 0)
+				info->prepared_used = 1;
+			break;
+		}
+		if (error == 0)
+			error = commit_replace(&p, fid, st);
 		break;
 	default:
 		error = commit_replace(&p, fid, st);

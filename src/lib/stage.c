@@ -12,6 +12,11 @@
  *   and bytes outside the extents read as 0 (holes, or cut away by
  *   ftruncate() when the image shrank), so a materialised file needs no
  *   zeroing;
+ * - with a sink (sink_fd >= 0), the dirty bytes inside the window
+ *   [sink_lo, sink_hi) live in the sink file at sink_off + (offset -
+ *   sink_lo), and only there: what mem or the staging file hold inside
+ *   the window is stale and never read (and never written once the sink
+ *   is set);
  * - a failed operation leaves the stage as it was.
  */
 #include <errno.h>
@@ -38,6 +43,11 @@ struct h5fs_stage {
 	char *dir;		/* staging folder (resolved) */
 	bool own_dir;		/* the default folder: remove it when empty */
 	char *file;		/* staging file path, when fd >= 0 */
+	/* the sink (h5fs_stage_sink_set): window [sink_lo, sink_hi) at sink_off */
+	int sink_fd;
+	uint64_t sink_lo, sink_hi, sink_off;
+	bool sink_frozen;	/* committed: the next write into it drops it first */
+	char *sink_path;
 };
 
 /* Reads and writes of the staging file move at most this much at once. */
@@ -96,6 +106,7 @@ int h5fs_stage_new(h5fs_stage **out, uint64_t base_size, const h5fs_stage_option
 	st->size = st->base_size = st->base_limit = base_size;
 	st->mem_limit = opts->mem_limit;
 	st->fd = -1;
+	st->sink_fd = -1;
 	if (opts->staging_dir) {
 		if (!(st->dir = h5fs__strdup(opts->staging_dir)))
 			error = H5FS_ENOMEM;
@@ -121,6 +132,9 @@ void h5fs_stage_free(h5fs_stage *st)
 		if (st->own_dir)
 			rmdir(st->dir);	/* fails harmlessly while others use it */
 	}
+	if (st->sink_fd >= 0)
+		close(st->sink_fd);
+	free(st->sink_path);
 	free(st->file);
 	free(st->dir);
 	free(st->ext);
@@ -161,7 +175,7 @@ const char *h5fs_stage_path(const h5fs_stage *st)
 
 /* ---- the staging file ------------------------------------------------ */
 
-static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off, const char *path)
+static int full_pwrite_what(int fd, const void *buf, size_t len, uint64_t off, const char *what, const char *path)
 {
 	const unsigned char *p = buf;
 
@@ -171,7 +185,7 @@ static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off, const 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			h5fs__error_set(H5FS_ERROR_OS, "cannot write staging file '%s': %s", path,
+			h5fs__error_set(H5FS_ERROR_OS, "cannot write %s '%s': %s", what, path,
 					n < 0 ? strerror(errno) : "short write");
 			return H5FS_ERROR;
 		}
@@ -182,7 +196,7 @@ static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off, const 
 	return 0;
 }
 
-static int full_pread(int fd, void *buf, size_t len, uint64_t off, const char *path)
+static int full_pread_what(int fd, void *buf, size_t len, uint64_t off, const char *what, const char *path)
 {
 	unsigned char *p = buf;
 
@@ -192,7 +206,7 @@ static int full_pread(int fd, void *buf, size_t len, uint64_t off, const char *p
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			h5fs__error_set(H5FS_ERROR_OS, "cannot read staging file '%s': %s", path, strerror(errno));
+			h5fs__error_set(H5FS_ERROR_OS, "cannot read %s '%s': %s", what, path, strerror(errno));
 			return H5FS_ERROR;
 		}
 		if (n == 0) {	/* a hole cut off at the end: zeros */
@@ -204,6 +218,57 @@ static int full_pread(int fd, void *buf, size_t len, uint64_t off, const char *p
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off, const char *path)
+{
+	return full_pwrite_what(fd, buf, len, off, "staging file", path);
+}
+
+static int full_pread(int fd, void *buf, size_t len, uint64_t off, const char *path)
+{
+	return full_pread_what(fd, buf, len, off, "staging file", path);
+}
+
+/* ---- the sink window -------------------------------------------------- */
+
+/*
+ * The parts of [a, b) outside the sink window (all of it without a
+ * sink): up to two ranges, written to @p out; returns how many.
+ */
+static int outside_window(const h5fs_stage *st, uint64_t a, uint64_t b, uint64_t out[2][2])
+{
+	int n = 0;
+
+	if (st->sink_fd < 0 || b <= st->sink_lo || a >= st->sink_hi) {
+		if (a < b) {
+			out[0][0] = a;
+			out[0][1] = b;
+			n = 1;
+		}
+		return n;
+	}
+	if (a < st->sink_lo) {
+		out[n][0] = a;
+		out[n][1] = st->sink_lo;
+		n++;
+	}
+	if (b > st->sink_hi) {
+		out[n][0] = st->sink_hi;
+		out[n][1] = b;
+		n++;
+	}
+	return n;
+}
+
+/* The part of [a, b) inside the sink window; false when there is none. */
+static bool inside_window(const h5fs_stage *st, uint64_t a, uint64_t b, uint64_t *wa, uint64_t *wb)
+{
+	if (st->sink_fd < 0 || b <= st->sink_lo || a >= st->sink_hi || a >= b)
+		return false;
+	*wa = a > st->sink_lo ? a : st->sink_lo;
+	*wb = b < st->sink_hi ? b : st->sink_hi;
+	return true;
 }
 
 /* Make the private folder, or accept ours: a real directory, ours, 0700. */
@@ -273,14 +338,19 @@ int h5fs_stage_spill(h5fs_stage *st)
 	if ((error = open_file(st)) < 0)
 		return error;
 	for (size_t i = 0; i < st->next; i++) {
-		if ((error = full_pwrite(st->fd, st->mem + st->ext[i].off, (size_t)st->ext[i].len,
-					 st->ext[i].off, st->file)) < 0) {
-			close(st->fd);
-			unlink(st->file);
-			free(st->file);
-			st->file = NULL;
-			st->fd = -1;
-			return error;
+		uint64_t part[2][2];
+		int np = outside_window(st, st->ext[i].off, st->ext[i].off + st->ext[i].len, part);
+
+		for (int k = 0; k < np; k++) {
+			if ((error = full_pwrite(st->fd, st->mem + part[k][0], (size_t)(part[k][1] - part[k][0]),
+						 part[k][0], st->file)) < 0) {
+				close(st->fd);
+				unlink(st->file);
+				free(st->file);
+				st->file = NULL;
+				st->fd = -1;
+				return error;
+			}
 		}
 	}
 	free(st->mem);
@@ -375,10 +445,31 @@ static int mem_reserve(h5fs_stage *st, size_t end)
 	return 0;
 }
 
+/* Store bytes in memory or the staging file (not the sink). */
+static int store_write(h5fs_stage *st, const unsigned char *buf, size_t len, uint64_t off)
+{
+	uint64_t end = off + len;
+	int error;
+
+	if (st->fd < 0 && end > st->mem_limit && (error = h5fs_stage_spill(st)) < 0)
+		return error;
+	if (st->fd >= 0)
+		return full_pwrite(st->fd, buf, len, off, st->file);
+	if ((error = mem_reserve(st, (size_t)end)) < 0)
+		return error;
+	if (off > st->mem_len)
+		memset(st->mem + st->mem_len, 0, (size_t)off - st->mem_len);
+	memcpy(st->mem + off, buf, len);
+	if (end > st->mem_len)
+		st->mem_len = (size_t)end;
+	return 0;
+}
+
 int h5fs_stage_write(h5fs_stage *st, const void *buf, size_t len, uint64_t off)
 {
-	uint64_t end;
-	int error;
+	const unsigned char *src = buf;
+	uint64_t end, part[2][2], wa, wb;
+	int error, np;
 
 	H5FS_ASSERT_ARG(st && (buf || !len));
 	if ((error = stage_bounds(off, len)) < 0)
@@ -388,20 +479,17 @@ int h5fs_stage_write(h5fs_stage *st, const void *buf, size_t len, uint64_t off)
 	end = off + len;
 	if ((error = reserve_extent(st)) < 0)
 		return error;
-	if (st->fd < 0 && end > st->mem_limit && (error = h5fs_stage_spill(st)) < 0)
+	/* a committed sink holds a live dataset's bytes: take them back first */
+	if (st->sink_frozen && inside_window(st, off, end, &wa, &wb) && (error = h5fs_stage_sink_drop(st)) < 0)
 		return error;
-	if (st->fd >= 0) {
-		if ((error = full_pwrite(st->fd, buf, len, off, st->file)) < 0)
+	if (inside_window(st, off, end, &wa, &wb) &&
+	    (error = full_pwrite_what(st->sink_fd, src + (wa - off), (size_t)(wb - wa), st->sink_off + (wa - st->sink_lo),
+				      "sink", st->sink_path)) < 0)
+		return error;
+	np = outside_window(st, off, end, part);
+	for (int k = 0; k < np; k++)
+		if ((error = store_write(st, src + (part[k][0] - off), (size_t)(part[k][1] - part[k][0]), part[k][0])) < 0)
 			return error;
-	} else {
-		if ((error = mem_reserve(st, (size_t)end)) < 0)
-			return error;
-		if (off > st->mem_len)
-			memset(st->mem + st->mem_len, 0, (size_t)off - st->mem_len);
-		memcpy(st->mem + off, buf, len);
-		if (end > st->mem_len)
-			st->mem_len = (size_t)end;
-	}
 	add_extent(st, off, len);
 	if (end > st->size)
 		st->size = end;
@@ -446,6 +534,14 @@ void h5fs_stage_mark_committed(h5fs_stage *st)
 	if (st->fd >= 0 && ftruncate(st->fd, 0) < 0) {
 		/* only disk space is at stake; the extents are gone */
 	}
+	/* nothing is dirty: the sink holds nothing the stage needs */
+	if (st->sink_fd >= 0)
+		close(st->sink_fd);
+	free(st->sink_path);
+	st->sink_path = NULL;
+	st->sink_fd = -1;
+	st->sink_frozen = false;
+	st->sink_lo = st->sink_hi = st->sink_off = 0;
 }
 
 /* ---- reads ----------------------------------------------------------- */
@@ -453,9 +549,24 @@ void h5fs_stage_mark_committed(h5fs_stage *st)
 /* Copy staged (dirty) bytes [off, off + len) into @p buf. */
 static int copy_dirty(const h5fs_stage *st, unsigned char *buf, size_t len, uint64_t off)
 {
-	if (st->fd >= 0)
-		return full_pread(st->fd, buf, len, off, st->file);
-	memcpy(buf, st->mem + off, len);
+	uint64_t part[2][2], wa, wb;
+	int np = outside_window(st, off, off + len, part), error;
+
+	if (inside_window(st, off, off + len, &wa, &wb) &&
+	    (error = full_pread_what(st->sink_fd, buf + (wa - off), (size_t)(wb - wa), st->sink_off + (wa - st->sink_lo),
+				     "sink", st->sink_path)) < 0)
+		return error;
+	for (int k = 0; k < np; k++) {
+		unsigned char *dst = buf + (part[k][0] - off);
+		size_t n = (size_t)(part[k][1] - part[k][0]);
+
+		if (st->fd >= 0) {
+			if ((error = full_pread(st->fd, dst, n, part[k][0], st->file)) < 0)
+				return error;
+		} else {
+			memcpy(dst, st->mem + part[k][0], n);
+		}
+	}
 	return 0;
 }
 
@@ -510,7 +621,8 @@ int h5fs_stage_materialize(h5fs_stage *st, h5fs_stage_base_fn base, void *payloa
 	int error;
 
 	H5FS_ASSERT_ARG(st);
-	if ((error = reserve_extent(st)) < 0 || (error = h5fs_stage_spill(st)) < 0)
+	if ((error = reserve_extent(st)) < 0 || (error = h5fs_stage_sink_drop(st)) < 0 ||
+	    (error = h5fs_stage_spill(st)) < 0)
 		return error;
 	/* fill the gaps below the base limit from the dataset */
 	for (size_t i = 0; pos < st->base_limit; i++) {
@@ -547,6 +659,165 @@ int h5fs_stage_materialize(h5fs_stage *st, h5fs_stage_base_fn base, void *payloa
 	}
 	st->next = 0;
 	add_extent(st, 0, st->size);
+out:
+	free(buf);
+	return error;
+}
+
+/* ---- the sink ---------------------------------------------------------- */
+
+int h5fs_stage_sink_set(h5fs_stage *st, const char *path, uint64_t file_off, uint64_t lo, uint64_t hi)
+{
+	unsigned char *buf = NULL;
+	int fd, error = 0;
+
+	H5FS_ASSERT_ARG(st && path);
+	if ((error = stage_bounds(lo, hi >= lo ? hi - lo : 0)) < 0 || (error = stage_bounds(file_off, hi - lo)) < 0)
+		return error;
+	if (st->sink_fd >= 0 || hi <= lo || lo < st->base_limit) {
+		h5fs__error_set(H5FS_ERROR_INVALID, "cannot send [%llu, %llu) of the stage to '%s': %s",
+				(unsigned long long)lo, (unsigned long long)hi, path,
+				st->sink_fd >= 0 ? "it has a sink already" : hi <= lo ? "empty window" :
+				"the window overlaps the dataset's bytes");
+		return H5FS_EINVALID;
+	}
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		h5fs__error_set(H5FS_ERROR_OS, "cannot open sink '%s': %s", path, strerror(errno));
+		return H5FS_ERROR;
+	}
+	/* the bytes staged in the window so far move to the sink */
+	for (size_t i = first_after(st, lo); i < st->next && st->ext[i].off < hi; i++) {
+		uint64_t a = st->ext[i].off > lo ? st->ext[i].off : lo;
+		uint64_t b = st->ext[i].off + st->ext[i].len < hi ? st->ext[i].off + st->ext[i].len : hi;
+
+		while (a < b) {
+			size_t n = b - a > COPY_CHUNK ? COPY_CHUNK : (size_t)(b - a);
+
+			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+				error = h5fs__error_oom();
+				goto out;
+			}
+			if ((error = copy_dirty(st, buf, n, a)) < 0 ||
+			    (error = full_pwrite_what(fd, buf, n, file_off + (a - lo), "sink", path)) < 0)
+				goto out;
+			a += n;
+		}
+	}
+	if (!(st->sink_path = h5fs__strdup(path))) {
+		error = H5FS_ENOMEM;
+		goto out;
+	}
+	st->sink_fd = fd;
+	st->sink_off = file_off;
+	st->sink_lo = lo;
+	st->sink_hi = hi;
+	st->sink_frozen = false;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return error;
+}
+
+int h5fs_stage_sink_get(const h5fs_stage *st, uint64_t *file_off, uint64_t *lo, uint64_t *hi)
+{
+	if (!st || st->sink_fd < 0 || st->sink_frozen)
+		return 0;
+	if (file_off)
+		*file_off = st->sink_off;
+	if (lo)
+		*lo = st->sink_lo;
+	if (hi)
+		*hi = st->sink_hi;
+	return 1;
+}
+
+void h5fs_stage_sink_freeze(h5fs_stage *st)
+{
+	if (st && st->sink_fd >= 0)
+		st->sink_frozen = true;
+}
+
+int h5fs_stage_sink_fill(h5fs_stage *st)
+{
+	unsigned char *zeros = NULL;
+	uint64_t end, pos;
+	size_t i;
+	int error = 0;
+
+	H5FS_ASSERT_ARG(st);
+	if (st->sink_fd < 0)
+		return 0;
+	end = st->size < st->sink_hi ? st->size : st->sink_hi;
+	i = first_after(st, st->sink_lo);
+	for (pos = st->sink_lo; pos < end;) {
+		uint64_t next;
+
+		if (i < st->next && st->ext[i].off <= pos) {
+			pos = st->ext[i].off + st->ext[i].len;
+			i++;
+			continue;
+		}
+		next = i < st->next && st->ext[i].off < end ? st->ext[i].off : end;
+		while (pos < next) {
+			size_t n = next - pos > COPY_CHUNK ? COPY_CHUNK : (size_t)(next - pos);
+
+			if (!zeros && !(zeros = calloc(1, COPY_CHUNK))) {
+				error = h5fs__error_oom();
+				goto out;
+			}
+			if ((error = full_pwrite_what(st->sink_fd, zeros, n, st->sink_off + (pos - st->sink_lo), "sink",
+						      st->sink_path)) < 0)
+				goto out;
+			pos += n;
+		}
+	}
+out:
+	free(zeros);
+	return error;
+}
+
+int h5fs_stage_sink_drop(h5fs_stage *st)
+{
+	unsigned char *buf = NULL;
+	uint64_t top = 0;
+	size_t i, first;
+	int error = 0;
+
+	H5FS_ASSERT_ARG(st);
+	if (st->sink_fd < 0)
+		return 0;
+	first = first_after(st, st->sink_lo);
+	for (i = first; i < st->next && st->ext[i].off < st->sink_hi; i++)
+		top = st->ext[i].off + st->ext[i].len < st->sink_hi ? st->ext[i].off + st->ext[i].len : st->sink_hi;
+	/* spill before copying: a spill in between would skip what was copied */
+	if (st->fd < 0 && top > st->mem_limit && (error = h5fs_stage_spill(st)) < 0)
+		return error;
+	for (i = first; i < st->next && st->ext[i].off < st->sink_hi; i++) {
+		uint64_t a = st->ext[i].off > st->sink_lo ? st->ext[i].off : st->sink_lo;
+		uint64_t b = st->ext[i].off + st->ext[i].len < st->sink_hi ? st->ext[i].off + st->ext[i].len : st->sink_hi;
+
+		while (a < b) {
+			size_t n = b - a > COPY_CHUNK ? COPY_CHUNK : (size_t)(b - a);
+
+			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+				error = h5fs__error_oom();
+				goto out;
+			}
+			if ((error = full_pread_what(st->sink_fd, buf, n, st->sink_off + (a - st->sink_lo), "sink",
+						     st->sink_path)) < 0 ||
+			    (error = store_write(st, buf, n, a)) < 0)
+				goto out;
+			a += n;
+		}
+	}
+	close(st->sink_fd);
+	free(st->sink_path);
+	st->sink_path = NULL;
+	st->sink_fd = -1;
+	st->sink_frozen = false;
+	st->sink_lo = st->sink_hi = st->sink_off = 0;
 out:
 	free(buf);
 	return error;

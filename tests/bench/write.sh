@@ -96,5 +96,6 @@ xl=$(median <"$W/xl.t")
 	echo "write bench $(date -u +%Y-%m-%dT%H:%MZ) SIZE=${SIZE}MiB RUNS=$RUNS"
 	printf '  cp x.npy into the mount  %8.3f s   h5py create_dataset %8.3f s   ratio %.2f (target <= 1.5)\n' \
 		"$cp_med" "$h5_med" "$(echo "$cp_med $h5_med" | awk '{ print $1 / $2 }')"
+	echo "    runs: cp $(tr '\n' ' ' <"$W/cp.t")  h5py $(tr '\n' ' ' <"$W/h5.t")"
 	printf '  setxattr existing attr   %8.3f ms  (local ext4 %.3f ms; target < 1 ms)\n' "$xa" "$xl"
 } | tee -a "$OUT"

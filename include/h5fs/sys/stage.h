@@ -24,6 +24,10 @@
  *    folder ".NAME.h5fs-staging" beside the HDF5 file NAME (so ranks on
  *    other nodes of a shared filesystem can read it), and is unlinked
  *    when the stage is freed; the folder is removed when it is empty.
+ *    A stage may also send one window of the image to a "sink", a file
+ *    region that already is the new dataset's storage
+ *    (h5fs_stage_sink_set(), made by h5fs_commit_early()), so that large
+ *    new arrays are written once, straight into the HDF5 file.
  *
  * 2. **Commit** (h5fs_commit()): applies a stage to the open HDF5 file,
  *    all or nothing.  Everything that can be checked without writing is
@@ -205,6 +209,57 @@ H5FS_EXTERN(const char *) h5fs_stage_path(const h5fs_stage *st);
  */
 H5FS_EXTERN(void) h5fs_stage_mark_committed(h5fs_stage *st);
 
+/* ---- the sink -------------------------------------------------------- */
+
+/**
+ * From now on keep the image's dirty bytes [@p lo, @p hi) in the file
+ * @p path (opened read-write; the stage keeps the descriptor) at
+ * @p file_off + (offset - @p lo) instead of memory or the staging file;
+ * the bytes staged in the window so far are moved there first.  Reads
+ * take them back from there.  Bytes of the window that were never
+ * written are left as the file has them until h5fs_stage_sink_fill().
+ * Meant for a create: the window must lie above the base limit.
+ *
+ * @return 0; H5FS_EINVALID (a sink is set already, an empty window, one
+ *	   that overlaps the dataset's bytes, or past H5FS_STAGE_MAX_SIZE);
+ *	   H5FS_ERROR (the file cannot be opened, read or written: the
+ *	   message names it), H5FS_ENOMEM.  On failure nothing changed.
+ */
+H5FS_EXTERN(int) h5fs_stage_sink_set(h5fs_stage *st, const char *path, uint64_t file_off, uint64_t lo, uint64_t hi);
+
+/**
+ * The live sink: 1 and its file offset and window, or 0 when there is
+ * none or it is frozen.  Pointers may be NULL.
+ */
+H5FS_EXTERN(int) h5fs_stage_sink_get(const h5fs_stage *st, uint64_t *file_off, uint64_t *lo, uint64_t *hi);
+
+/**
+ * Write zeros into the bytes of the sink window below the image's size
+ * that were never written (they read as 0 in the image), so the sink's
+ * region equals the image's bytes.  A no-op without a sink.
+ *
+ * @return 0, H5FS_ERROR, H5FS_ENOMEM
+ */
+H5FS_EXTERN(int) h5fs_stage_sink_fill(h5fs_stage *st);
+
+/**
+ * The sink's region became a committed dataset: it keeps serving reads,
+ * but the next write into the window first moves the window's bytes
+ * into memory or the staging file (h5fs_stage_sink_drop()), so later
+ * writes stay staged.  A no-op without a sink.
+ */
+H5FS_EXTERN(void) h5fs_stage_sink_freeze(h5fs_stage *st);
+
+/**
+ * Move the window's dirty bytes from the sink into memory or the
+ * staging file and forget the sink.  A no-op without a sink.
+ * h5fs_stage_materialize() does this first; h5fs_stage_mark_committed()
+ * forgets the sink without copying (nothing is dirty then).
+ *
+ * @return 0, H5FS_ERROR, H5FS_ENOMEM; on failure the sink stays
+ */
+H5FS_EXTERN(int) h5fs_stage_sink_drop(h5fs_stage *st);
+
 /* ---- commit ------------------------------------------------------- */
 
 /** What a commit does (or did). */
@@ -229,10 +284,16 @@ typedef struct {
 	const char *dtype;
 	/** create: the shape as JSON text (from user.h5.shape: "[3, 4]", "[]" for a scalar), or NULL */
 	const char *shape;
+	/**
+	 * create (version 2): the hidden dataset h5fs_commit_early() made for
+	 * this stage, which the stage's sink fills; NULL for none.
+	 */
+	const char *prepared;
 } h5fs_commit_options;
 
-#define H5FS_COMMIT_OPTIONS_VERSION 1
-#define H5FS_COMMIT_OPTIONS_INIT { H5FS_COMMIT_OPTIONS_VERSION, 0, NULL, NULL }
+/* version 1 (without prepared) is accepted too */
+#define H5FS_COMMIT_OPTIONS_VERSION 2
+#define H5FS_COMMIT_OPTIONS_INIT { H5FS_COMMIT_OPTIONS_VERSION, 0, NULL, NULL, NULL }
 
 /** What a commit does: from h5fs_commit_plan(), or what h5fs_commit() did. */
 typedef struct {
@@ -254,6 +315,8 @@ typedef struct {
 	int replaced;
 	/** h5fs-mpiwrite's mode for this commit: "new", "replace" or "inplace"; NULL for NONE */
 	const char *mpi_mode;
+	/** 1 when opts->prepared became the dataset (it is gone under its hidden name) */
+	int prepared_used;
 } h5fs_commit_info;
 
 /** Free the contents of @p info (not @p info itself); NULL is a no-op. */
@@ -306,6 +369,18 @@ H5FS_EXTERN(int) h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *
  *   failed move is undone.  Other hard links to the old object keep the
  *   old data.  HDF5 1.10 does not reclaim the old dataset's space.
  *
+ * - **prepared create** (opts->prepared, see h5fs_commit_early()): when
+ *   the plan is a create whose dtype, shape and data window are those
+ *   of the prepared dataset and the stage's live sink is its storage,
+ *   the bytes of the window never written are zeroed (h5fs_stage_sink_fill())
+ *   and the prepared dataset is moved into place as for a replace; no
+ *   data is copied.  The sink is then frozen and info->prepared_used
+ *   set.  Otherwise the create is made the usual way (reading the
+ *   sink's bytes through the stage) and the prepared dataset is left
+ *   for the caller to delete, after the stage is freed or committed;
+ *   when the prepared dataset that the live sink writes into is gone
+ *   (another program deleted it), the commit fails with H5FS_ERROR.
+ *
  * Writes into existing datasets keep an undo copy of the bytes they
  * overwrite (in memory up to H5FS_COMMIT_UNDO_LIMIT, then in an unlinked
  * file in the staging folder, or $TMPDIR for a stage in memory), so a
@@ -339,6 +414,33 @@ H5FS_EXTERN(int) h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *
  *	   names it), H5FS_ENOMEM
  */
 H5FS_EXTERN(int) h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path, h5fs_stage *st, const h5fs_commit_options *opts);
+
+/**
+ * Start a create before its data has all arrived, so the data can be
+ * written once, straight into the file: plan the create as h5fs_commit()
+ * would (opts->create must be set) for the full data the NPY header at
+ * the start of the stage (only the bytes written from offset 0 count)
+ * or the declared dtype and shape describe, and make its dataset under
+ * a hidden temporary name as for a replace (h5fs_commit_prepare()), with
+ * its storage allocated, then flush.  The caller points the stage's
+ * sink at [info->data_offset, info->data_offset + info->new_size) of
+ * the image and @p file_off of the HDF5 file, passes @p tmp_path as
+ * opts->prepared to the commit, and deletes the dataset at @p tmp_path
+ * itself when the commit did not use it.  Nothing visible changes.
+ *
+ * @param[out] out the plan; released with h5fs_commit_info_release()
+ * @param[out] tmp_path the hidden dataset, malloc'd
+ * @param[out] file_off where its contiguous storage starts in the file
+ * @param min_bytes smaller data is refused (H5FS_ENOTSUPPORTED)
+ * @return 0; H5FS_EBUFS (the NPY header is not complete yet: try again
+ *	   after more writes); H5FS_ENOTSUPPORTED (the data is smaller than
+ *	   @p min_bytes, empty, in Fortran order, of unknown size (no
+ *	   shape declared), or the dataset's layout is not contiguous);
+ *	   otherwise as h5fs_commit() (H5FS_EINVALID for a bad header)
+ */
+H5FS_EXTERN(int) h5fs_commit_early(h5fs_commit_info *out, char **tmp_path, uint64_t *file_off, hid_t fid,
+				   const char *path, const h5fs_stage *st, const h5fs_commit_options *opts,
+				   uint64_t min_bytes);
 
 /** Undo copies above this many bytes go to a file. */
 #define H5FS_COMMIT_UNDO_LIMIT ((size_t)16 << 20)
