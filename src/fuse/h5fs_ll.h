@@ -369,6 +369,7 @@ struct h5fs_open {
 	int dirty;		/* changed since the last commit */
 	char *prep;		/* the hidden dataset the stage's sink writes into (ops_write.c) */
 	int early_done;		/* a create: the early start was tried (or does not apply) */
+	int npy_named;		/* a create commit named the dataset NAME for NAME.npy */
 };
 
 /* ops */

@@ -392,8 +392,12 @@ static int parse_shape(const char *s, int *ndim, uint64_t *dims)
 	return 0;
 }
 
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created,
-		       const char *prep, int *prep_used);
+/* what commit_node() did besides committing */
+#define DONE_PREP_USED 1u	/* the early start's dataset was moved into place */
+#define DONE_NPY_NAMED 2u	/* NAME.npy became dataset NAME */
+
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
+		       int *created, const char *prep, unsigned *done);
 
 /* Rewrite a fresh dataset with the declared dtype/shape. */
 static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
@@ -444,7 +448,7 @@ static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 		off += len;
 	}
 	free(piece);
-	err = commit_node(ll, n, st, 1, &created, NULL, NULL);
+	err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL);
 	h5fs_stage_free(st);
 	n->flags |= H5FS_NF_FRESH;
 	return err;
@@ -703,8 +707,8 @@ static char **split_args(const char *s, size_t *n)
  * The MPI path.  With begin_write held; returns 1 when it did not apply
  * (the caller commits in-process), 0 or -errno-like h5fs code otherwise.
  */
-static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, const h5fs_commit_options *co,
-		      int64_t fid, h5fs_commit_info *ci)
+static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st,
+		      const h5fs_commit_options *co, int64_t fid, h5fs_commit_info *ci)
 {
 	h5fs_mpiwrite_options mo = H5FS_MPIWRITE_OPTIONS_INIT;
 	h5fs_mpiwrite_job job;
@@ -714,7 +718,7 @@ static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, c
 	double t0 = now_s();
 	int rc;
 
-	rc = h5fs_commit_plan(ci, fid, n->path, st, co);
+	rc = h5fs_commit_plan(ci, fid, cpath, st, co);
 	if (rc < 0)
 		return rc;
 	if (ci->kind == H5FS_COMMIT_NONE || ci->ndim < 1 || ci->write_bytes < mpi_threshold(ll))
@@ -761,11 +765,12 @@ static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, c
 /*
  * Commit @p st to node @p n, with the tree lock held exclusively.
  * @p create: the node is new (or being reinterpreted); *created set on
- * success.  @p prep: the hidden dataset of an early start (or NULL);
- * *prep_used set when the commit moved it into place.  Returns an errno.
+ * success.  @p cpath: the path the commit is made for (NULL: the
+ * node's).  @p prep: the hidden dataset of an early start (or NULL).
+ * @p done (may be NULL) gets DONE_* bits.  Returns an errno.
  */
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, int create, int *created,
-		       const char *prep, int *prep_used)
+static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
+		       int *created, const char *prep, unsigned *done)
 {
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_info ci;
@@ -774,6 +779,8 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 	int rc, err;
 
 	memset(&ci, 0, sizeof(ci));
+	if (!cpath)
+		cpath = n->path;
 	if ((err = h5fs_backing_begin_write(ll, &fid)))
 		return err;
 	co.create = create;
@@ -786,7 +793,7 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 	rc = 1;
 	/* with an early start the data is in place already: nothing for MPI */
 	if (!co.prepared && mpi_threshold(ll) != UINT64_MAX && h5fs_stage_size(st) >= mpi_threshold(ll)) {
-		rc = commit_mpi(ll, n, st, &co, fid, &ci);
+		rc = commit_mpi(ll, n, cpath, st, &co, fid, &ci);
 		if (rc <= 0) {
 			/* reopen: the helper changed the file */
 			int64_t f2;
@@ -807,7 +814,7 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 		}
 	}
 	if (rc > 0)
-		rc = h5fs_commit(&ci, fid, n->path, st, &co);
+		rc = h5fs_commit(&ci, fid, cpath, st, &co);
 	if (rc < 0) {
 		const char *m = h5fs_error_last()->message;
 
@@ -819,8 +826,8 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 		h5fs_backing_end_write(ll, 1);
 		return err;
 	}
-	if (ci.prepared_used && prep_used)
-		*prep_used = 1;
+	if (ci.prepared_used && done)
+		*done |= DONE_PREP_USED;
 	if (ci.kind != H5FS_COMMIT_NONE) {
 		if (create) {
 			apply_pending_attrs(n, fid, ci.path);
@@ -828,8 +835,11 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 				h5fs_log_hdf5(H5FS_LOG_WARN, "cannot flush", ci.path);
 			*created = 1;
 		}
-		if (ci.path && strcmp(ci.path, n->path))
+		if (ci.path && strcmp(ci.path, n->path)) {
 			retarget(ll, n, ci.path);
+			if (done && create && ci.data_offset)
+				*done |= DONE_NPY_NAMED;
+		}
 		h5fs_backing_forget_node(ll, n);
 		h5fs_tree_describe(ll, fid, n);
 		if (create && !(d && (d->dtype || d->shape)) && !(ci.data_offset))
@@ -850,14 +860,24 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st, 
 static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of)
 {
 	struct h5fs_node *n = of->node;
-	int err, used = 0;
+	char *cpath = NULL;
+	unsigned done = 0;
+	int err;
 
 	if (n->flags & H5FS_NF_DEAD)
 		return 0;	/* unlinked while open: nothing to keep */
 	if (!of->dirty && !(of->create && !of->created))
 		return 0;
-	err = commit_node(ll, n, of->st, of->create, &of->created, of->prep, &used);
-	if (used) {
+	/* NAME.npy became NAME: the stage still holds an NPY file */
+	if (of->npy_named && asprintf(&cpath, "%s.npy", n->path) < 0) {
+		h5fs_log(H5FS_LOG_ERR, "commit of '%s': %s", n->path, strerror(ENOMEM));
+		return ENOMEM;
+	}
+	err = commit_node(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done);
+	free(cpath);
+	if (done & DONE_NPY_NAMED)
+		of->npy_named = 1;
+	if (done & DONE_PREP_USED) {
 		/* it is the dataset now */
 		free(of->prep);
 		of->prep = NULL;
@@ -946,7 +966,7 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		h5fs_stage_free(st);
 		return stage_errno(rc, "truncate", n->path);
 	}
-	err = commit_node(ll, n, st, 0, &created, NULL, NULL);
+	err = commit_node(ll, n, NULL, st, 0, &created, NULL, NULL);
 	h5fs_stage_free(st);
 	return err;
 }
@@ -1014,7 +1034,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	(void)rdev;
 	err = new_file(ll, parent, name, mode, &n);
 	if (!err && !(err = new_stage(ll, 0, &st))) {
-		err = commit_node(ll, n, st, 1, &created, NULL, NULL);
+		err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL);
 		h5fs_stage_free(st);
 	}
 	if (err && n) {
