@@ -609,6 +609,166 @@ static void test_commit__mpi_handoff(void **state)
 		"    assert d.attrs['a'] == 'kept' and list(f.keys()) == ['d'], list(f.keys())\n"), 0);
 }
 
+/* An NPY file of N float64 values i * 0.5 in memory; *hlen its header length. */
+static unsigned char *npy_image(const char *descr, int fortran, int ndim, const uint64_t *shape, size_t n, size_t *hlen, size_t *len)
+{
+	char *hdr;
+	unsigned char *img;
+
+	th_ok(h5fs_npy_header_format(&hdr, hlen, descr, fortran, ndim, shape));
+	*len = *hlen + n * 8;
+	img = malloc(*len);
+	assert_non_null(img);
+	memcpy(img, hdr, *hlen);
+	for (size_t i = 0; i < n; i++) {
+		double v = (double)i * 0.5;
+
+		memcpy(img + *hlen + i * 8, &v, 8);
+	}
+	free(hdr);
+	return img;
+}
+
+static void test_commit__early_create(void **state)
+{
+	const char *f = th_path("early.h5");
+	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
+	h5fs_commit_info info;
+	uint64_t shape[2] = { 4096, 0 }, foff, fortran_shape[2] = { 64, 64 };
+	unsigned char *img;
+	size_t hlen, len;
+	char *tmp;
+	h5fs_stage *st;
+	hid_t fid;
+
+	(void)state;
+	th_require_h5py();
+	assert_int_equal(th_python(
+		"with h5py.File(sys.argv[1] + '/early.h5', 'w') as f:\n"
+		"    g = f.create_group('g')\n"
+		"    g['old'] = np.zeros(7)\n"
+		"    g['old'].attrs['unit'] = 'm'\n"
+		"    g.create_dataset('chunked', data=np.zeros(100), chunks=(10,))\n"), 0);
+	fid = open_rw(f);
+	img = npy_image("<f8", 0, 1, shape, 4096, &hlen, &len);
+	co.create = 1;
+
+	/* 1. the header in two writes: not complete, then complete; a hole in the data */
+	st = stage_for(fid, NULL);
+	th_ok(h5fs_stage_write(st, img, 5, 0));
+	th_fails(H5FS_EBUFS, h5fs_commit_early(&info, &tmp, &foff, fid, "/g/x.npy", st, &co, 1));
+	th_ok(h5fs_stage_write(st, img + 5, hlen + 100 - 5, 5));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_commit_early(&info, &tmp, &foff, fid, "/g/x.npy", st, &co, 1 << 20));
+	th_ok(h5fs_commit_early(&info, &tmp, &foff, fid, "/g/x.npy", st, &co, 1));
+	assert_string_equal(info.path, "/g/x");
+	assert_int_equal(info.data_offset, hlen);
+	assert_int_equal(info.new_size, 4096 * 8);
+	assert_non_null(strstr(tmp, "/g/.h5fs-tmp.x."));
+	th_ok(h5fs_stage_sink_set(st, f, foff, info.data_offset, info.data_offset + info.new_size));
+	h5fs_commit_info_release(&info);
+	th_ok(h5fs_stage_write(st, img + hlen + 1000, len - hlen - 1000, hlen + 1000));	/* [100, 1000) never written */
+	co.prepared = tmp;
+	th_ok(h5fs_commit(&info, fid, "/g/x.npy", st, &co));
+	assert_int_equal(info.kind, H5FS_COMMIT_CREATE);
+	assert_int_equal(info.prepared_used, 1);
+	assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 0);	/* frozen */
+	h5fs_commit_info_release(&info);
+	free(tmp);
+	h5fs_stage_free(st);
+
+	/* 2. the header rewritten after the early start: the usual create, through the sink */
+	st = stage_for(fid, NULL);
+	th_ok(h5fs_stage_write(st, img, len / 2, 0));
+	th_ok(h5fs_commit_early(&info, &tmp, &foff, fid, "/g/y.npy", st, &co, 1));
+	th_ok(h5fs_stage_sink_set(st, f, foff, info.data_offset, info.data_offset + info.new_size));
+	h5fs_commit_info_release(&info);
+	th_ok(h5fs_stage_write(st, img + len / 2, len - len / 2, len / 2));
+	{
+		size_t ohlen, olen;
+		unsigned char *other = npy_image("<i8", 0, 1, shape, 0, &ohlen, &olen);
+
+		assert_int_equal(ohlen, hlen);
+		th_ok(h5fs_stage_write(st, other, ohlen, 0));
+		free(other);
+	}
+	co.prepared = tmp;
+	th_ok(h5fs_commit(&info, fid, "/g/y.npy", st, &co));
+	assert_int_equal(info.prepared_used, 0);
+	h5fs_commit_info_release(&info);
+	assert_true(H5Lexists(fid, tmp, H5P_DEFAULT) > 0);	/* the caller deletes it */
+	h5fs_stage_free(st);
+	assert_true(H5Ldelete(fid, tmp, H5P_DEFAULT) >= 0);
+	free(tmp);
+
+	/* 3. the prepared dataset deleted behind the stage's back: refused */
+	st = stage_for(fid, NULL);
+	th_ok(h5fs_stage_write(st, img, hlen, 0));
+	th_ok(h5fs_commit_early(&info, &tmp, &foff, fid, "/g/old.npy", st, &co, 1));
+	assert_int_equal(info.replaced, 1);
+	th_ok(h5fs_stage_sink_set(st, f, foff, info.data_offset, info.data_offset + info.new_size));
+	h5fs_commit_info_release(&info);
+	th_ok(h5fs_stage_write(st, img + hlen, len - hlen, hlen));
+	assert_true(H5Ldelete(fid, tmp, H5P_DEFAULT) >= 0);
+	co.prepared = tmp;
+	th_fails(H5FS_ERROR, h5fs_commit(&info, fid, "/g/old.npy", st, &co));
+	assert_non_null(strstr(h5fs_error_last()->message, "removed"));
+	h5fs_stage_free(st);
+	free(tmp);
+
+	/* 4. not for: a chunked dataset to replace, Fortran order, a size not declared */
+	co.prepared = NULL;
+	st = stage_for(fid, NULL);
+	th_ok(h5fs_stage_write(st, img, len, 0));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_commit_early(&info, &tmp, &foff, fid, "/g/chunked.npy", st, &co, 1));
+	assert_null(tmp);
+	h5fs_stage_free(st);
+	free(img);
+	img = npy_image("<f8", 1, 2, fortran_shape, 4096, &hlen, &len);
+	st = stage_for(fid, NULL);
+	th_ok(h5fs_stage_write(st, img, len, 0));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_commit_early(&info, &tmp, &foff, fid, "/g/f.npy", st, &co, 1));
+	co.dtype = "<i2";
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_commit_early(&info, &tmp, &foff, fid, "/g/d", st, &co, 1));
+	h5fs_stage_free(st);
+
+	/* 5. declared dtype and shape: the data starts at 0 */
+	st = stage_for(fid, NULL);
+	co.shape = "[10, 20]";
+	th_ok(h5fs_commit_early(&info, &tmp, &foff, fid, "/g/d", st, &co, 1));
+	assert_int_equal(info.data_offset, 0);
+	assert_int_equal(info.new_size, 400);
+	th_ok(h5fs_stage_sink_set(st, f, foff, 0, 400));
+	h5fs_commit_info_release(&info);
+	for (int i = 0; i < 200; i++) {
+		short v = (short)(i * 3);
+
+		th_ok(h5fs_stage_write(st, &v, 2, (uint64_t)i * 2));
+	}
+	co.prepared = tmp;
+	th_ok(h5fs_commit(&info, fid, "/g/d", st, &co));
+	assert_int_equal(info.prepared_used, 1);
+	h5fs_commit_info_release(&info);
+	h5fs_stage_free(st);
+	free(tmp);
+	free(img);
+	assert_true(H5Fclose(fid) >= 0);
+	th_assert_no_open_ids();
+	assert_int_equal(th_python(
+		"with h5py.File(sys.argv[1] + '/early.h5', 'r') as f:\n"
+		"    g = f['g']\n"
+		"    names = sorted(g)\n"
+		"    assert names == ['chunked', 'd', 'old', 'x', 'y'], names\n"
+		"    want = np.arange(4096) * 0.5\n"
+		"    x = g['x'][()]\n"
+		"    assert x.dtype == '<f8' and x.shape == (4096,)\n"
+		"    assert (x[:12] == want[:12]).all() and (x[125:] == want[125:]).all(), x[:130]\n"
+		"    assert (x[13:125] == 0).all()\n"
+		"    y = g['y'][()]\n"
+		"    assert y.dtype == '<i8' and (y == want.view('<i8')).all()\n"
+		"    assert g['old'].shape == (7,) and g['old'].attrs['unit'] == 'm'\n"
+		"    assert (g['d'][()] == np.arange(200, dtype='<i2').reshape(10, 20) * 3).all(), g['d'][()]\n"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_commit__create_raw_empty_and_xattr_shape),
 		cmocka_unit_test(test_commit__plan_and_mpi_argv),
 		cmocka_unit_test(test_commit__mpi_handoff),
+		cmocka_unit_test(test_commit__early_create),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);

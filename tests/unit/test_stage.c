@@ -104,13 +104,21 @@ static void model_grow(struct model *m, size_t size)
 	m->size = size;
 }
 
-static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int steps)
+/*
+ * with_sink: at a random step, send a random window above the base limit
+ * to a sink file full of garbage (which must never be read), sometimes
+ * freeze it later; before the end, fill it and compare its bytes.
+ */
+static void random_run_sink(size_t mem_limit, size_t base_size, size_t max_size, int steps, bool with_sink)
 {
 	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
 	unsigned int run_seed = seed;
 	struct model m = { 0 };
 	h5fs_stage *st;
 	unsigned char *buf = malloc(max_size);
+	const char *sink = th_path("sink-%u", run_seed);
+	int sink_step = with_sink ? (int)(rnd() % (unsigned)steps) : -1, freeze_step = -1;
+	uint64_t sink_off = 0, sink_lo = 0, sink_hi = 0;
 
 	assert_non_null(buf);
 	o.mem_limit = mem_limit;
@@ -120,10 +128,38 @@ static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int 
 		m.base[i] = (unsigned char)rnd();
 	m.base_size = base_size;
 	model_grow(&m, base_size);
-	memcpy(m.img, m.base, base_size);
+	if (base_size)
+		memcpy(m.img, m.base, base_size);
 	th_ok(h5fs_stage_new(&st, base_size, &o));
 	for (int step = 0; step < steps; step++) {
 		uint32_t op = rnd() % 10;
+
+		if (step == sink_step) {
+			h5fs_stage_info si;
+			FILE *f = fopen(sink, "wb");
+
+			assert_non_null(f);
+			for (size_t i = 0; i < 2 * max_size + 100; i++)
+				fputc(0xab, f);
+			fclose(f);
+			h5fs_stage_info_get(st, &si);
+			sink_off = rnd() % 100;
+			sink_lo = si.base_limit + rnd() % 200;
+			sink_hi = sink_lo + 1 + rnd() % max_size;
+			th_fails(H5FS_EINVALID, h5fs_stage_sink_set(st, sink, sink_off, sink_lo, sink_lo));
+			if (si.base_limit)
+				th_fails(H5FS_EINVALID, h5fs_stage_sink_set(st, sink, sink_off, si.base_limit - 1, sink_hi));
+			th_ok(h5fs_stage_sink_set(st, sink, sink_off, sink_lo, sink_hi));
+			th_fails(H5FS_EINVALID, h5fs_stage_sink_set(st, sink, sink_off, sink_lo, sink_hi));
+			assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 1);
+			check(st, &m, run_seed, step);
+			if (rnd() % 3 == 0)
+				freeze_step = step + (int)(rnd() % (unsigned)(steps - step));
+		}
+		if (step == freeze_step) {
+			h5fs_stage_sink_freeze(st);
+			assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 0);
+		}
 
 		if (op < 7) {
 			size_t off = rnd() % max_size, len = rnd() % (op == 0 ? max_size : 64);
@@ -148,8 +184,29 @@ static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int 
 		}
 		check(st, &m, run_seed, step);
 	}
+	/* a filled live sink holds the image's bytes of its window */
+	if (h5fs_stage_sink_get(st, NULL, NULL, NULL)) {
+		FILE *f;
+		size_t end = m.size < sink_hi ? m.size : (size_t)sink_hi;
+		unsigned char *got;
+
+		th_ok(h5fs_stage_sink_fill(st));
+		check(st, &m, run_seed, steps);
+		if (end > sink_lo) {
+			got = malloc(end - sink_lo);
+			assert_non_null(got);
+			assert_non_null(f = fopen(sink, "rb"));
+			assert_int_equal(fseek(f, (long)sink_off, SEEK_SET), 0);
+			assert_int_equal(fread(got, 1, end - sink_lo, f), end - sink_lo);
+			if (memcmp(got, m.img + sink_lo, end - sink_lo))
+				fail_msg("seed %u: filled sink differs from the model", run_seed);
+			fclose(f);
+			free(got);
+		}
+	}
 	/* the staging file of a materialised stage is the image */
 	th_ok(h5fs_stage_materialize(st, base_fn, &m));
+	assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 0);
 	{
 		FILE *f = fopen(h5fs_stage_path(st), "rb");
 		unsigned char *got = malloc(m.size + 1);
@@ -169,6 +226,66 @@ static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int 
 	free(m.dirty);
 	free(m.base);
 	free(buf);
+}
+
+static void random_run(size_t mem_limit, size_t base_size, size_t max_size, int steps)
+{
+	random_run_sink(mem_limit, base_size, max_size, steps, false);
+}
+
+static void test_stage__random_sink(void **state)
+{
+	(void)state;
+	/* in memory, spilling midway, in the file; with and without a base */
+	for (int i = 0; i < 30; i++)
+		random_run_sink(i % 3 == 0 ? 1 << 20 : i % 3 == 1 ? 1500 : 0, i % 2 ? rnd() % 3000 : 0, 4096, 150, true);
+}
+
+static void test_stage__sink_basics(void **state)
+{
+	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
+	const char *sink = th_path("sink-basics");
+	unsigned char got[64];
+	uint64_t off, lo, hi;
+	h5fs_stage *st;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	o.staging_dir = th_dir();
+	assert_non_null(f = fopen(sink, "wb"));
+	assert_int_equal(fwrite("................................................................", 1, 64, f), 64);
+	fclose(f);
+	th_ok(h5fs_stage_new(&st, 0, &o));
+	th_ok(h5fs_stage_write(st, "HEADERdata", 10, 0));
+	/* the bytes written so far move to the sink; a missing file fails cleanly */
+	th_fails(H5FS_ERROR, h5fs_stage_sink_set(st, th_path("no/such"), 8, 6, 30));
+	assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 0);
+	th_ok(h5fs_stage_sink_set(st, sink, 8, 6, 30));
+	assert_int_equal(h5fs_stage_sink_get(st, &off, &lo, &hi), 1);
+	assert_true(off == 8 && lo == 6 && hi == 30);
+	th_ok(h5fs_stage_write(st, "MORE", 4, 20));	/* a hole at [10, 20) */
+	th_ok(h5fs_stage_write(st, "TAILtail", 8, 28));	/* across the window's end */
+	th_ok(h5fs_stage_read(st, got, sizeof(got), 0, &n, NULL, NULL));
+	assert_int_equal(n, 36);
+	assert_memory_equal(got, "HEADERdata\0\0\0\0\0\0\0\0\0\0MORE\0\0\0\0TAILtail", 36);
+	th_ok(h5fs_stage_sink_fill(st));
+	assert_non_null(f = fopen(sink, "rb"));
+	assert_int_equal(fread(got, 1, 64, f), 64);
+	fclose(f);
+	/* file offset 8 holds image [6, 30): "data", ten zeros, "MORE", four zeros, "TA" */
+	assert_memory_equal(got, "........data\0\0\0\0\0\0\0\0\0\0MORE\0\0\0\0TA..", 34);
+	/* frozen: reads still come from it, the next write into it takes the bytes back */
+	h5fs_stage_sink_freeze(st);
+	th_ok(h5fs_stage_write(st, "x", 1, 7));
+	assert_int_equal(h5fs_stage_sink_get(st, NULL, NULL, NULL), 0);
+	th_ok(h5fs_stage_read(st, got, sizeof(got), 0, &n, NULL, NULL));
+	assert_memory_equal(got, "HEADERdxta\0\0\0\0\0\0\0\0\0\0MORE\0\0\0\0TAILtail", 36);
+	assert_non_null(f = fopen(sink, "rb"));
+	assert_int_equal(fread(got, 1, 64, f), 64);
+	fclose(f);
+	assert_memory_equal(got + 8, "data", 4);	/* the sink is no longer written */
+	h5fs_stage_free(st);
 }
 
 static void test_stage__random_in_memory(void **state)
@@ -340,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_stage__private_dir_refused),
 		cmocka_unit_test(test_stage__bounds),
 		cmocka_unit_test(test_stage__base_errors_pass_through),
+		cmocka_unit_test(test_stage__random_sink),
+		cmocka_unit_test(test_stage__sink_basics),
 	};
 
 	seed = s ? (unsigned int)strtoul(s, NULL, 10) : (unsigned int)time(NULL);
