@@ -244,7 +244,8 @@ done
 
 # ---- writes: cp of a .npy into the mount, setfattr ---------------------
 if [ -z "$NO_WRITE_BENCH" ] && [ -f "$ROOT/tests/bench/write.sh" ]; then
-	(cd "$ROOT" && BUILD="$BUILD" RUNS="${RUNS:-5}" SIZE="$SIZE" sh tests/bench/write.sh) | tee -a "$OUT"
+	# write.sh appends its own lines to $OUT
+	(cd "$ROOT" && BUILD="$BUILD" RUNS="${RUNS:-5}" SIZE="$SIZE" sh tests/bench/write.sh)
 fi
 
 # ---- the reader's own bench (library level, optional) -------------------
