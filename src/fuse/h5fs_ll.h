@@ -40,6 +40,7 @@
 #include <sys/types.h>
 
 #include "h5fs.h"
+#include "h5fs/sys/hdf5.h"
 
 #define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
 
@@ -231,6 +232,15 @@ struct h5fs_index {
  * line to stderr and returns an exit code (H5FS_EXIT_*); 0 on success.
  */
 int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
+
+/*
+ * user.h5.* texts shared by the indexer and by tree.c (objects the mount
+ * made itself): a JSON list of dims ("null" for unlimited when @p nulls),
+ * and the JSON filter list of a dataset creation property list.  Both
+ * malloc'd; NULL when out of memory.
+ */
+char *h5fs_ll_json_dims(int ndim, const hsize_t *d, int nulls);
+char *h5fs_ll_filters_json(hid_t dcpl, int *nfilters);
 void h5fs_index_release(struct h5fs_index *idx);
 /* Binary search of a group's children; NULL when absent. */
 const struct h5fs_entry *h5fs_index_find(const struct h5fs_node *dir, const char *name);

@@ -533,7 +533,8 @@ static int has_vlen(hid_t t)
 	}
 }
 
-static char *json_dims(int ndim, const hsize_t *d, int nulls)
+/* Shared with tree.c, which describes objects the mount itself made. */
+char *h5fs_ll_json_dims(int ndim, const hsize_t *d, int nulls)
 {
 	size_t cap = 2 + (size_t)ndim * 24;
 	char *s = malloc(cap + 1);
@@ -613,7 +614,7 @@ static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 	*len += (size_t)n;
 }
 
-static char *filters_json(hid_t dcpl, int *nfilters)
+char *h5fs_ll_filters_json(hid_t dcpl, int *nfilters)
 {
 	int n = H5Pget_nfilters(dcpl);
 	size_t len = 0, cap = 64;
@@ -834,8 +835,8 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 				n *= dims[i];
 		}
 		r->nelems = overflow ? 0 : n;
-		r->meta[H5FS_M_SHAPE] = json_dims(nd, dims, 0);
-		r->meta[H5FS_M_MAXSHAPE] = json_dims(nd, maxdims, 1);
+		r->meta[H5FS_M_SHAPE] = h5fs_ll_json_dims(nd, dims, 0);
+		r->meta[H5FS_M_MAXSHAPE] = h5fs_ll_json_dims(nd, maxdims, 1);
 		if (overflow)
 			set_err(r, H5FS_NF_DATA_BAD, strdup("the extent overflows 64 bits"));
 		break;
@@ -866,11 +867,11 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		hsize_t cd[H5S_MAX_RANK];
 		int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
 
-		r->meta[H5FS_M_CHUNKS] = nd > 0 ? json_dims(nd, cd, 0) : strdup("null");
+		r->meta[H5FS_M_CHUNKS] = nd > 0 ? h5fs_ll_json_dims(nd, cd, 0) : strdup("null");
 	} else {
 		r->meta[H5FS_M_CHUNKS] = strdup("null");
 	}
-	r->meta[H5FS_M_FILTERS] = filters_json(dcpl, &nfilters);
+	r->meta[H5FS_M_FILTERS] = h5fs_ll_filters_json(dcpl, &nfilters);
 	r->storage = H5Dget_storage_size(did);
 	if (asprintf(&r->meta[H5FS_M_STORAGE], "%" PRIu64, r->storage) < 0)
 		r->meta[H5FS_M_STORAGE] = NULL;

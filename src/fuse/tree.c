@@ -321,70 +321,6 @@ bad:
 
 /* ---- describing objects ---------------------------------------------------- */
 
-static char *json_dims(int ndim, const hsize_t *d, int nulls)
-{
-	size_t cap = 3 + (size_t)ndim * 24;
-	char *s = malloc(cap);
-	size_t n = 0;
-
-	if (!s)
-		return NULL;
-	s[n++] = '[';
-	for (int i = 0; i < ndim; i++) {
-		if (i)
-			n += (size_t)sprintf(s + n, ", ");
-		if (nulls && d[i] == H5S_UNLIMITED)
-			n += (size_t)sprintf(s + n, "null");
-		else
-			n += (size_t)sprintf(s + n, "%" PRIu64, (uint64_t)d[i]);
-	}
-	s[n++] = ']';
-	s[n] = '\0';
-	return s;
-}
-
-static char *filters_json(hid_t dcpl, int *nfilters)
-{
-	int n = H5Pget_nfilters(dcpl);
-	size_t len = 0, cap = 64;
-	char *s = malloc(cap);
-
-	if (!s)
-		return NULL;
-	*nfilters = n < 0 ? 0 : n;
-	len += (size_t)sprintf(s, "[");
-	for (int i = 0; i < n; i++) {
-		unsigned int flags = 0, cd[32], config = 0;
-		size_t ncd = 32, need;
-		char name[256] = "";
-		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, &config);
-		char *ns;
-
-		if (ncd > 32)
-			ncd = 32;
-		name[sizeof(name) - 1] = '\0';
-		for (char *p = name; *p; p++)
-			if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-				*p = '_';
-		need = len + strlen(name) + 64 + ncd * 12;
-		if (need > cap) {
-			cap = need * 2;
-			if (!(ns = realloc(s, cap))) {
-				free(s);
-				return NULL;
-			}
-			s = ns;
-		}
-		len += (size_t)sprintf(s + len, "%s{\"id\": %d, \"name\": \"%s\", \"params\": [", i ? ", " : "",
-				       (int)id, name);
-		for (size_t k = 0; k < ncd; k++)
-			len += (size_t)sprintf(s + len, "%s%u", k ? ", " : "", cd[k]);
-		len += (size_t)sprintf(s + len, "]}");
-	}
-	sprintf(s + len, "]");
-	return s;
-}
-
 static void free_attrs(struct h5fs_node *n)
 {
 	for (uint32_t a = 0; a < n->nattrs; a++) {
@@ -584,8 +520,8 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 			n->dims[i] = dims[i];
 			n->nelems *= dims[i];
 		}
-		n->meta[H5FS_M_SHAPE] = json_dims(nd, dims, 0);
-		n->meta[H5FS_M_MAXSHAPE] = json_dims(nd, maxdims, 1);
+		n->meta[H5FS_M_SHAPE] = h5fs_ll_json_dims(nd, dims, 0);
+		n->meta[H5FS_M_MAXSHAPE] = h5fs_ll_json_dims(nd, maxdims, 1);
 		break;
 	default:
 		n->ndim = -1;
@@ -609,11 +545,11 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 		hsize_t cd[H5S_MAX_RANK];
 		int cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
 
-		n->meta[H5FS_M_CHUNKS] = cn > 0 ? json_dims(cn, cd, 0) : strdup("null");
+		n->meta[H5FS_M_CHUNKS] = cn > 0 ? h5fs_ll_json_dims(cn, cd, 0) : strdup("null");
 	} else {
 		n->meta[H5FS_M_CHUNKS] = strdup("null");
 	}
-	n->meta[H5FS_M_FILTERS] = filters_json(dcpl, &nfilters);
+	n->meta[H5FS_M_FILTERS] = h5fs_ll_filters_json(dcpl, &nfilters);
 	n->storage = H5Dget_storage_size(oid);
 	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
 		n->meta[H5FS_M_STORAGE] = NULL;
