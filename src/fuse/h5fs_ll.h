@@ -241,6 +241,8 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
  */
 char *h5fs_ll_json_dims(int ndim, const hsize_t *d, int nulls);
 char *h5fs_ll_filters_json(hid_t dcpl, int *nfilters);
+/* Fill meta's layout, chunks and filters texts from @p dcpl. */
+H5D_layout_t h5fs_ll_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfilters);
 void h5fs_index_release(struct h5fs_index *idx);
 /* Binary search of a group's children; NULL when absent. */
 const struct h5fs_entry *h5fs_index_find(const struct h5fs_node *dir, const char *name);

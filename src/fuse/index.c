@@ -645,6 +645,26 @@ char *h5fs_ll_filters_json(hid_t dcpl, int *nfilters)
 	return s;
 }
 
+H5D_layout_t h5fs_ll_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfilters)
+{
+	H5D_layout_t layout = H5Pget_layout(dcpl);
+
+	meta[H5FS_M_LAYOUT] = strdup(layout == H5D_CONTIGUOUS ? "contiguous" :
+				     layout == H5D_CHUNKED ? "chunked" :
+				     layout == H5D_COMPACT ? "compact" :
+				     layout == H5D_VIRTUAL ? "virtual" : "unknown");
+	if (layout == H5D_CHUNKED && ndim > 0) {
+		hsize_t cd[H5S_MAX_RANK];
+		int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+
+		meta[H5FS_M_CHUNKS] = nd > 0 ? h5fs_ll_json_dims(nd, cd, 0) : strdup("null");
+	} else {
+		meta[H5FS_M_CHUNKS] = strdup("null");
+	}
+	meta[H5FS_M_FILTERS] = h5fs_ll_filters_json(dcpl, nfilters);
+	return layout;
+}
+
 static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r)
 {
 	hid_t mtype = H5Tcopy(H5T_C_S1);
@@ -858,20 +878,7 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		else
 			r->size = r->nelems * r->esize;
 	}
-	layout = H5Pget_layout(dcpl);
-	r->meta[H5FS_M_LAYOUT] = strdup(layout == H5D_CONTIGUOUS ? "contiguous" :
-					layout == H5D_CHUNKED ? "chunked" :
-					layout == H5D_COMPACT ? "compact" :
-					layout == H5D_VIRTUAL ? "virtual" : "unknown");
-	if (layout == H5D_CHUNKED && r->ndim > 0) {
-		hsize_t cd[H5S_MAX_RANK];
-		int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-
-		r->meta[H5FS_M_CHUNKS] = nd > 0 ? h5fs_ll_json_dims(nd, cd, 0) : strdup("null");
-	} else {
-		r->meta[H5FS_M_CHUNKS] = strdup("null");
-	}
-	r->meta[H5FS_M_FILTERS] = h5fs_ll_filters_json(dcpl, &nfilters);
+	layout = h5fs_ll_describe_layout(r->meta, dcpl, r->ndim, &nfilters);
 	r->storage = H5Dget_storage_size(did);
 	if (asprintf(&r->meta[H5FS_M_STORAGE], "%" PRIu64, r->storage) < 0)
 		r->meta[H5FS_M_STORAGE] = NULL;

@@ -538,18 +538,7 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 		n->flags |= H5FS_NF_NOIMAGE;
 	else
 		n->size = n->nelems * n->esize;
-	layout = H5Pget_layout(dcpl);
-	n->meta[H5FS_M_LAYOUT] = strdup(layout == H5D_CONTIGUOUS ? "contiguous" : layout == H5D_CHUNKED ? "chunked" :
-					layout == H5D_COMPACT ? "compact" : "virtual");
-	if (layout == H5D_CHUNKED && n->ndim > 0) {
-		hsize_t cd[H5S_MAX_RANK];
-		int cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-
-		n->meta[H5FS_M_CHUNKS] = cn > 0 ? h5fs_ll_json_dims(cn, cd, 0) : strdup("null");
-	} else {
-		n->meta[H5FS_M_CHUNKS] = strdup("null");
-	}
-	n->meta[H5FS_M_FILTERS] = h5fs_ll_filters_json(dcpl, &nfilters);
+	layout = h5fs_ll_describe_layout(n->meta, dcpl, n->ndim, &nfilters);
 	n->storage = H5Dget_storage_size(oid);
 	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
 		n->meta[H5FS_M_STORAGE] = NULL;
