@@ -1494,16 +1494,22 @@ struct rbuf {
 	int bad;
 };
 
+/* Take @p n bytes from the pipe record; a short record marks it bad. */
+static void rd_bytes(struct rbuf *r, void *v, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return;
+	}
+	memcpy(v, r->p, n);
+	r->p += n;
+}
+
 static uint8_t rd_u8(struct rbuf *r)
 {
 	uint8_t v = 0;
 
-	if (r->end - r->p < 1) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 1);
-	r->p += 1;
+	rd_bytes(r, &v, sizeof(v));
 	return v;
 }
 
@@ -1511,12 +1517,7 @@ static uint32_t rd_u32(struct rbuf *r)
 {
 	uint32_t v = 0;
 
-	if (r->end - r->p < 4) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 4);
-	r->p += 4;
+	rd_bytes(r, &v, sizeof(v));
 	return v;
 }
 
@@ -1524,12 +1525,7 @@ static uint64_t rd_u64(struct rbuf *r)
 {
 	uint64_t v = 0;
 
-	if (r->end - r->p < 8) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 8);
-	r->p += 8;
+	rd_bytes(r, &v, sizeof(v));
 	return v;
 }
 
