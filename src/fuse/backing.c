@@ -40,6 +40,14 @@ struct dstate {
 	hid_t mstr;		/* vlen string memory type */
 	h5fs_reader *rd;	/* the library's reader, when it takes the dataset */
 	int rd_tried;
+	/*
+	 * The reader found the layout inconsistent (a chunked scalar, a
+	 * chunk rank that is not the dataspace's): libhdf5 misbehaves on
+	 * such datasets in ways a probe cannot predict (it may loop
+	 * allocating memory), so every read fails with EIO instead of
+	 * falling back to H5Dread.
+	 */
+	int corrupt;
 };
 
 struct backing {
@@ -534,12 +542,20 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
 		s->rd_tried = 1;
 		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
 
-		if (fd < 0 || h5fs_reader_open(&s->rd, s->did, fd, b->cache) < 0) {
+		int orc = fd < 0 ? H5FS_ENOTSUPPORTED : h5fs_reader_open(&s->rd, s->did, fd, b->cache);
+
+		if (orc == H5FS_ECORRUPT) {
+			h5fs_log(H5FS_LOG_WARN, "read '%s': refused: %s", n->path, h5fs_error_last()->message);
+			s->corrupt = 1;
+		} else if (orc < 0) {
 			h5fs_log(H5FS_LOG_DEBUG, "dataset '%s': no reader (%s); using H5Dread", n->path,
-				 h5fs_error_last()->message);
-			s->rd = NULL;
+				 fd < 0 ? "no descriptor" : h5fs_error_last()->message);
 		}
+		if (orc < 0)
+			s->rd = NULL;
 	}
+	if (rc == 0 && s->corrupt)
+		rc = -EIO;
 	b->last_use = mono_now();
 	if (rc == 0 && s->rd) {
 		size_t got = 0;

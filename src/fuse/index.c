@@ -665,6 +665,29 @@ H5D_layout_t h5fs_ll_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfi
 	return layout;
 }
 
+/*
+ * Whether a chunked layout fits its dataspace: one chunk extent per
+ * dimension, none zero.  libhdf5 1.10 does not check this when it opens a
+ * dataset, and reading a scalar with a chunked layout (cve-2018-11202)
+ * makes it loop allocating memory, or not, depending on what the heap
+ * held: a probe read cannot tell, so such datasets are never read.
+ */
+static int chunks_fit(hid_t dcpl, int ndim)
+{
+	hsize_t cd[H5S_MAX_RANK];
+	int nd;
+
+	if (ndim <= 0)
+		return 0;
+	nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+	if (nd != ndim)
+		return 0;
+	for (int i = 0; i < nd; i++)
+		if (cd[i] == 0)
+			return 0;
+	return 1;
+}
+
 static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r)
 {
 	hid_t mtype = H5Tcopy(H5T_C_S1);
@@ -879,6 +902,8 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 			r->size = r->nelems * r->esize;
 	}
 	layout = h5fs_ll_describe_layout(r->meta, dcpl, r->ndim, &nfilters);
+	if (layout == H5D_CHUNKED && !chunks_fit(dcpl, r->ndim))
+		set_err(r, H5FS_NF_DATA_BAD, strdup("the chunk shape does not match the dataspace"));
 	r->storage = H5Dget_storage_size(did);
 	if (asprintf(&r->meta[H5FS_M_STORAGE], "%" PRIu64, r->storage) < 0)
 		r->meta[H5FS_M_STORAGE] = NULL;
