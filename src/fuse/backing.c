@@ -513,6 +513,67 @@ static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64
 	return rc;
 }
 
+/*
+ * The dataset's state for a read, its reader opened on first use.
+ * Returns with b->users held for reading and the HDF5 lock held, error
+ * or not; a negative errno when the dataset cannot be read.
+ */
+static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate **sp)
+{
+	struct dstate *s;
+	int rc;
+
+	start_idle_thread(b);
+	pthread_rwlock_rdlock(&b->users);
+	h5fs_hdf5_lock();
+	rc = ensure_dset(b, n, &s);
+	if (rc == 0 && !s->rd_tried) {
+		/* the library's reader: chunk-at-a-time, decoded outside the lock */
+		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
+		int orc = fd < 0 ? H5FS_ENOTSUPPORTED : h5fs_reader_open(&s->rd, s->did, fd, b->cache);
+
+		s->rd_tried = 1;
+		if (orc == H5FS_ECORRUPT) {
+			h5fs_log(H5FS_LOG_WARN, "read '%s': refused: %s", n->path, h5fs_error_last()->message);
+			s->corrupt = 1;
+		} else if (orc < 0) {
+			h5fs_log(H5FS_LOG_DEBUG, "dataset '%s': no reader (%s); using H5Dread", n->path,
+				 fd < 0 ? "no descriptor" : h5fs_error_last()->message);
+		}
+		if (orc < 0)
+			s->rd = NULL;
+	}
+	if (rc == 0 && s->corrupt)
+		rc = -EIO;
+	*sp = s;
+	return rc;
+}
+
+int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
+		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd)
+{
+	struct backing *b = ll->backing;
+	struct dstate *s;
+	int rc;
+
+	*nspans = 0;
+	rc = dset_for_read(b, n, &s);
+	b->last_use = mono_now();
+	h5fs_hdf5_unlock();
+	if (rc == 0 && !s->rd)
+		rc = 1;
+	if (rc == 0) {
+		*fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : ll->fd;
+		rc = h5fs_reader_map(s->rd, off, size, spans, max, nspans);
+		if (rc == H5FS_ENOTSUPPORTED)
+			rc = 1;
+		else if (rc < 0)
+			rc = -h5fs_ll_errno(rc, n->path);
+	}
+	pthread_rwlock_unlock(&b->users);
+	return rc;
+}
+
 ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
 {
 	struct backing *b = ll->backing;
@@ -533,29 +594,7 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
 		if (!tmp)
 			return -ENOMEM;
 	}
-	start_idle_thread(b);
-	pthread_rwlock_rdlock(&b->users);
-	h5fs_hdf5_lock();
-	rc = ensure_dset(b, n, &s);
-	if (rc == 0 && !s->rd_tried) {
-		/* the library's reader: chunk-at-a-time, decoded outside the lock */
-		s->rd_tried = 1;
-		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
-
-		int orc = fd < 0 ? H5FS_ENOTSUPPORTED : h5fs_reader_open(&s->rd, s->did, fd, b->cache);
-
-		if (orc == H5FS_ECORRUPT) {
-			h5fs_log(H5FS_LOG_WARN, "read '%s': refused: %s", n->path, h5fs_error_last()->message);
-			s->corrupt = 1;
-		} else if (orc < 0) {
-			h5fs_log(H5FS_LOG_DEBUG, "dataset '%s': no reader (%s); using H5Dread", n->path,
-				 fd < 0 ? "no descriptor" : h5fs_error_last()->message);
-		}
-		if (orc < 0)
-			s->rd = NULL;
-	}
-	if (rc == 0 && s->corrupt)
-		rc = -EIO;
+	rc = dset_for_read(b, n, &s);
 	b->last_use = mono_now();
 	if (rc == 0 && s->rd) {
 		size_t got = 0;

@@ -41,6 +41,7 @@
 
 #include "h5fs.h"
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/reader.h"
 
 #define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
 
@@ -160,6 +161,9 @@ extern const char *const h5fs_meta_names[H5FS_M_COUNT];
 
 /* elements per block of the vlen-string text offset table */
 #define H5FS_VL_BLOCK 4096
+
+/* the largest READ or WRITE request the mount takes (main.c explains) */
+#define H5FS_MAX_REQUEST (512u * 1024)
 
 struct h5fs_attr {
 	char *name;		/* HDF5 attribute name */
@@ -293,6 +297,13 @@ int h5fs_backing_init(struct h5fs_ll *ll);
 void h5fs_backing_shutdown(struct h5fs_ll *ll);
 /* Read the byte image of dataset @p n: bytes read or -errno. */
 ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
+/*
+ * Where [off, off + size) of a dataset's image lies verbatim in the file
+ * (*fd), for a reply from the descriptor: 0 with *nspans spans, 1 when
+ * it must be read with h5fs_backing_read(), or a negative errno.
+ */
+int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
+		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd);
 /* Render the vlen-string text of @p n: bytes read or -errno. */
 ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
 

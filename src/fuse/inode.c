@@ -93,11 +93,11 @@ void h5fs_ll_stat(const struct h5fs_ll *ll, const struct h5fs_node *n, struct st
 		st->st_size = (off_t)h5fs_ll_node_size(ll, n);
 		st->st_blocks = (blkcnt_t)((n->storage + n->npy_len + 511) / 512);
 		/*
-		 * cp and cat size their buffer from st_blksize: 1 MiB writes
-		 * (the largest WRITE request, max_write) on read-write mounts
+		 * cp and cat size their buffer from st_blksize: writes as
+		 * large as the largest WRITE request on read-write mounts
 		 */
 		if (!ll->opts->ro)
-			st->st_blksize = 1024 * 1024;
+			st->st_blksize = H5FS_MAX_REQUEST;
 		break;
 	case H5FS_NK_DATATYPE:
 		st->st_mode = S_IFREG | (ll->fmode & 0444);

@@ -148,8 +148,16 @@ void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		/* O_TRUNC arrives with open, so a truncating open is one staged change */
 		if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 			conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-		conn->max_write = 1u << 20;
 	}
+	/*
+	 * Requests of at most 512 KiB (max_pages follows max_write): libfuse
+	 * replies from a descriptor by splicing through a pipe only when
+	 * the reply fits the pipe, and a pipe grows to 1 MiB at most
+	 * (fs.pipe-max-size) without CAP_SYS_RESOURCE, which even root may
+	 * lack.  A 1 MiB read would fall back to a fresh 1 MiB buffer, a
+	 * pread and a copy per request (a third of the daemon's time).
+	 */
+	conn->max_write = H5FS_MAX_REQUEST;
 #ifdef FUSE_CAP_SETXATTR_EXT
 	/*
 	 * libfuse 3.13.0 - 3.14.0 read the name of a setxattr request at the

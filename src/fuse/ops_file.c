@@ -128,6 +128,34 @@ void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* the most file pieces one reply is made of (chunks of at least 128 KiB) */
+#define MAX_SPANS 4
+
+/* An fd-backed reply: the NPY header part, then @p nsp spans of @p fd. */
+static int spans_reply(struct h5fs_node *n, uint64_t off, size_t hpart, int fd, const h5fs_reader_span *sp,
+		       size_t nsp, struct fuse_bufvec **bvp)
+{
+	struct fuse_bufvec *bv = calloc(1, sizeof(*bv) + nsp * sizeof(struct fuse_buf));
+	size_t k = 0;
+
+	if (!bv)
+		return ENOMEM;
+	if (hpart) {
+		bv->buf[k].mem = n->npy + off;
+		bv->buf[k].size = hpart;
+		k++;
+	}
+	for (size_t i = 0; i < nsp; i++, k++) {
+		bv->buf[k].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		bv->buf[k].fd = fd;
+		bv->buf[k].pos = (off_t)sp[i].file_off;
+		bv->buf[k].size = (size_t)sp[i].len;
+	}
+	bv->count = k;
+	*bvp = bv;
+	return 0;
+}
+
 /*
  * One read.  Fills either @p bv (fd-backed, nothing to free beyond it)
  * or @p mem / @p mlen (a malloc'd buffer).  Returns an errno.
@@ -166,27 +194,23 @@ static int do_read(struct h5fs_ll *ll, struct h5fs_node *n, size_t size, uint64_
 		hpart = n->npy_len - (size_t)off < size ? n->npy_len - (size_t)off : size;
 	doff = off + hpart - n->npy_len;
 
-	if (n->flags & H5FS_NF_CONTIG) {
-		struct fuse_bufvec *bv = calloc(1, sizeof(*bv) + sizeof(struct fuse_buf));
-		size_t k = 0;
+	/* stored verbatim: a reply spliced from the file, no copy here */
+	if (size > hpart && !(n->flags & H5FS_NF_VLSTR)) {
+		h5fs_reader_span sp[MAX_SPANS];
+		size_t nsp = 0;
+		int fd = ll->fd, rc = 0;
 
-		if (!bv)
-			return ENOMEM;
-		if (hpart) {
-			bv->buf[k].mem = n->npy + off;
-			bv->buf[k].size = hpart;
-			k++;
+		if (n->flags & H5FS_NF_CONTIG) {
+			sp[0].file_off = n->offset + doff;
+			sp[0].len = size - hpart;
+			nsp = 1;
+		} else {
+			rc = h5fs_backing_map(ll, n, doff, size - hpart, sp, MAX_SPANS, &nsp, &fd);
+			if (rc < 0)
+				return -rc;
 		}
-		if (size > hpart) {
-			bv->buf[k].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-			bv->buf[k].fd = ll->fd;
-			bv->buf[k].pos = (off_t)(n->offset + doff);
-			bv->buf[k].size = size - hpart;
-			k++;
-		}
-		bv->count = k;
-		*bvp = bv;
-		return 0;
+		if (rc == 0 && nsp)
+			return spans_reply(n, off, hpart, fd, sp, nsp, bvp);
 	}
 	buf = malloc(size);
 	if (!buf)

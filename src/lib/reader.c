@@ -1546,6 +1546,80 @@ int h5fs_reader_extent(h5fs_reader *r, uint64_t *file_off)
 	return 0;
 }
 
+/*
+ * Whether each chunk's in-extent bytes are one run of the image: every
+ * chunk extent past the first is the dataset's own.
+ */
+static int chunks_are_runs(const h5fs_reader *r)
+{
+	for (int i = 1; i < r->rank; i++)
+		if (r->cdims[i] != r->dims[i])
+			return 0;
+	return 1;
+}
+
+int h5fs_reader_map(h5fs_reader *r, uint64_t off, size_t size, h5fs_reader_span *spans, size_t max,
+		    size_t *nspans)
+{
+	uint64_t end, cb, k, k1;
+	size_t n = 0;
+	int error = 0;
+
+	H5FS_ASSERT_ARG(r);
+	H5FS_ASSERT_ARG(nspans);
+	H5FS_ASSERT_ARG(spans || !max);
+	*nspans = 0;
+	if (off >= r->size || !size)
+		return 0;
+	end = r->size - off < size ? r->size : off + size;
+	if (r->kind == KIND_CONTIG && max >= 1) {
+		spans[0].file_off = r->file_off + off;
+		spans[0].len = end - off;
+		*nspans = 1;
+		return 0;
+	}
+	if (r->kind != KIND_CHUNKED || r->nfilters || !r->by_coord || !chunks_are_runs(r))
+		goto unsupported;
+	/* chunk k holds image bytes [k * cb, (k + 1) * cb) */
+	cb = r->chunk_bytes;
+	k1 = (end - 1) / cb;
+	if (k1 - off / cb >= max)
+		goto unsupported;
+	for (k = off / cb; k <= k1; k++) {
+		hsize_t cc[H5S_MAX_RANK] = { 0 }, origin[H5S_MAX_RANK];
+		h5fs__chunk_key key;
+		struct loc loc;
+		uint64_t a = k * cb > off ? k * cb : off, b = (k + 1) * cb < end ? (k + 1) * cb : end;
+		int edge;
+
+		cc[0] = k;
+		chunk_place(r, cc, &key, origin, &edge);
+		stat_add(&r->st_touched, 1);
+		h5fs_hdf5_lock();
+		error = locate_by_coord(r, cc, origin, &loc);
+		h5fs_hdf5_unlock();
+		if (error < 0)
+			return error;
+		if (loc.kind != LOC_ADDR || loc.stored != cb || chunk_filtered(r, loc.mask, edge))
+			goto unsupported;
+		if (!in_file(r, loc.addr, loc.stored)) {
+			h5fs__error_set(H5FS_ERROR_INTERNAL, "chunk at %llu of %llu bytes lies outside the file",
+					(unsigned long long)loc.addr, (unsigned long long)loc.stored);
+			return chunk_error(r, cc, H5FS_ECORRUPT);
+		}
+		spans[n].file_off = loc.addr + (a - k * cb);
+		spans[n].len = b - a;
+		n++;
+	}
+	stat_add(&r->st_bytes_read, end - off);
+	*nspans = n;
+	return 0;
+unsupported:
+	h5fs__error_set(H5FS_ERROR_INVALID, "dataset %s: bytes %llu-%llu are not stored verbatim in the file",
+			reader_name(r), (unsigned long long)off, (unsigned long long)end);
+	return H5FS_ENOTSUPPORTED;
+}
+
 void h5fs_reader_stats_get(const h5fs_reader *r, h5fs_reader_stats *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -91,6 +91,9 @@ static const char fixture_py[] =
 "    f.create_dataset('chunk3d_gzip', data=rand('>i4', (13, 17, 19)), chunks=(4, 5, 6),\n"
 "                     compression='gzip', compression_opts=1)\n"
 "    f.create_dataset('chunk4d', data=rand('u1', (5, 6, 7, 8)), chunks=(2, 4, 3, 5))\n"
+"    f.create_dataset('chunk_rows', data=rand('<i4', (25, 40)), chunks=(4, 40))\n"
+"    ds = f.create_dataset('sparse_rows', shape=(50, 8), dtype='<u2', chunks=(5, 8), fillvalue=9)\n"
+"    ds[10:20] = rand('<u2', (10, 8))\n"
 "    ds = f.create_dataset('sparse', shape=(100, 100), dtype='<i4', chunks=(10, 10), fillvalue=-5)\n"
 "    ds[0:20, 30:50] = rand('<i4', (20, 20))\n"
 "    ds[95:, :7] = 1\n"
@@ -389,6 +392,95 @@ static void test_reader__extent(void **state)
 	th_ok(open_reader(&o, th_path("all.h5"), "external", NULL));
 	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_extent(o.r, &at));
 	close_reader(&o);
+	th_assert_no_open_ids();
+}
+
+/* Check that the spans of [off, off + size) hold those bytes of @p want. */
+static void check_spans(struct opened *o, const uint8_t *want, size_t len, uint64_t off, size_t size,
+			const h5fs_reader_span *sp, size_t n)
+{
+	uint64_t end = off >= len ? off : (off + size < len ? off + size : len), pos = off;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *got = malloc(sp[i].len ? sp[i].len : 1);
+
+		assert_non_null(got);
+		assert_true(sp[i].len > 0);
+		assert_true(pos + sp[i].len <= end);
+		assert_int_equal(pread(o->fd, got, sp[i].len, (off_t)sp[i].file_off), (ssize_t)sp[i].len);
+		assert_memory_equal(got, want + pos, sp[i].len);
+		pos += sp[i].len;
+		free(got);
+	}
+	assert_int_equal(pos, end);
+}
+
+/*
+ * Contiguous data, and chunks without filters that hold whole rows, map
+ * to file spans holding exactly the image's bytes, one per chunk;
+ * anything stored otherwise is refused, so the caller reads it.
+ */
+static void test_reader__map(void **state)
+{
+	static const char *const yes[] = { "contig_be_f8", "contig_cmpd", "chunk1d_f8", "chunk1d_cmpd",
+					   "chunk1d_i1", "chunk_rows" };
+	static const char *const no[] = { "gzip2d_f8", "chunk2d_wide", "chunk3d", "shuffle_only",
+					  "unalloc", "compact_f8", "external", "fletcher", "sparse" };
+	h5fs_reader_span sp[64];
+	struct opened o;
+	size_t len, n, i;
+	uint8_t *want;
+
+	(void)state;
+	fixtures();
+	seed_init();
+	for (i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+		want = slurp(th_path("%s.bin", yes[i]), &len);
+		th_ok(open_reader(&o, th_path("all.h5"), yes[i], NULL));
+		th_ok(h5fs_reader_map(o.r, 0, len, sp, 64, &n));
+		assert_true(n >= 1);
+		check_spans(&o, want, len, 0, len, sp, n);
+		for (int round = 0; round < 200; round++) {
+			uint64_t off = rnd_below(len + 10);
+			size_t size = (size_t)rnd_below(len / 3 + 2);
+
+			th_ok(h5fs_reader_map(o.r, off, size, sp, 64, &n));
+			check_spans(&o, want, len, off, size, sp, n);
+		}
+		th_ok(h5fs_reader_map(o.r, len, 100, sp, 64, &n));
+		assert_int_equal(n, 0);
+		close_reader(&o);
+		free(want);
+	}
+	/* more chunks than room for spans: read it instead */
+	th_ok(open_reader(&o, th_path("all.h5"), "chunk1d_f8", NULL));
+	th_ok(h5fs_reader_map(o.r, 64 * 8 - 8, 16, sp, 2, &n));
+	assert_int_equal(n, 2);
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 64 * 8 - 8, 64 * 8 + 16, sp, 2, &n));
+	assert_int_equal(n, 0);
+	close_reader(&o);
+	/* chunks found by reading them whole have no address to give */
+	h5fs__reader_lookup = 2;
+	th_ok(open_reader(&o, th_path("all.h5"), "chunk1d_f8", NULL));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 0, 100, sp, 64, &n));
+	close_reader(&o);
+	h5fs__reader_lookup = 0;
+	/* allocated rows map; a range touching an unallocated chunk does not */
+	want = slurp(th_path("sparse_rows.bin"), &len);
+	th_ok(open_reader(&o, th_path("all.h5"), "sparse_rows", NULL));
+	th_ok(h5fs_reader_map(o.r, 10 * 16 + 3, 10 * 16 - 5, sp, 64, &n));
+	assert_int_equal(n, 2);
+	check_spans(&o, want, len, 10 * 16 + 3, 10 * 16 - 5, sp, n);
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 0, 10 * 16 + 1, sp, 64, &n));
+	th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 20 * 16 - 1, 2, sp, 64, &n));
+	close_reader(&o);
+	free(want);
+	for (i = 0; i < sizeof(no) / sizeof(*no); i++) {
+		th_ok(open_reader(&o, th_path("all.h5"), no[i], NULL));
+		th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 0, 64, sp, 64, &n));
+		assert_int_equal(n, 0);
+		close_reader(&o);
+	}
 	th_assert_no_open_ids();
 }
 
@@ -1418,6 +1510,7 @@ int main(void)
 		cmocka_unit_test(test_reader__layouts),
 		cmocka_unit_test(test_reader__layouts_small_cache),
 		cmocka_unit_test(test_reader__extent),
+		cmocka_unit_test(test_reader__map),
 		cmocka_unit_test(test_reader__no_byte_image),
 		cmocka_unit_test(test_reader__missing_filter),
 		cmocka_unit_test(test_reader__bad_direct_chunks),

@@ -9,8 +9,9 @@
  * How each layout is served:
  *
  * - contiguous, allocated: pread() on the caller's file descriptor at the
- *   dataset's offset, no HDF5 call and no lock (h5fs_reader_extent()
- *   gives the offset so a FUSE daemon can reply from the fd directly);
+ *   dataset's offset, no HDF5 call and no lock (h5fs_reader_extent() and
+ *   h5fs_reader_map() give the offset so a FUSE daemon can reply from
+ *   the fd directly);
  * - contiguous, not allocated: the fill value, repeated;
  * - compact: read whole at open (at most 64 KiB), then served from memory;
  * - chunked: the byte range is mapped to the chunks it touches and only
@@ -25,7 +26,7 @@
  *   shuffle, fletcher32) outside the lock, then kept in the shared
  *   h5fs_chunk_cache.  Unfiltered chunks with rows of at least 4 KiB are
  *   read straight from the file into the caller's buffer (few-chunk
- *   case).  Unallocated chunks read as the fill value.  Chunks
+ *   case), or mapped to file spans by h5fs_reader_map().  Unallocated chunks read as the fill value.  Chunks
  *   whose pipeline holds another filter (szip, scale-offset, n-bit,
  *   plugins) are read with H5Dread() of the chunk's in-extent region
  *   under the lock; when a filter is not available that read fails with
@@ -191,6 +192,34 @@ H5FS_EXTERN(int) h5fs_reader_read(h5fs_reader *r, void *buf, size_t size, uint64
  * @return 0, H5FS_ENOTSUPPORTED for any other layout
  */
 H5FS_EXTERN(int) h5fs_reader_extent(h5fs_reader *r, uint64_t *file_off);
+
+/** One piece of a byte range that lies verbatim in the file. */
+typedef struct {
+	uint64_t file_off;	/**< where the piece starts in the file */
+	uint64_t len;		/**< its length in bytes */
+} h5fs_reader_span;
+
+/**
+ * Where the bytes [@p off, @p off + @p size) of the image lie in the
+ * file, when every one of them is stored there verbatim, so a daemon can
+ * reply from the descriptor without copying (a splice).  That holds for
+ * contiguous data (one span) and for chunked data without filters whose
+ * chunks hold whole rows (every chunk extent but the first equals the
+ * dataset's, so a chunk's in-extent bytes are one run of the image) when
+ * a chunk's address is cheap to find (the few-chunk case above): one
+ * span per chunk the range touches, in image order.  The range is
+ * clipped to the image; @p size 0 or a range past the end gives 0 spans.
+ *
+ * @param spans room for @p max spans
+ * @param nspans the number of spans written
+ * @return 0 with *nspans spans; H5FS_ENOTSUPPORTED when some part is
+ *	   not stored verbatim (filtered, unallocated, another layout) or
+ *	   takes more than @p max spans: read it with h5fs_reader_read();
+ *	   H5FS_ECORRUPT when the chunk index is unreadable or names
+ *	   bytes outside the file
+ */
+H5FS_EXTERN(int) h5fs_reader_map(h5fs_reader *r, uint64_t off, size_t size, h5fs_reader_span *spans,
+				 size_t max, size_t *nspans);
 
 /** The reader's counters (read atomically, each on its own). */
 H5FS_EXTERN(void) h5fs_reader_stats_get(const h5fs_reader *r, h5fs_reader_stats *out);
