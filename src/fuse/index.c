@@ -77,6 +77,8 @@
    daemon's own reader, until FULL_PROBE_BUDGET bytes were read */
 #define FULL_PROBE_MAX ((uint64_t)64 << 20)
 #define FULL_PROBE_BUDGET ((uint64_t)1 << 30)
+/* chunk lookups walk_chunk_index() may make in one file (~0.2 us each) */
+#define INDEX_WALK_BUDGET ((uint64_t)4 << 20)
 #define CHILD_AS_LIMIT ((rlim_t)4 << 30)
 
 const char *const h5fs_meta_names[H5FS_M_COUNT] = {
@@ -147,6 +149,7 @@ struct walker {
 	uint32_t next_id;
 	struct addrmap map;
 	uint64_t probed;	/* bytes read whole so far */
+	uint64_t walked;	/* chunk lookups made by walk_chunk_index() */
 	const struct h5fs_ll_opts *o;
 	struct xfile *xf;	/* files, numbered as in the daemon's table */
 	uint32_t nxf;
@@ -744,23 +747,67 @@ static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, 
 	r->size = total;
 }
 
-static void probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r, int contig_candidate)
+/*
+ * A chunked dataset too large to read whole here: look every chunk up in
+ * its index (H5Dget_chunk_storage_size(), one B-tree lookup each, no data
+ * read), so that a corrupt index node crashes this child rather than the
+ * daemon, wherever later reads go.  The chunk bytes themselves are
+ * decoded by the library's own bounds-checked decoders.  Lookups that
+ * fail are not errors here: libhdf5 1.10 fails for unallocated chunks.
+ */
+static void walk_chunk_index(struct walker *wk, hid_t did, hid_t dcpl, struct nrec *r)
+{
+	hsize_t cd[H5S_MAX_RANK], cc[H5S_MAX_RANK] = { 0 }, origin[H5S_MAX_RANK], nch[H5S_MAX_RANK];
+	uint64_t total = 1;
+	int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+
+	if (nd <= 0 || nd != r->ndim)
+		return;
+	for (int i = 0; i < nd; i++) {
+		nch[i] = r->dims[i] / cd[i] + (r->dims[i] % cd[i] != 0);
+		if (nch[i] == 0)
+			return;
+		if (nch[i] > INDEX_WALK_BUDGET / total)
+			return;
+		total *= nch[i];
+	}
+	if (total > INDEX_WALK_BUDGET - wk->walked)
+		return;
+	wk->walked += total;
+	for (uint64_t k = 0; k < total; k++) {
+		hsize_t stored;
+		int i;
+
+		if (k % 4096 == 0)
+			progress(wk, P_PROBE, r->addr, 1 + k);
+		for (i = 0; i < nd; i++)
+			origin[i] = cc[i] * cd[i];
+		if (H5Dget_chunk_storage_size(did, origin, &stored) < 0)
+			H5Eclear2(H5E_DEFAULT);
+		for (i = nd - 1; i >= 0 && ++cc[i] == nch[i]; i--)
+			cc[i] = 0;
+	}
+}
+
+/* Returns whether the data was read whole. */
+static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r, int contig_candidate)
 {
 	uint64_t k;
 	char *hbuf = NULL, *fbuf = NULL;
+	int whole = 0;
 	hsize_t mdim;
 	hid_t mspace;
 
 	progress(wk, P_PROBE, r->addr, 0);
 	if (skipped(wk, P_PROBE, r->addr, 0) || skipped(wk, P_PROBE, r->addr, IDX_ALL)) {
 		set_err(r, H5FS_NF_DATA_BAD, strdup("reading the data crashed libhdf5"));
-		return;
+		return 1;
 	}
 	if (r->flags & H5FS_NF_NOIMAGE || r->nelems == 0)
-		return;
+		return 1;
 	if (r->flags & H5FS_NF_VLSTR) {
 		vlstr_scan(wk, did, ftype, fspace, r);
-		return;
+		return 1;
 	}
 	/* the first elements, up to PROBE_BYTES (at least one) */
 	k = PROBE_BYTES / r->esize;
@@ -810,6 +857,7 @@ static void probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, 
 			h5fs_reader_free(rd);
 		}
 		wk->probed += r->size;
+		whole = 1;
 		free(piece);
 		H5Eclear2(H5E_DEFAULT);
 	}
@@ -825,6 +873,7 @@ out:
 	H5Sclose(mspace);
 	free(hbuf);
 	free(fbuf);
+	return whole;
 }
 
 static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
@@ -916,8 +965,9 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		}
 	}
 	H5Eclear2(H5E_DEFAULT);
-	if (!(r->flags & H5FS_NF_DATA_BAD))
-		probe_data(wk, did, ftype, fspace, r, contig_candidate);
+	if (!(r->flags & H5FS_NF_DATA_BAD) && !probe_data(wk, did, ftype, fspace, r, contig_candidate) &&
+	    layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))
+		walk_chunk_index(wk, did, dcpl, r);
 out:
 	if (dcpl >= 0)
 		H5Pclose(dcpl);

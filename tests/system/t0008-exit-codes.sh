@@ -56,6 +56,34 @@ assert open('$M/data/scalars/time', 'rb').read() == f['data/scalars/time'][()].t
 h5fs_umount "$M"
 grep -q 'indexer crashed' "$M.log" || fail "crash not logged"
 
+say "a chunk index that crashes libhdf5 past what the probe reads: that dataset answers EIO"
+# 'big' (800 MB of image, 1000 chunks, one allocated) is too large to be
+# read whole by the indexer, which walks its chunk index instead: the
+# second probe step is that walk, not 'small's probe.
+G=$WORK/big.h5
+"$PY" -c "
+import h5py, numpy as np
+with h5py.File('$G', 'w') as f:
+    d = f.create_dataset('big', shape=(10000, 10000), dtype='<f8', chunks=(100, 1000), fillvalue=2.5)
+    d[0:100, 0:1000] = 1.0
+    f['small'] = np.arange(10)
+" || fail "fixture"
+h5fs_mount "$G" "$M" || fail "mount"
+"$PY" -c "
+import numpy as np
+row = np.fromfile('$M/big', '<f8', count=10000)
+assert (row[:1000] == 1.0).all() and (row[1000:] == 2.5).all(), row
+" || fail "reading big"
+h5fs_umount "$M"
+H5FS_INDEX_FAULT=segv:probe:2 h5fs_mount "$G" "$M" || fail "mount"
+expect_fail "Input/output error" dd if="$M/big" of=/dev/null bs=4096 count=1 status=none
+"$PY" -c "
+import numpy as np
+assert (np.fromfile('$M/small', '<i8') == np.arange(10)).all()
+" || fail "small after a crashed index walk"
+h5fs_umount "$M"
+grep -q 'indexer crashed' "$M.log" || fail "crash not logged"
+
 say "an attribute that hangs libhdf5: skipped, the rest works"
 H5FS_INDEX_FAULT=hang:attr:2 h5fs_mount "$F" "$M" -o index_timeout=1 || fail "mount"
 ls -laR "$M" >/dev/null || fail "listing after a hung attribute"
