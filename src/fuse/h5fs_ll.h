@@ -81,6 +81,7 @@ struct h5fs_ll_opts {
 	double index_timeout;	/* seconds without progress before the
 				   indexer child counts as hung */
 	int follow_external;
+	int direct_io;		/* reads bypass the kernel's page cache */
 	char *mpi_threshold, *mpi_np, *mpiexec, *mpi_args, *staging_dir;
 	char *log;
 	int foreground, debug, singlethread;
@@ -164,6 +165,8 @@ extern const char *const h5fs_meta_names[H5FS_M_COUNT];
 
 /* the largest READ or WRITE request the mount takes (main.c explains) */
 #define H5FS_MAX_REQUEST (512u * 1024)
+/* request threads at least, whatever the core count (main.c) */
+#define H5FS_MIN_THREADS 8
 
 struct h5fs_attr {
 	char *name;		/* HDF5 attribute name */

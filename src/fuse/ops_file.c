@@ -104,6 +104,14 @@ static int do_open(struct h5fs_ll *ll, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* read-write mounts: the data may have changed since the last open */
 	fi->keep_cache = ll->opts->ro;
+	/*
+	 * -o direct_io: every read is a request, answered by a splice from
+	 * the file, with one copy into the reader's buffer instead of two
+	 * (into the page cache, then out of it).  The kernel then refuses a
+	 * shared mmap (ENODEV: libfuse 3.14 cannot ask for
+	 * FUSE_DIRECT_IO_ALLOW_MMAP); private mappings still work.
+	 */
+	fi->direct_io = ll->opts->direct_io;
 	return 0;
 }
 

@@ -42,6 +42,7 @@ static const struct fuse_opt h5fs_opt_table[] = {
 	OPT("lock_timeout=%lf", lock_timeout, 0),
 	OPT("index_timeout=%lf", index_timeout, 0),
 	OPT("follow_external", follow_external, 1),
+	OPT("direct_io", direct_io, 1),
 	OPT("mpi_threshold=%s", mpi_threshold, 0),
 	OPT("mpi_np=%s", mpi_np, 0),
 	OPT("mpiexec=%s", mpiexec, 0),
@@ -195,6 +196,8 @@ void h5fs_ll_usage(const char *prog)
 	       "    -o idle_close=SEC      close the HDF5 file after SEC idle (default 1)\n"
 	       "    -o lock_timeout=SEC    retry a locked file for SEC (default 10)\n"
 	       "    -o index_timeout=SEC   indexer stall limit per object (default 10)\n"
+	       "    -o direct_io           reads bypass the page cache (streaming;\n"
+	       "                           shared mmap then fails with ENODEV)\n"
 	       "    -o follow_external     follow external links to files inside\n"
 	       "                           SOURCE's folder (read-only mount)\n"
 	       "    -o staging_dir=DIR     where large writes are staged (default: a\n"

@@ -26,7 +26,9 @@
 #      one (target >= 1.6x the bytes per second): cold (with the disk's
 #      own ceiling, two plain dd streams against one), with the .h5 in
 #      the page cache and the mount fresh (the daemon's throughput, with
-#      the cores one cat keeps busy), and from the mount's page cache.
+#      the cores one cat keeps busy), and from the mount's page cache;
+#      the same with -o direct_io (reads bypass the page cache), which
+#      also gets a cold cat against h5py.
 #
 # Files live in a scratch folder under /tmp (about 4.5 GiB) and are
 # removed at the end.  Results also go to build/bench/results.txt.
@@ -209,13 +211,23 @@ if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -k /dev/shm | awk 'NR == 2 { pr
 fi
 
 # ---- 4. concurrency ----------------------------------------------------
-one_cold() { mount_ro "$F"; drop; timed cat "$M/d"; umount_m; }
-two_cold() {
-	mount_ro "$F"; drop
+# one cat, or two at once (seconds per dataset-sized amount of data), on
+# a fresh mount with options $1 (may be empty); $2 = 1: page cache dropped
+cats1() { mount_ro "$F" "$1"; [ "$2" != 1 ] || drop; timed cat "$M/d"; umount_m; }
+cats2() {
+	mount_ro "$F" "$1"; [ "$2" != 1 ] || drop
 	t0=$(now); cat "$M/d" >/dev/null & cat "$M/e" >/dev/null; wait; t1=$(now)
 	umount_m
-	calc "($t1 - $t0) / 2"		# seconds per dataset-sized amount of data
+	calc "($t1 - $t0) / 2"
 }
+one_cold() { cats1 "" 1; }
+two_cold() { cats2 "" 1; }
+one_fresh() { cats1 ""; }
+two_fresh() { cats2 ""; }
+dio_cold() { cats1 direct_io 1; }
+dio_two_cold() { cats2 direct_io 1; }
+dio_one() { cats1 direct_io; }
+dio_two() { cats2 direct_io; }
 one_warm() { timed cat "$M/d"; }
 two_warm() { t0=$(now); cat "$M/d" >/dev/null & cat "$M/e" >/dev/null; wait; t1=$(now); calc "($t1 - $t0) / 2"; }
 # the disk's own ceiling: two streams of the same plain file against one
@@ -230,14 +242,6 @@ two_disk() {
 	t1=$(now)
 	calc "($t1 - $t0) / 2"
 }
-# the daemon's own throughput: the .h5 in the page cache, the mount fresh
-one_fresh() { mount_ro "$F"; timed cat "$M/d"; umount_m; }
-two_fresh() {
-	mount_ro "$F"
-	t0=$(now); cat "$M/d" >/dev/null & cat "$M/e" >/dev/null; wait; t1=$(now)
-	umount_m
-	calc "($t1 - $t0) / 2"
-}
 # busy cores while CMD runs, from /proc/stat
 busy() {
 	set -- "$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)" "$@"
@@ -245,20 +249,28 @@ busy() {
 	"$@" >/dev/null
 	awk -v s0="$s0" -v n="$(nproc)" '/^cpu / { split(s0, a, " "); b = $2 + $3 + $4 + $7 + $8 - a[1]; i = $5 + $6 - a[2]; printf "%.2f", n * b / (b + i) }' /proc/stat
 }
-pair "one cat" "two cats" one_cold two_cold
-report "two concurrent cats vs one, cold" "$(printf '%.0f vs %.0f MiB/s = %.2fx (target >= 1.6x)' "$(mibs "$mb")" "$(mibs "$ma")" "$(calc "$ma / $mb")")"
+# LABEL A B: run the pair A (one) and B (two), report two against one
+two_vs_one() {
+	pair "one" "two" "$2" "$3"
+	report "$1" "$(printf '%.0f vs %.0f MiB/s = %.2fx (target >= 1.6x)' "$(mibs "$mb")" "$(mibs "$ma")" "$(calc "$ma / $mb")")"
+}
+two_vs_one "two concurrent cats vs one, cold" one_cold two_cold
 pair "one dd" "two dd" one_disk two_disk
 report "  the disk: two plain streams vs one, cold" "$(printf '%.0f vs %.0f MiB/s = %.2fx' "$(calc "$half / $mb")" "$(calc "$half / $ma")" "$(calc "$ma / $mb")")"
 cat "$F" >/dev/null
-pair "one cat" "two cats" one_fresh two_fresh
-report "two concurrent cats vs one, .h5 cached" "$(printf '%.0f vs %.0f MiB/s = %.2fx' "$(mibs "$mb")" "$(mibs "$ma")" "$(calc "$ma / $mb")")"
+two_vs_one "two concurrent cats vs one, .h5 cached" one_fresh two_fresh
 mount_ro "$F"
 report "  cores busy during one cat, .h5 cached" "$(printf '%s of %s' "$(busy cat "$M/d")" "$(nproc)")"
 umount_m
 mount_ro "$F"; cat "$M/d" "$M/e" >/dev/null
-pair "one cat" "two cats" one_warm two_warm
+two_vs_one "two concurrent cats vs one, page cache" one_warm two_warm
 umount_m
-report "two concurrent cats vs one, page cache" "$(printf '%.0f vs %.0f MiB/s = %.2fx' "$(mibs "$mb")" "$(mibs "$ma")" "$(calc "$ma / $mb")")"
+# -o direct_io (streaming: no page cache, one copy fewer)
+pair "h5py" "cat MOUNT" h5py_cold dio_cold
+report "-o direct_io: cat MOUNT/d, cold" "$(printf '%.0f MiB/s = %.2fx h5py %.0f MiB/s' "$(mibs "$mb")" "$(calc "$ma / $mb")" "$(mibs "$ma")")"
+two_vs_one "-o direct_io: two cats vs one, cold" dio_cold dio_two_cold
+cat "$F" >/dev/null
+two_vs_one "-o direct_io: two cats vs one, .h5 cached" dio_one dio_two
 rm -f "$W/contig.h5" "$W/plain"
 
 # ---- 3. chunked --------------------------------------------------------

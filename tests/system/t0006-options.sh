@@ -10,7 +10,7 @@ chmod 0644 "$F"
 
 say "-h lists every option, -V prints the version"
 help=$("$H5FS" -h 2>&1) || fail "-h exits non-zero"
-for o in uid= gid= umask= view= chunk_cache= idle_close= lock_timeout= follow_external \
+for o in uid= gid= umask= view= chunk_cache= idle_close= lock_timeout= follow_external direct_io \
 	mpi_threshold= mpi_np= mpiexec= mpi_args= staging_dir= log= "-o ro"; do
 	echo "$help" | grep -q -- "$o" || fail "-h does not mention $o"
 done
@@ -51,4 +51,39 @@ h5fs_mount "$F" "$M" -d || fail "mount -d"
 ls "$M" >/dev/null
 h5fs_umount "$M"
 grep -q 'LOOKUP\|READDIR\|unique:' "$M.log" || fail "-d did not log requests"
+
+say "direct_io: every read reaches the daemon; private mmap works, shared mmap is refused"
+# reads the same 128 KiB twice: from the page cache the second time
+# without direct_io, as two more READ requests with it
+reads() {
+	h5fs_mount "$F" "$M" -d -o "ro$1" || fail "mount$1"
+	for i in 1 2; do
+		dd if="$M/data/fields/displacement" of=/dev/null bs=64k count=2 status=none || fail "dd$1"
+	done
+	h5fs_umount "$M"
+	grep -c 'opcode: READ ' "$M.log"
+}
+n_cached=$(reads "")
+n_direct=$(reads ",direct_io")
+echo "   READ requests: $n_cached page-cached, $n_direct direct"
+[ "$n_direct" -ge 4 ] && [ "$n_direct" -gt "$n_cached" ] || fail "direct_io: $n_direct READs against $n_cached"
+h5fs_mount "$F" "$M" -o ro,direct_io || fail "mount direct_io"
+"$PY" -c "
+import errno, h5py, numpy as np
+f = h5py.File('$F', 'r')
+d = f['data/fields/displacement']
+want = d[()]
+got = np.fromfile('$M/data/fields/displacement', d.dtype).reshape(d.shape)
+assert (got == want).all()
+m = np.memmap('$M/data/fields/displacement', d.dtype, mode='c', shape=d.shape)
+assert (m == want).all()
+del m
+try:
+    np.memmap('$M/data/fields/displacement', d.dtype, mode='r', shape=d.shape)
+    raise SystemExit('a shared mapping was allowed')
+except OSError as e:
+    assert e.errno == errno.ENODEV, e
+" || fail "direct_io reads"
+h5fs_umount "$M"
+h5fs_check_log "$M"
 h5fs_done
