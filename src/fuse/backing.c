@@ -520,7 +520,7 @@ static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64
  */
 static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate **sp)
 {
-	struct dstate *s;
+	struct dstate *s = NULL;
 	int rc;
 
 	start_idle_thread(b);

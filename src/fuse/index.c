@@ -77,8 +77,8 @@
    daemon's own reader, until FULL_PROBE_BUDGET bytes were read */
 #define FULL_PROBE_MAX ((uint64_t)64 << 20)
 #define FULL_PROBE_BUDGET ((uint64_t)1 << 30)
-/* chunk lookups walk_chunk_index() may make in one file (~0.2 us each) */
-#define INDEX_WALK_BUDGET ((uint64_t)4 << 20)
+/* chunk lookups walk_chunk_index() may make in one file (~0.5 us each) */
+#define INDEX_WALK_BUDGET ((uint64_t)2 << 20)
 #define CHILD_AS_LIMIT ((rlim_t)4 << 30)
 
 const char *const h5fs_meta_names[H5FS_M_COUNT] = {
@@ -748,16 +748,19 @@ static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, 
 }
 
 /*
- * A chunked dataset too large to read whole here: look every chunk up in
- * its index (H5Dget_chunk_storage_size(), one B-tree lookup each, no data
- * read), so that a corrupt index node crashes this child rather than the
- * daemon, wherever later reads go.  The chunk bytes themselves are
+ * A chunked dataset too large to read whole here: iterate over its whole
+ * chunk index once (H5Dget_num_chunks(), the walk the daemon's lookups by
+ * coordinate make) and look every chunk up in it
+ * (H5Dget_chunk_storage_size(), one B-tree lookup each, the daemon's
+ * other way; no data read), so that a corrupt index node crashes this
+ * child rather than the daemon, wherever later reads go.  The chunk bytes themselves are
  * decoded by the library's own bounds-checked decoders.  Lookups that
  * fail are not errors here: libhdf5 1.10 fails for unallocated chunks.
  */
 static void walk_chunk_index(struct walker *wk, hid_t did, hid_t dcpl, struct nrec *r)
 {
-	hsize_t cd[H5S_MAX_RANK], cc[H5S_MAX_RANK] = { 0 }, origin[H5S_MAX_RANK], nch[H5S_MAX_RANK];
+	hsize_t cd[H5S_MAX_RANK], cc[H5S_MAX_RANK] = { 0 }, origin[H5S_MAX_RANK], nch[H5S_MAX_RANK], nall;
+	hid_t space;
 	uint64_t total = 1;
 	int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
 
@@ -774,12 +777,18 @@ static void walk_chunk_index(struct walker *wk, hid_t did, hid_t dcpl, struct nr
 	if (total > INDEX_WALK_BUDGET - wk->walked)
 		return;
 	wk->walked += total;
+	/* one iteration over the whole index, as the daemon's by-coordinate lookups make */
+	progress(wk, P_PROBE, r->addr, 1);
+	if ((space = H5Dget_space(did)) < 0 || H5Dget_num_chunks(did, space, &nall) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	if (space >= 0)
+		H5Sclose(space);
 	for (uint64_t k = 0; k < total; k++) {
 		hsize_t stored;
 		int i;
 
 		if (k % 4096 == 0)
-			progress(wk, P_PROBE, r->addr, 1 + k);
+			progress(wk, P_PROBE, r->addr, 2 + k);
 		for (i = 0; i < nd; i++)
 			origin[i] = cc[i] * cd[i];
 		if (H5Dget_chunk_storage_size(did, origin, &stored) < 0)
@@ -839,6 +848,7 @@ static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, s
 		if (!piece)
 			_exit(4);
 		if (h5fs_reader_open(&rd, did, wk->fd, NULL) == 0) {
+			whole = 1;
 			while (off < r->size) {
 				size_t got = 0;
 
@@ -857,7 +867,6 @@ static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, s
 			h5fs_reader_free(rd);
 		}
 		wk->probed += r->size;
-		whole = 1;
 		free(piece);
 		H5Eclear2(H5E_DEFAULT);
 	}

@@ -136,8 +136,12 @@ void h5fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* the most file pieces one reply is made of (chunks of at least 128 KiB) */
-#define MAX_SPANS 4
+/*
+ * The most file pieces one reply is made of: a 512 KiB request at any
+ * offset touches at most 5 chunks of 128 KiB, 8 of 74 KiB; smaller chunks
+ * are read into a buffer instead.
+ */
+#define MAX_SPANS 8
 
 /* An fd-backed reply: the NPY header part, then @p nsp spans of @p fd. */
 static int spans_reply(struct h5fs_node *n, uint64_t off, size_t hpart, int fd, const h5fs_reader_span *sp,

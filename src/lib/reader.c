@@ -101,6 +101,7 @@ struct h5fs_reader {
 	int dont_filter_partial;
 	char *missing;		/* first filter libhdf5 lacks, or NULL */
 	size_t chunk_bytes;
+	uint64_t chunk_addr_bias;	/* added to H5Dget_chunk_info_by_coord() addresses */
 	_Atomic uint64_t file_size;
 	h5fs_chunk_cache *cache;
 	uint64_t dev, ino, obj;
@@ -614,7 +615,7 @@ static int locate_by_coord(h5fs_reader *r, const hsize_t *cc, const hsize_t *ori
 		return 0;
 	}
 	loc->kind = LOC_ADDR;
-	loc->addr = addr;
+	loc->addr = addr + r->chunk_addr_bias;
 	loc->stored = stored;
 	loc->mask = mask;
 	return 0;
@@ -1339,6 +1340,39 @@ static int open_layout(h5fs_reader *r, hid_t dset, hid_t dcpl)
 	return 0;
 }
 
+/*
+ * What to add to the chunk addresses H5Dget_chunk_info_by_coord() gives:
+ * before 1.14.4 it leaves out the file's user block (HDF5 PR #4236;
+ * H5Dget_offset() always counted it), so in a file with a 512-byte user
+ * block every chunk would be read 512 bytes too early.  Lock held.
+ */
+static int chunk_addr_bias(hid_t dset, uint64_t *bias)
+{
+	*bias = 0;
+#if H5_VERS_MAJOR == 1 && (H5_VERS_MINOR < 14 || (H5_VERS_MINOR == 14 && H5_VERS_RELEASE < 4))
+	hsize_t ub = 0;
+	hid_t fid, fcpl = H5I_INVALID_HID;
+	int ok;
+
+	if ((fid = H5Iget_file_id(dset)) < 0) {
+		h5fs__error_hdf5("cannot find the dataset's file");
+		return H5FS_EINVALID;
+	}
+	ok = (fcpl = H5Fget_create_plist(fid)) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+	if (fcpl >= 0)
+		H5Pclose(fcpl);
+	H5Fclose(fid);
+	if (!ok) {
+		h5fs__error_hdf5("cannot read the file's user block size");
+		return H5FS_ECORRUPT;
+	}
+	*bias = (uint64_t)ub;
+#else
+	(void)dset;
+#endif
+	return 0;
+}
+
 int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *cache)
 {
 	h5fs_reader *r = NULL;
@@ -1391,6 +1425,8 @@ int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *ca
 		goto out;
 	}
 	r->obj = (uint64_t)oi.addr;
+	if ((error = chunk_addr_bias(dset, &r->chunk_addr_bias)) < 0)
+		goto out;
 
 	if ((ftype = H5Dget_type(dset)) < 0) {
 		h5fs__error_hdf5("dataset %s: cannot get its type", r->name);

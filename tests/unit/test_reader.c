@@ -150,6 +150,12 @@ static const char fixture_py[] =
 "    for name in sorted(f):\n"
 "        save(f, name)\n"
 "open(os.path.join(d, 'names.txt'), 'w').write('\\n'.join(names) + '\\n')\n"
+"with h5py.File(os.path.join(d, 'ublock.h5'), 'w', userblock_size=512) as f:\n"
+"    f.create_dataset('ub_rows', data=rand('<i4', (25, 40)), chunks=(4, 40))\n"
+"    f.create_dataset('ub_gzip', data=rand('<f8', (300,)), chunks=(64,), compression='gzip')\n"
+"    f.create_dataset('ub_contig', data=rand('<u2', (77,)))\n"
+"    for name in f:\n"
+"        open(os.path.join(d, name + '.bin'), 'wb').write(f[name][()].tobytes())\n"
 "with h5py.File(os.path.join(d, 'other.h5'), 'w') as f:\n"
 "    f.create_dataset('lzf', data=np.repeat(np.arange(10, dtype='<i4'), 1000), chunks=(1000,),\n"
 "                     compression='lzf')\n"
@@ -480,6 +486,41 @@ static void test_reader__map(void **state)
 		th_fails(H5FS_ENOTSUPPORTED, h5fs_reader_map(o.r, 0, 64, sp, 64, &n));
 		assert_int_equal(n, 0);
 		close_reader(&o);
+	}
+	th_assert_no_open_ids();
+}
+
+/*
+ * A file with a user block: libhdf5 1.10 gives chunk addresses without
+ * it, so reads by address and mapped spans must add it.
+ */
+static void test_reader__user_block(void **state)
+{
+	static const char *const names[] = { "ub_rows", "ub_gzip", "ub_contig" };
+	h5fs_reader_span sp[64];
+	struct opened o;
+	size_t len, n, nread;
+	uint8_t *want, *got;
+
+	(void)state;
+	fixtures();
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		want = slurp(th_path("%s.bin", names[i]), &len);
+		got = malloc(len);
+		assert_non_null(got);
+		h5fs__reader_lookup = 1;	/* addresses, whatever the chunk count */
+		th_ok(open_reader(&o, th_path("ublock.h5"), names[i], NULL));
+		th_ok(h5fs_reader_read(o.r, got, len, 0, &nread));
+		assert_int_equal(nread, len);
+		assert_memory_equal(got, want, len);
+		if (strcmp(names[i], "ub_gzip")) {
+			th_ok(h5fs_reader_map(o.r, 0, len, sp, 64, &n));
+			check_spans(&o, want, len, 0, len, sp, n);
+		}
+		close_reader(&o);
+		h5fs__reader_lookup = 0;
+		free(got);
+		free(want);
 	}
 	th_assert_no_open_ids();
 }
@@ -1511,6 +1552,7 @@ int main(void)
 		cmocka_unit_test(test_reader__layouts_small_cache),
 		cmocka_unit_test(test_reader__extent),
 		cmocka_unit_test(test_reader__map),
+		cmocka_unit_test(test_reader__user_block),
 		cmocka_unit_test(test_reader__no_byte_image),
 		cmocka_unit_test(test_reader__missing_filter),
 		cmocka_unit_test(test_reader__bad_direct_chunks),
