@@ -753,9 +753,10 @@ static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, 
  * coordinate make) and look every chunk up in it
  * (H5Dget_chunk_storage_size(), one B-tree lookup each, the daemon's
  * other way; no data read), so that a corrupt index node crashes this
- * child rather than the daemon, wherever later reads go.  The chunk bytes themselves are
- * decoded by the library's own bounds-checked decoders.  Lookups that
- * fail are not errors here: libhdf5 1.10 fails for unallocated chunks.
+ * child rather than the daemon, wherever later reads go.  The chunk
+ * bytes themselves are decoded by the library's own bounds-checked
+ * decoders.  Lookups that fail are not errors here: libhdf5 1.10 fails
+ * for unallocated chunks.
  */
 static void walk_chunk_index(struct walker *wk, hid_t did, hid_t dcpl, struct nrec *r)
 {
