@@ -26,6 +26,18 @@ for f in "$CORPUS"/files/* "$CORPUS"/bamboost/*.h5; do
 		if grep -q 'exited with \(11\|30\) before' "$WORK/mount.err"; then
 			refused=$((refused + 1))
 			echo "  $name: refused (h5ls rc $h5ls_rc): $(grep -h 'h5fs:' "$M.log" | tail -n 1)"
+			# the terminal gets one line, whatever libhdf5 or glibc
+			# printed as they crashed in the indexer (sanitizer
+			# builds keep the child's stderr for their reports)
+			if [ -z "$H5FS_SANITIZE" ]; then
+				"$H5FS" "$f" "$M" -o ro,index_timeout=5 >"$WORK/refuse.out" 2>&1
+				mountpoint -q "$M" && fusermount3 -u "$M"
+				if [ "$(wc -l <"$WORK/refuse.out")" -ne 1 ]; then
+					problems=$((problems + 1))
+					echo "  $name: PROBLEM: the refusal printed more than one line:"
+					head -n 5 "$WORK/refuse.out"
+				fi
+			fi
 		else
 			problems=$((problems + 1))
 			echo "  $name: PROBLEM: mount failed: $(cat "$WORK/mount.err" | tail -n 3)"
