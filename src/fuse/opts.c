@@ -11,6 +11,7 @@
  * since libfuse 3.14 would otherwise reject it less clearly (and 3.15+
  * refuses unknown mount options outright).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -132,13 +133,16 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
-/* "64M", "1G", "4096", "0". */
+/* "64M", "1G", "1T", "4096", "0". */
 static int parse_size(const char *s, size_t *out)
 {
 	char *end;
 	unsigned long long v;
 	unsigned long long mul = 1;
 
+	/* strtoull() takes "-5" as 2^64 - 5 */
+	if (!isdigit((unsigned char)*s))
+		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
@@ -147,6 +151,7 @@ static int parse_size(const char *s, size_t *out)
 	case 'k': case 'K': mul = 1ULL << 10; end++; break;
 	case 'm': case 'M': mul = 1ULL << 20; end++; break;
 	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
@@ -362,8 +367,16 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 			return H5FS_EXIT_USAGE;
 		}
 	}
-	if (o->idle_close < 0 || o->index_timeout <= 0) {
-		fprintf(stderr, "h5fs: idle_close must be >= 0 and index_timeout > 0\n");
+	if (!(o->idle_close >= 0)) {
+		fprintf(stderr, "h5fs: bad idle_close %g (seconds, >= 0)\n", o->idle_close);
+		return H5FS_EXIT_USAGE;
+	}
+	if (!(o->lock_timeout >= 0)) {
+		fprintf(stderr, "h5fs: bad lock_timeout %g (seconds, >= 0)\n", o->lock_timeout);
+		return H5FS_EXIT_USAGE;
+	}
+	if (!(o->index_timeout > 0)) {
+		fprintf(stderr, "h5fs: bad index_timeout %g (seconds, > 0)\n", o->index_timeout);
 		return H5FS_EXIT_USAGE;
 	}
 	if (o->log && strcmp(o->log, "syslog") && strcmp(o->log, "stderr") && !*o->log) {

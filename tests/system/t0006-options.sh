@@ -26,6 +26,13 @@ out=$("$H5FS" -f "$F" 2>&1)
 [ $? -eq 1 ] || fail "missing mount point: exit code"
 out=$("$H5FS" -f "$F" "$M" -o view=tiff 2>&1)
 [ $? -eq 1 ] || fail "bad view: exit code"
+# bad values are refused, each naming its own option
+for o in chunk_cache=-5 chunk_cache=12Q lock_timeout=-1 idle_close=-1 index_timeout=0; do
+	out=$("$H5FS" -f "$F" "$M" -o "$o" 2>&1)
+	[ $? -eq 1 ] || fail "$o: exit code"
+	echo "$out" | grep -q "bad ${o%%=*}" || fail "$o: message: $out"
+	mountpoint -q "$M" && fail "mounted with $o"
+done
 
 say "ro, uid, gid, umask, fstab no-ops, -s"
 h5fs_mount "$F" "$M" -s -o ro,uid=1234,gid=4321,umask=027,_netdev,nofail,noauto,x-systemd.automount,comment=x \
