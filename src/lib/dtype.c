@@ -1095,6 +1095,29 @@ static struct dt *dt_read(struct dt_read *r, hid_t type)
 	}
 }
 
+int h5fs_dtype_widen_int(hid_t type)
+{
+	size_t size;
+	int prec, off;
+
+	if (H5Tget_class(type) != H5T_INTEGER)
+		return 0;
+	size = H5Tget_size(type);
+	prec = (int)H5Tget_precision(type);
+	off = H5Tget_offset(type);
+	if (size == 0 || prec <= 0 || off < 0) {
+		h5fs__error_hdf5("cannot describe an integer type");
+		return H5FS_ERROR;
+	}
+	if ((size_t)prec == size * 8 && off == 0)
+		return 0;
+	if (H5Tset_offset(type, 0) < 0 || H5Tset_precision(type, size * 8) < 0) {
+		h5fs__error_hdf5("cannot widen a %d-bit integer", prec);
+		return H5FS_ERROR;
+	}
+	return 1;
+}
+
 int h5fs_dtype_from_hid(char **out, hid_t type)
 {
 	struct dt_read r = { 0 };

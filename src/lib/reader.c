@@ -79,7 +79,8 @@ struct h5fs_reader {
 	enum reader_kind kind;
 	int fd;
 	hid_t dset;		/* our reference, or H5I_INVALID_HID */
-	hid_t memtype;		/* a copy of the file type */
+	hid_t memtype;		/* a copy of the file type, n-bit integers widened */
+	int widened;		/* ... they were: no byte is served raw */
 	hid_t fspace;		/* for selections (used under the lock) */
 	int scalar;
 	int rank;		/* >= 1; a scalar is [1] */
@@ -1271,6 +1272,11 @@ static int open_layout(h5fs_reader *r, hid_t dset, hid_t dcpl)
 		r->kind = KIND_FILL;
 		return 0;
 	}
+	/* n-bit integers: libhdf5 converts them (compact data too, at open) */
+	if (r->widened && layout != H5D_COMPACT) {
+		r->kind = KIND_HDF5;
+		return 0;
+	}
 	switch (layout) {
 	case H5D_COMPACT:
 		if (r->size > COMPACT_MAX)
@@ -1441,6 +1447,10 @@ int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *ca
 	}
 	if ((r->memtype = H5Tcopy(ftype)) < 0) {
 		h5fs__error_hdf5("dataset %s: cannot copy its type", r->name);
+		error = H5FS_ECORRUPT;
+		goto out;
+	}
+	if ((r->widened = h5fs_dtype_widen_int(r->memtype)) < 0) {
 		error = H5FS_ECORRUPT;
 		goto out;
 	}

@@ -73,6 +73,17 @@ def make_full(path, ext_target=None):
                            shuffle=True, compression="gzip")
         lay.create_dataset("fletcher32", data=np.arange(2000, dtype="<u2"), chunks=(100,), fletcher32=True)
         lay.create_dataset("scaleoffset", data=np.arange(3000, dtype="<i4") * 7, chunks=(256,), scaleoffset=0)
+        # n-bit integers (precision below the size): read as h5py does,
+        # sign-extended, both contiguous and through the n-bit filter
+        for name, chunked in (("nbit_contiguous", False), ("nbit_filter", True)):
+            tid = h5py.h5t.STD_I32LE.copy()
+            tid.set_precision(3)
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            if chunked:
+                dcpl.set_chunk((64,))
+                dcpl.set_filter(h5py.h5z.FILTER_NBIT)
+            d = h5py.h5d.create(lay.id, name.encode(), tid, h5py.h5s.create_simple((200,)), dcpl=dcpl)
+            d.write(h5py.h5s.ALL, h5py.h5s.ALL, (np.arange(200, dtype="<i4") % 8) - 4)
         _compact(f, "layouts/compact", np.arange(40, dtype="<i2"))
         un = lay.create_dataset("unallocated", shape=(20, 20), dtype="<f4", chunks=(5, 5), fillvalue=-1.5)
         un[0:5, 5:10] = 3.0

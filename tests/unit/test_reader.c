@@ -124,6 +124,13 @@ static const char fixture_py[] =
 "    dcpl.set_filter(h5py.h5z.FILTER_NBIT)\n"
 "    dsid = h5py.h5d.create(f.id, b'nbit', tid, h5py.h5s.create_simple((100,)), dcpl=dcpl)\n"
 "    dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rng.integers(0, 2048, 100, dtype='<i2'))\n"
+"    for nm, chunked in (('nbit_neg', True), ('narrow_contig', False)):\n"
+"        tid = h5py.h5t.STD_I32BE.copy(); tid.set_precision(5)\n"
+"        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)\n"
+"        if chunked:\n"
+"            dcpl.set_chunk((16,)); dcpl.set_filter(h5py.h5z.FILTER_NBIT)\n"
+"        dsid = h5py.h5d.create(f.id, nm.encode(), tid, h5py.h5s.create_simple((100,)), dcpl=dcpl)\n"
+"        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, (np.arange(100, dtype='>i4') % 32) - 16)\n"
 "    for tag, dt in (('f8', '<f8'), ('cmpd', cmpd), ('be_i2', '>i2')):\n"
 "        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE); dcpl.set_layout(h5py.h5d.COMPACT)\n"
 "        data = rand(dt, (7, 9))\n"
@@ -1406,7 +1413,9 @@ static int corpus_dataset(struct corpus_walk *w, const char *name)
 	got = calloc(1, size ? (size_t)size : 1);
 	ftype = H5Dget_type(d);
 	mtype = H5Tcopy(ftype);
-	ref_ok = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, want) >= 0;
+	/* as h5py reads it: n-bit integers sign-extended to their full size */
+	ref_ok = h5fs_dtype_widen_int(mtype) >= 0 &&
+		 H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, want) >= 0;
 	H5Eclear2(H5E_DEFAULT);
 	H5Tclose(mtype);
 	H5Tclose(ftype);
@@ -1542,7 +1551,7 @@ static void test_reader__corpus(void **state)
 		waitpid(pid, &status, 0);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			/* fine */
-		} else if (last == 'h') {
+		} else if (last == 'h' && !(WIFEXITED(status) && WEXITSTATUS(status) == CORPUS_WRONG)) {
 			printf("  libhdf5 itself fails outside the reader (%s): not the reader's case\n",
 			       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exit");
 		} else {

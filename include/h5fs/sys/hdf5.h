@@ -25,6 +25,19 @@ H5FS_EXTERN(void) h5fs_hdf5_lock(void);
 H5FS_EXTERN(void) h5fs_hdf5_unlock(void);
 
 /**
+ * Make an integer type with padding bits (a precision below its size, or
+ * an offset: n-bit data) the full-width integer of the same size, byte
+ * order and sign, which is what h5py and numpy read it as: reading into
+ * it sign-extends.  The stored bytes of such a type are not its values,
+ * so they must be converted by libhdf5, never served raw.
+ *
+ * @param type a type to change in place (a copy, not a committed type)
+ * @return 1 when @p type was changed, 0 when it is not such a type,
+ *	   H5FS_ERROR when HDF5 refuses
+ */
+H5FS_EXTERN(int) h5fs_dtype_widen_int(hid_t type);
+
+/**
  * The dtype string (h5fs/dtype.h) of HDF5 type @p type.
  *
  * @return 0, H5FS_ENOTSUPPORTED for types numpy cannot name (the string
