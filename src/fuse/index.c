@@ -150,6 +150,8 @@ struct walker {
 	struct addrmap map;
 	uint64_t probed;	/* bytes read whole so far */
 	uint64_t walked;	/* chunk lookups made by walk_chunk_index() */
+	const struct nrec **chain;	/* the groups being listed, root first */
+	size_t nchain, capchain;
 	const struct h5fs_ll_opts *o;
 	struct xfile *xf;	/* files, numbered as in the daemon's table */
 	uint32_t nxf;
@@ -1365,6 +1367,15 @@ static int follow_link(struct walker *wk, struct nrec *g, const char *name, uint
 	return 1;
 }
 
+/* The group with node @p id when it is being listed (a cycle), else NULL. */
+static const struct nrec *chain_find(const struct walker *wk, uint32_t id)
+{
+	for (size_t i = 0; i < wk->nchain; i++)
+		if (wk->chain[i]->id == id)
+			return wk->chain[i];
+	return NULL;
+}
+
 static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *payload)
 {
 	struct lctx *c = payload;
@@ -1386,6 +1397,22 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 	switch (li->type) {
 	case H5L_TYPE_HARD:
 		if (map_get(&wk->map, li->u.address | ((uint64_t)gfile << H5FS_EXT_SHIFT), &id)) {
+			const struct nrec *anc = chain_find(wk, id);
+
+			if (anc) {
+				/*
+				 * a hard link to a group being listed, an
+				 * ancestor or the group itself: Linux refuses
+				 * directory cycles (ELOOP), so it shows as a
+				 * symlink to that group
+				 */
+				struct nrec r;
+
+				nrec_init(&r, wk->next_id++, H5FS_NK_SOFTLINK, c->g->id, path);
+				r.target = strdup(anc->path);
+				id = r.id;
+				nrec_emit(wk, &r);
+			}
 			emit_entry(wk, c->g->id, name, id);
 			break;
 		}
@@ -1474,10 +1501,21 @@ static void walk_group(struct walker *wk, hid_t gid, struct nrec *g)
 		return;
 	}
 	progress(wk, P_LIST, g->addr, 0);
+	if (wk->nchain == wk->capchain) {
+		size_t nc = wk->capchain ? wk->capchain * 2 : 64;
+		const struct nrec **nv = realloc(wk->chain, nc * sizeof(*nv));
+
+		if (!nv)
+			_exit(4);
+		wk->chain = nv;
+		wk->capchain = nc;
+	}
+	wk->chain[wk->nchain++] = g;
 	/* a listing that fails part way keeps what it found */
 	if (H5Literate(gid, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, link_cb, &c) < 0)
 		set_err(g, c.i ? 0 : H5FS_NF_LIST_BAD, hdf5_msg("cannot list the group"));
 	H5Eclear2(H5E_DEFAULT);
+	wk->nchain--;
 }
 
 static hid_t child_open(struct walker *wk, const struct h5fs_ll_opts *o, char **msg, int *code)

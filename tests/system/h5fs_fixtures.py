@@ -154,8 +154,12 @@ def make_loops(path):
         f["loop_b"] = h5py.SoftLink("/loop_a")
         f["self"] = h5py.SoftLink("/self")
         g["up"] = h5py.SoftLink("/g")
-        # a hard link that makes the group its own descendant
+        # a hard link that makes the group its own descendant, and one to
+        # a grandparent; a second name of a group without a cycle
         g["again"] = g
+        deep = g.create_group("h/i")
+        deep["top"] = g
+        f["g2"] = g
 
 
 def make_sample(path):
