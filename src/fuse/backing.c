@@ -285,6 +285,17 @@ static int node_fid(struct backing *b, struct h5fs_node *n, hid_t *fid)
 	return 0;
 }
 
+/* The type a dataset's image is read in: n-bit integers widened. */
+static hid_t dset_image_type(hid_t did)
+{
+	hid_t ft = H5Dget_type(did), wt;
+
+	if (ft < 0 || h5fs_dtype_widened(&wt, ft) <= 0)
+		return ft;
+	H5Tclose(ft);
+	return wt;
+}
+
 /* With the HDF5 lock held. */
 static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **out)
 {
@@ -322,7 +333,7 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	s->did = H5Dopen2(fid, n->path, dapl >= 0 ? dapl : H5P_DEFAULT);
 	if (dapl >= 0)
 		H5Pclose(dapl);
-	if (s->did < 0 || (s->ftype = H5Dget_type(s->did)) < 0 || (s->fspace = H5Dget_space(s->did)) < 0) {
+	if (s->did < 0 || (s->ftype = dset_image_type(s->did)) < 0 || (s->fspace = H5Dget_space(s->did)) < 0) {
 		log_hdf5("cannot open dataset", n->path);
 		if (s->ftype >= 0)
 			H5Tclose(s->ftype);

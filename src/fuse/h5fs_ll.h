@@ -241,6 +241,13 @@ struct h5fs_index {
 int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
 
 /*
+ * Whether a dataset of type @p ftype holds n-bit integers: libhdf5 must
+ * convert them (h5fs_dtype_widened()), so they are never served from the
+ * file raw (no H5FS_NF_CONTIG).  Also true when HDF5 cannot tell.
+ */
+int h5fs_ll_type_narrow(hid_t ftype);
+
+/*
  * user.h5.* texts shared by the indexer and by tree.c (objects the mount
  * made itself): a JSON list of dims ("null" for unlimited when @p nulls),
  * and the JSON filter list of a dataset creation property list.  Both

@@ -693,11 +693,10 @@ static int chunks_fit(hid_t dcpl, int ndim)
 	return 1;
 }
 
-/* n-bit integers are converted by libhdf5, never served from the file raw */
-static int int_is_narrow(hid_t ftype)
+int h5fs_ll_type_narrow(hid_t ftype)
 {
-	hid_t t = H5Tcopy(ftype);
-	int narrow = t >= 0 && h5fs_dtype_widen_int(t) != 0;
+	hid_t t;
+	int narrow = h5fs_dtype_widened(&t, ftype) != 0;
 
 	if (t >= 0)
 		H5Tclose(t);
@@ -982,7 +981,7 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		r->meta[H5FS_M_STORAGE] = NULL;
 	if (layout == H5D_CONTIGUOUS && nfilters == 0 && H5Pget_external_count(dcpl) == 0 &&
 	    r->size > 0 && !(r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD)) &&
-	    !int_is_narrow(ftype)) {
+	    !h5fs_ll_type_narrow(ftype)) {
 		off = H5Dget_offset(did);
 		if (off != HADDR_UNDEF && off < wk->file_size && r->size <= wk->file_size - off) {
 			r->offset = off;

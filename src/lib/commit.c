@@ -131,9 +131,10 @@ static int ds_open(struct ds *ds, hid_t fid, const char *path)
 		h5fs__error_set(H5FS_ERROR_INVALID, "object '%s' is not a dataset", path);
 		return H5FS_ETYPE;
 	}
+	/* the image's type: n-bit integers are written back through libhdf5's conversion */
 	if ((ds->dset = H5Dopen2(fid, path, H5P_DEFAULT)) < 0 ||
 	    (ftype = H5Dget_type(ds->dset)) < 0 ||
-	    (ds->type = H5Tcopy(ftype)) < 0 ||
+	    (h5fs_dtype_widened(&ds->type, ftype) <= 0 && (ds->type = H5Tcopy(ftype)) < 0) ||
 	    (dcpl = H5Dget_create_plist(ds->dset)) < 0) {
 		h5fs__error_hdf5("cannot open dataset '%s'", path);
 		error = H5FS_ECORRUPT;

@@ -1095,27 +1095,120 @@ static struct dt *dt_read(struct dt_read *r, hid_t type)
 	}
 }
 
-int h5fs_dtype_widen_int(hid_t type)
+static int widen_fail(hid_t *out, const char *what)
 {
-	size_t size;
-	int prec, off;
+	if (*out >= 0)
+		H5Tclose(*out);
+	*out = H5I_INVALID_HID;
+	h5fs__error_hdf5("cannot widen the n-bit integers of %s", what);
+	return H5FS_ERROR;
+}
 
-	if (H5Tget_class(type) != H5T_INTEGER)
-		return 0;
-	size = H5Tget_size(type);
-	prec = (int)H5Tget_precision(type);
-	off = H5Tget_offset(type);
-	if (size == 0 || prec <= 0 || off < 0) {
-		h5fs__error_hdf5("cannot describe an integer type");
-		return H5FS_ERROR;
+/* An enum over the widened base @p wb, its member values converted. */
+static int widen_enum(hid_t *out, hid_t t, hid_t base, hid_t wb)
+{
+	int n = H5Tget_nmembers(t);
+	size_t sz = H5Tget_size(wb) > H5Tget_size(base) ? H5Tget_size(wb) : H5Tget_size(base);
+	unsigned char *val = calloc(1, sz ? sz : 1);
+
+	if (n < 0 || !val || (*out = H5Tenum_create(wb)) < 0) {
+		free(val);
+		return widen_fail(out, "an enum");
 	}
-	if ((size_t)prec == size * 8 && off == 0)
-		return 0;
-	if (H5Tset_offset(type, 0) < 0 || H5Tset_precision(type, size * 8) < 0) {
-		h5fs__error_hdf5("cannot widen a %d-bit integer", prec);
-		return H5FS_ERROR;
+	for (int i = 0; i < n; i++) {
+		char *name = H5Tget_member_name(t, (unsigned)i);
+		int ok = name && H5Tget_member_value(t, (unsigned)i, val) >= 0 &&
+			 H5Tconvert(base, wb, 1, val, NULL, H5P_DEFAULT) >= 0 && H5Tenum_insert(*out, name, val) >= 0;
+
+		H5free_memory(name);
+		if (!ok) {
+			free(val);
+			return widen_fail(out, "an enum");
+		}
+	}
+	free(val);
+	return 1;
+}
+
+/* A compound with the same members at the same offsets, widened. */
+static int widen_compound(hid_t *out, hid_t t)
+{
+	int n = H5Tget_nmembers(t), any = 0;
+
+	if (n < 0)
+		return widen_fail(out, "a compound");
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			if (!any)
+				return 0;
+			if ((*out = H5Tcreate(H5T_COMPOUND, H5Tget_size(t))) < 0)
+				return widen_fail(out, "a compound");
+		}
+		for (int i = 0; i < n; i++) {
+			hid_t mt = H5Tget_member_type(t, (unsigned)i), wm = H5I_INVALID_HID;
+			char *name = NULL;
+			int rc = mt < 0 ? H5FS_ERROR : h5fs_dtype_widened(&wm, mt), ok = rc >= 0;
+
+			if (ok && pass == 0)
+				any |= rc;
+			if (ok && pass == 1)
+				ok = (name = H5Tget_member_name(t, (unsigned)i)) &&
+				     H5Tinsert(*out, name, H5Tget_member_offset(t, (unsigned)i), rc ? wm : mt) >= 0;
+			H5free_memory(name);
+			if (wm >= 0)
+				H5Tclose(wm);
+			if (mt >= 0)
+				H5Tclose(mt);
+			if (!ok)
+				return widen_fail(out, "a compound");
+		}
 	}
 	return 1;
+}
+
+int h5fs_dtype_widened(hid_t *out, hid_t type)
+{
+	hid_t base, wb = H5I_INVALID_HID;
+	int rc;
+
+	*out = H5I_INVALID_HID;
+	switch (H5Tget_class(type)) {
+	case H5T_INTEGER: {
+		size_t size = H5Tget_size(type), prec = H5Tget_precision(type);
+		int off = H5Tget_offset(type);
+
+		if (size == 0 || prec == 0 || off < 0)
+			return widen_fail(out, "an integer");
+		if (prec == size * 8 && off == 0)
+			return 0;
+		if ((*out = H5Tcopy(type)) < 0 || H5Tset_offset(*out, 0) < 0 || H5Tset_precision(*out, size * 8) < 0)
+			return widen_fail(out, "an integer");
+		return 1;
+	}
+	case H5T_ARRAY:
+	case H5T_ENUM:
+		if ((base = H5Tget_super(type)) < 0)
+			return widen_fail(out, "a type");
+		rc = h5fs_dtype_widened(&wb, base);
+		if (rc > 0 && H5Tget_class(type) == H5T_ARRAY) {
+			hsize_t dims[H5S_MAX_RANK];
+			int nd = H5Tget_array_ndims(type);
+
+			if (nd <= 0 || nd > H5S_MAX_RANK || H5Tget_array_dims2(type, dims) < 0 ||
+			    (*out = H5Tarray_create2(wb, (unsigned)nd, dims)) < 0)
+				rc = widen_fail(out, "an array");
+		} else if (rc > 0) {
+			rc = widen_enum(out, type, base, wb);
+		}
+		if (wb >= 0)
+			H5Tclose(wb);
+		H5Tclose(base);
+		return rc;
+	case H5T_COMPOUND:
+		return widen_compound(out, type);
+	default:
+		return 0;
+	}
 }
 
 int h5fs_dtype_from_hid(char **out, hid_t type)

@@ -1450,9 +1450,17 @@ int h5fs_reader_open(h5fs_reader **out, hid_t dset, int fd, h5fs_chunk_cache *ca
 		error = H5FS_ECORRUPT;
 		goto out;
 	}
-	if ((r->widened = h5fs_dtype_widen_int(r->memtype)) < 0) {
-		error = H5FS_ECORRUPT;
-		goto out;
+	{
+		hid_t wt;
+
+		if ((r->widened = h5fs_dtype_widened(&wt, ftype)) < 0) {
+			error = H5FS_ECORRUPT;
+			goto out;
+		}
+		if (r->widened) {
+			H5Tclose(r->memtype);
+			r->memtype = wt;
+		}
 	}
 	r->tsize = H5Tget_size(ftype);
 	if (r->tsize == 0 || r->tsize > H5FS_READER_MAX_CHUNK) {

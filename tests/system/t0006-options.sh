@@ -28,10 +28,11 @@ out=$("$H5FS" -f "$F" "$M" -o view=tiff 2>&1)
 [ $? -eq 1 ] || fail "bad view: exit code"
 # bad values are refused, each naming its own option
 for o in chunk_cache=-5 chunk_cache=12Q lock_timeout=-1 idle_close=-1 index_timeout=0; do
-	out=$("$H5FS" -f "$F" "$M" -o "$o" 2>&1)
-	[ $? -eq 1 ] || fail "$o: exit code"
+	out=$(timeout 10 "$H5FS" -f "$F" "$M" -o "$o" 2>&1)
+	rc=$?
+	mountpoint -q "$M" && { fusermount3 -u "$M"; fail "mounted with $o"; }
+	[ $rc -eq 1 ] || fail "$o: exit code $rc"
 	echo "$out" | grep -q "bad ${o%%=*}" || fail "$o: message: $out"
-	mountpoint -q "$M" && fail "mounted with $o"
 done
 
 say "ro, uid, gid, umask, fstab no-ops, -s"

@@ -32,9 +32,10 @@ for f in "$CORPUS"/files/* "$CORPUS"/bamboost/*.h5; do
 			if [ -z "$H5FS_SANITIZE" ]; then
 				"$H5FS" "$f" "$M" -o ro,index_timeout=5 >"$WORK/refuse.out" 2>&1
 				mountpoint -q "$M" && fusermount3 -u "$M"
-				if [ "$(wc -l <"$WORK/refuse.out")" -ne 1 ]; then
+				lines=$(wc -l <"$WORK/refuse.out")
+				if [ "$lines" -ne 1 ]; then
 					problems=$((problems + 1))
-					echo "  $name: PROBLEM: the refusal printed more than one line:"
+					echo "  $name: PROBLEM: the second try printed $lines lines, not one:"
 					head -n 5 "$WORK/refuse.out"
 				fi
 			fi

@@ -112,4 +112,30 @@ for root in roots:
             assert k in e.attrs and str(e.attrs[k]) == str(v), (root, name, k)
 print('round trips ok:', roots)
 " || fail "round trips"
+say "n-bit integers (3 bits at bit offset 2): read sign-extended, written back converted"
+G=$WORK/nbit.h5
+"$PY" -c "
+import h5py, numpy as np
+with h5py.File('$G', 'w') as f:
+    tid = h5py.h5t.STD_I32LE.copy(); tid.set_precision(3); tid.set_offset(2)
+    d = h5py.h5d.create(f.id, b'n', tid, h5py.h5s.create_simple((16,)))
+    d.write(h5py.h5s.ALL, h5py.h5s.ALL, (np.arange(16, dtype='<i4') % 8) - 4)
+" || fail "fixture"
+h5fs_mount "$G" "$M" -o mpi_threshold=off || fail "mount nbit"
+"$PY" -c "
+import numpy as np
+a = np.fromfile('$M/n', '<i4')
+assert (a == (np.arange(16) % 8) - 4).all(), a
+with open('$M/n', 'r+b') as fh:
+    fh.seek(4)
+    fh.write(np.array([3, -1, 2], '<i4').tobytes())
+" || fail "n-bit read or write"
+h5fs_umount "$M"
+"$PY" -c "
+import h5py, numpy as np
+want = (np.arange(16) % 8) - 4
+want[1:4] = [3, -1, 2]
+got = h5py.File('$G', 'r')['n'][()]
+assert (got == want).all(), got
+" || fail "n-bit values after the commit"
 h5fs_done

@@ -25,17 +25,19 @@ H5FS_EXTERN(void) h5fs_hdf5_lock(void);
 H5FS_EXTERN(void) h5fs_hdf5_unlock(void);
 
 /**
- * Make an integer type with padding bits (a precision below its size, or
- * an offset: n-bit data) the full-width integer of the same size, byte
- * order and sign, which is what h5py and numpy read it as: reading into
- * it sign-extends.  The stored bytes of such a type are not its values,
- * so they must be converted by libhdf5, never served raw.
+ * The type to read @p type into so that its n-bit integers (a precision
+ * below their size, or a bit offset), also inside compounds, arrays and
+ * enums, come out as h5py reads them: full-width integers of the same
+ * size, byte order and sign (sign-extended), every member at its offset,
+ * so the byte image keeps its layout.  The stored bytes of such types are
+ * not their values: libhdf5 must convert them (H5Dread into *out, and
+ * H5Dwrite from it), never serve or take them raw.
  *
- * @param type a type to change in place (a copy, not a committed type)
- * @return 1 when @p type was changed, 0 when it is not such a type,
- *	   H5FS_ERROR when HDF5 refuses
+ * @param out a new type to close, or H5I_INVALID_HID when @p type holds
+ *	  no n-bit integer (use @p type as it is)
+ * @return 1 when *out was made, 0 when not needed, H5FS_ERROR
  */
-H5FS_EXTERN(int) h5fs_dtype_widen_int(hid_t type);
+H5FS_EXTERN(int) h5fs_dtype_widened(hid_t *out, hid_t type);
 
 /**
  * The dtype string (h5fs/dtype.h) of HDF5 type @p type.
