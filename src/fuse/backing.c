@@ -379,18 +379,8 @@ static void close_dsets(struct backing *b)
 /* With the HDF5 lock held and no reader inside. */
 static void close_all(struct backing *b)
 {
-	for (size_t i = 0; i < b->nopen; i++) {
-		struct dstate *s = b->open[i]->rd;
-
-		h5fs_reader_free(s->rd);
-		if (s->mstr >= 0)
-			H5Tclose(s->mstr);
-		H5Sclose(s->fspace);
-		H5Tclose(s->ftype);
-		H5Dclose(s->did);
-		free(s);
-		b->open[i]->rd = NULL;
-	}
+	for (size_t i = 0; i < b->nopen; i++)
+		drop_dstate(b->open[i]);
 	b->nopen = 0;
 	for (uint32_t k = 0; k < b->nxfids; k++) {
 		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)

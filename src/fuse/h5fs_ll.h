@@ -241,11 +241,13 @@ struct h5fs_index {
 int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
 
 /*
- * Whether a dataset of type @p ftype holds n-bit integers: libhdf5 must
- * convert them (h5fs_dtype_widened()), so they are never served from the
- * file raw (no H5FS_NF_CONTIG).  Also true when HDF5 cannot tell.
+ * Whether a dataset's byte image is the @p size bytes at *@p off of its
+ * file (@p file_size bytes): contiguous, unfiltered, not external,
+ * allocated, and without n-bit integers (libhdf5 must convert those,
+ * h5fs_dtype_widened()).  Then reads reply from the file (H5FS_NF_CONTIG).
  */
-int h5fs_ll_type_narrow(hid_t ftype);
+int h5fs_ll_raw_offset(hid_t did, hid_t dcpl, hid_t ftype, H5D_layout_t layout, int nfilters, uint64_t size,
+		       uint64_t file_size, uint64_t *off);
 
 /*
  * user.h5.* texts shared by the indexer and by tree.c (objects the mount

@@ -693,15 +693,25 @@ static int chunks_fit(hid_t dcpl, int ndim)
 	return 1;
 }
 
-int h5fs_ll_type_narrow(hid_t ftype)
+int h5fs_ll_raw_offset(hid_t did, hid_t dcpl, hid_t ftype, H5D_layout_t layout, int nfilters, uint64_t size,
+		       uint64_t file_size, uint64_t *off)
 {
+	haddr_t a;
 	hid_t t;
-	int narrow = h5fs_dtype_widened(&t, ftype) != 0;
+	int narrow;
 
+	if (layout != H5D_CONTIGUOUS || nfilters || !size || H5Pget_external_count(dcpl) != 0)
+		return 0;
+	/* n-bit integers are converted by libhdf5, never served raw */
+	narrow = h5fs_dtype_widened(&t, ftype) != 0;
 	if (t >= 0)
 		H5Tclose(t);
+	a = narrow ? HADDR_UNDEF : H5Dget_offset(did);
 	H5Eclear2(H5E_DEFAULT);
-	return narrow;
+	if (a == HADDR_UNDEF || a >= file_size || size > file_size - a)
+		return 0;
+	*off = a;
+	return 1;
 }
 
 static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r)
@@ -906,7 +916,6 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 	H5D_layout_t layout;
 	int nfilters = 0, contig_candidate = 0;
 	char *dt = NULL;
-	haddr_t off;
 
 	progress(wk, P_DSET, r->addr, 0);
 	if (skipped(wk, P_DSET, r->addr, 0) || skipped(wk, P_DSET, r->addr, IDX_ALL)) {
@@ -979,15 +988,9 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 	r->storage = H5Dget_storage_size(did);
 	if (asprintf(&r->meta[H5FS_M_STORAGE], "%" PRIu64, r->storage) < 0)
 		r->meta[H5FS_M_STORAGE] = NULL;
-	if (layout == H5D_CONTIGUOUS && nfilters == 0 && H5Pget_external_count(dcpl) == 0 &&
-	    r->size > 0 && !(r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD)) &&
-	    !h5fs_ll_type_narrow(ftype)) {
-		off = H5Dget_offset(did);
-		if (off != HADDR_UNDEF && off < wk->file_size && r->size <= wk->file_size - off) {
-			r->offset = off;
-			contig_candidate = 1;
-		}
-	}
+	if (!(r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD)))
+		contig_candidate = h5fs_ll_raw_offset(did, dcpl, ftype, layout, nfilters, r->size, wk->file_size,
+						      &r->offset);
 	H5Eclear2(H5E_DEFAULT);
 	if (!(r->flags & H5FS_NF_DATA_BAD) && !probe_data(wk, did, ftype, fspace, r, contig_candidate) &&
 	    layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))

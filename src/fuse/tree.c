@@ -542,15 +542,9 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 	n->storage = H5Dget_storage_size(oid);
 	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
 		n->meta[H5FS_M_STORAGE] = NULL;
-	if (layout == H5D_CONTIGUOUS && !nfilters && H5Pget_external_count(dcpl) == 0 && n->size > 0 &&
-	    !(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) && !h5fs_ll_type_narrow(ftype)) {
-		haddr_t off = H5Dget_offset(oid);
-
-		if (off != HADDR_UNDEF) {
-			n->offset = off;
-			n->flags |= H5FS_NF_CONTIG;
-		}
-	}
+	if (!(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) &&
+	    h5fs_ll_raw_offset(oid, dcpl, ftype, layout, nfilters, n->size, UINT64_MAX, &n->offset))
+		n->flags |= H5FS_NF_CONTIG;
 out:
 	if (err)
 		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot describe dataset", n->path);
