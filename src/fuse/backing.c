@@ -1,19 +1,46 @@
 /*
- * The daemon's own HDF5 access: the slow data path.
+ * The daemon's own HDF5 access: the slow data path, and the write side's
+ * hold on the file.
  *
  * Contiguous unfiltered datasets never come here (ops_file.c replies
- * from the file descriptor).  Everything else is read here: the file is
- * opened on first use (read-only, retrying a lock held by someone else
- * for lock_timeout seconds) and closed again after idle_close seconds
- * without a read, so a simulation can take the file in between
- * (DESIGN.md section 5).  Each dataset gets a state (open dataset id,
- * type, dataspace) on first read; all of it is dropped at idle close.
+ * from the file descriptor).  Everything else is read here, through a
+ * read handle that never takes the OS lock (h5fs/sys/live.h), so that a
+ * simulation opening the file for writing never fails because of the
+ * mount (DESIGN.md section 5).  What keeps such reads safe:
  *
- * Locks, in order: users (a rwlock: every read holds it shared for its
- * duration; the idle closer takes it exclusive, with trywrlock, so it
- * never waits behind a read), then the HDF5 lock (h5fs_hdf5_lock, a
- * recursive mutex around every HDF5 call).  Open state (fid, dataset
- * states) is changed only with the HDF5 lock held.
+ *  - the handle is opened only while no other process holds the file for
+ *    writing (h5fs_live_holder_get(): /proc/locks, the superblock's
+ *    flags); a request that finds a writer waits with back-off up to
+ *    lock_timeout, then fails with EAGAIN and one log line;
+ *  - the handle remembers the file's mark (stamp and inotify count) at
+ *    its open; before and after every read that used it the mark is
+ *    taken again, and a read during which the file changed is thrown
+ *    away: the handle is dropped (with its dataset states and the cached
+ *    chunks) and the read is made again, once the writer is gone, from
+ *    the file's new state.  So a range comes wholly from one state;
+ *  - a file in SWMR write mode is opened with H5F_ACC_SWMR_READ, and its
+ *    handle stays good while the same writer appends (libhdf5 makes that
+ *    safe); the cached chunks are dropped whenever it moved.
+ *
+ * The read handle is closed idle_close seconds after the last read
+ * (default 0.05 s; opts.c says why).  Writes (begin_write) open the file
+ * read-write with libhdf5's own exclusive lock, retried for lock_timeout,
+ * and close it as soon as the operation ends (end_write), so h5py and
+ * the simulation can open the file at once afterwards; only the early
+ * sink of a large copy keeps it (end_write_keep) between its writes.
+ *
+ * Each dataset gets a state (open dataset id, type, dataspace, the
+ * library's reader) on first read; all of it is dropped when the handle
+ * closes.
+ *
+ * Locks, in order: users (a writer-preferring rwlock: every read holds it
+ * shared for its duration; the idle closer takes it exclusive with
+ * trywrlock, so it never waits behind a read; the write side, dropping a
+ * stale handle and re-indexing take it exclusive), then the HDF5 lock
+ * (h5fs_hdf5_lock, a recursive mutex around every HDF5 call).  A thread
+ * that holds users exclusively (a commit reading the old bytes) reads
+ * without taking it again.  Open state (fid, dataset states) is changed
+ * only with the HDF5 lock held, and closed only with users exclusive.
  *
  * A byte range maps to the element range [e0, e1) in C order; that
  * range is selected as at most 2 * rank - 1 hyperslabs
@@ -29,6 +56,7 @@
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
 #include "h5fs_ext.h"
@@ -52,18 +80,24 @@ struct dstate {
 
 struct backing {
 	pthread_rwlock_t users;
+	pthread_t excl_owner;	/* holds users exclusively, when excl */
+	atomic_int excl;
 	pthread_mutex_t mu;	/* guards stop and the condition */
 	pthread_cond_t cond;
 	pthread_t idle_thread;
 	int thread_started;
 	int stop;
 	hid_t fid;		/* under the HDF5 lock */
-	double last_use;	/* under the HDF5 lock */
+	_Atomic double last_use;
 	struct h5fs_node **open;	/* nodes with a dstate */
 	size_t nopen, capopen;
 	int warned_changed;
 	atomic_int is_open;	/* fid >= 0, readable without the HDF5 lock */
-	int fid_rw;		/* fid was opened read-write */
+	atomic_int fid_rw;	/* fid was opened read-write (with the OS lock) */
+	atomic_uint gen;	/* bumped by every close of fid */
+	h5fs_live_mark open_mark;	/* the file when the read handle was opened */
+	h5fs_live_holder open_holder;	/* ... and who wrote it then (SWMR or nobody) */
+	h5fs_live_mark cache_mark;	/* the file the cached chunks come from */
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
 	uint32_t nxfids;
@@ -151,7 +185,7 @@ int h5fs_select_linear(hid_t space, int ndim, const uint64_t *dims, uint64_t a, 
 	return first ? H5Sselect_none(space) : 0;
 }
 
-/* ---- open and idle close -------------------------------------------- */
+/* ---- HDF5 errors ------------------------------------------------------ */
 
 static herr_t lock_cb(unsigned n, const H5E_error2_t *e, void *payload)
 {
@@ -181,71 +215,240 @@ static void log_hdf5(const char *what, const char *path)
 	H5Eclear2(H5E_DEFAULT);
 }
 
-static void close_all(struct backing *b);
+/* ---- the users lock ----------------------------------------------------- */
+
+static int held_by_me(struct backing *b)
+{
+	return atomic_load(&b->excl) && pthread_equal(b->excl_owner, pthread_self());
+}
+
+/* Shared, unless this thread holds it exclusively: 1 when taken. */
+static int users_rdlock(struct backing *b)
+{
+	if (held_by_me(b))
+		return 0;
+	pthread_rwlock_rdlock(&b->users);
+	return 1;
+}
+
+static void users_unlock(struct backing *b, int taken)
+{
+	if (taken)
+		pthread_rwlock_unlock(&b->users);
+}
+
+static void users_wrlock(struct backing *b)
+{
+	pthread_rwlock_wrlock(&b->users);
+	b->excl_owner = pthread_self();
+	atomic_store(&b->excl, 1);
+}
+
+static int users_trywrlock(struct backing *b)
+{
+	if (pthread_rwlock_trywrlock(&b->users) != 0)
+		return -1;
+	b->excl_owner = pthread_self();
+	atomic_store(&b->excl, 1);
+	return 0;
+}
+
+static void users_wrunlock(struct backing *b)
+{
+	atomic_store(&b->excl, 0);
+	pthread_rwlock_unlock(&b->users);
+}
+
+/* ---- the handle ---------------------------------------------------------- */
+
+static void drop_dstate(struct h5fs_node *n)
+{
+	struct dstate *s = n->rd;
+
+	h5fs_reader_free(s->rd);
+	if (s->mstr >= 0)
+		H5Tclose(s->mstr);
+	H5Sclose(s->fspace);
+	H5Tclose(s->ftype);
+	H5Dclose(s->did);
+	free(s);
+	n->rd = NULL;
+}
+
+/* With the HDF5 lock held and no reader inside: drop the dataset states. */
+static void close_dsets(struct backing *b)
+{
+	for (size_t i = 0; i < b->nopen; i++)
+		drop_dstate(b->open[i]);
+	b->nopen = 0;
+}
 
 /*
- * With the HDF5 lock held.  0 or -errno.  Reads open the file read-only
- * (so h5py readers are not locked out); the write side asks for @p rw and
- * the file is reopened read-write when needed.
+ * With the HDF5 lock held and no reader inside: close everything.
+ * @p changed: the file changed (by us or another program), so the cached
+ * chunks go too.
  */
-static int ensure_open_mode(struct backing *b, int rw)
+static void close_all(struct backing *b, int changed)
 {
 	struct h5fs_ll *ll = b->ll;
+
+	close_dsets(b);
+	for (uint32_t k = 0; k < b->nxfids; k++) {
+		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
+			log_hdf5("cannot close", h5fs_ext_path(k));
+		b->xfids[k] = -1;
+	}
+	if (changed)
+		h5fs_chunk_cache_clear(b->cache);
+	if (b->fid >= 0) {
+		int rw = atomic_load(&b->fid_rw);
+
+		if (H5Fclose(b->fid) < 0)
+			log_hdf5("cannot close", ll->opts->source_abs);
+		b->fid = -1;
+		atomic_store(&b->is_open, 0);
+		atomic_store(&b->fid_rw, 0);
+		atomic_fetch_add(&b->gen, 1);
+		/* what we leave after writing is what the next request compares with */
+		if (rw && !ll->opts->ro)
+			h5fs_tree_set_baseline(ll);
+		h5fs_log(H5FS_LOG_DEBUG, "closed '%s'%s", ll->opts->source_abs, rw ? " (written)" : "");
+	}
+}
+
+/*
+ * Whether the open handle still shows the file as it is: a read-write
+ * handle always (we hold the OS lock); a read handle while the file's
+ * mark has not moved since the open.  A SWMR handle after a read
+ * (@p after): while the same file is still there, whatever the writer
+ * appended meanwhile (libhdf5 keeps SWMR reads consistent); before a
+ * read it must not have moved either, so that the handle, reopened,
+ * shows the appends.
+ */
+static int handle_fresh(struct backing *b, int after)
+{
+	h5fs_live_mark now;
+
+	if (atomic_load(&b->fid_rw))
+		return 1;
+	if (h5fs_live_mark_get(&now, b->ll->watch, b->ll->opts->source_abs) < 0)
+		return 0;	/* gone or replaced: reopen, which says why */
+	if (h5fs_live_mark_equal(&now, &b->open_mark))
+		return 1;
+	return after && b->open_holder.state == H5FS_LIVE_SWMR && now.stamp.dev == b->open_mark.stamp.dev &&
+	       now.stamp.ino == b->open_mark.stamp.ino;
+}
+
+/*
+ * With the HDF5 lock held: open the read handle, without the OS lock.
+ * 0; -EBUSY when another program holds the file for writing (or it
+ * changed while we opened it): wait and try again; -EIO.
+ */
+static int open_read(struct backing *b)
+{
+	struct h5fs_ll *ll = b->ll;
+	const char *path = ll->opts->source_abs;
+	h5fs_live_mark m0, m1;
+	h5fs_live_holder h;
+	hid_t fid;
+	int rc;
+
+	if ((rc = h5fs_live_holder_get(&h, path)) < 0 || (rc = h5fs_live_mark_get(&m0, ll->watch, path)) < 0) {
+		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
+		return -EIO;
+	}
+	if (h.state == H5FS_LIVE_WRITER)
+		return -EBUSY;
+	rc = h5fs_live_open(&fid, path, &h);
+	if (rc == H5FS_ELOCKED)
+		return -EBUSY;
+	if (rc < 0) {
+		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
+		return -EIO;
+	}
+	if (h5fs_live_mark_get(&m1, ll->watch, path) < 0 ||
+	    (h.state != H5FS_LIVE_SWMR && !h5fs_live_mark_equal(&m0, &m1))) {
+		H5Fclose(fid);
+		return -EBUSY;	/* written while we opened it */
+	}
+	if (ll->opts->ro && !b->warned_changed &&
+	    (m0.stamp.ino != (uint64_t)ll->st.st_ino || m0.stamp.dev != (uint64_t)ll->st.st_dev ||
+	     m0.stamp.size != (uint64_t)ll->st.st_size ||
+	     m0.stamp.mtime_ns != (int64_t)ll->st.st_mtim.tv_sec * 1000000000 + ll->st.st_mtim.tv_nsec)) {
+		h5fs_log(H5FS_LOG_WARN, "'%s' changed since it was mounted; remount to see the changes", path);
+		b->warned_changed = 1;
+	}
+	if (!h5fs_live_mark_equal(&m0, &b->cache_mark)) {
+		h5fs_chunk_cache_clear(b->cache);
+		b->cache_mark = m0;
+	}
+	b->fid = fid;
+	b->open_mark = m0;
+	b->open_holder = h;
+	atomic_store(&b->fid_rw, 0);
+	atomic_store(&b->is_open, 1);
+	h5fs_log(H5FS_LOG_DEBUG, "opened '%s' to read%s", path, h.state == H5FS_LIVE_SWMR ? " (SWMR)" : "");
+	return 0;
+}
+
+/*
+ * With users held exclusively and the HDF5 lock: open the file
+ * read-write, with libhdf5's exclusive OS lock, retrying a lock held by
+ * another program for lock_timeout seconds.  0 or -errno.
+ */
+static int open_rw(struct backing *b)
+{
+	struct h5fs_ll *ll = b->ll;
+	const char *path = ll->opts->source_abs;
 	double t0 = mono_now();
 	useconds_t delay = 10000;
 
-	if (b->fid >= 0 && rw && !b->fid_rw)
-		close_all(b);
-	if (b->fid >= 0)
+	if (b->fid >= 0 && atomic_load(&b->fid_rw))
 		return 0;
-	if (!b->warned_changed && ll->opts->ro) {
-		struct stat st;
-
-		if (stat(ll->opts->source_abs, &st) == 0 &&
-		    (st.st_ino != ll->st.st_ino || st.st_dev != ll->st.st_dev || st.st_size != ll->st.st_size ||
-		     st.st_mtim.tv_sec != ll->st.st_mtim.tv_sec || st.st_mtim.tv_nsec != ll->st.st_mtim.tv_nsec)) {
-			h5fs_log(H5FS_LOG_WARN, "'%s' changed since it was mounted; remount to see the changes",
-				 ll->opts->source_abs);
-			b->warned_changed = 1;
-		}
-	}
+	if (b->fid >= 0)
+		close_all(b, 0);
 	for (;;) {
+		h5fs_live_holder h;
 		int locked = 0;
+		hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
 
-		b->fid = H5Fopen(ll->opts->source_abs, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
-		if (b->fid >= 0) {
-			b->fid_rw = rw;
+		if (fid >= 0) {
+			b->fid = fid;
+			atomic_store(&b->fid_rw, 1);
 			atomic_store(&b->is_open, 1);
+			if (!ll->opts->ro)
+				h5fs_tree_writing(ll);
 			return 0;
 		}
 		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, lock_cb, &locked);
+		/* a version 3 superblock says "open for writing" (maybe SWMR) */
+		if (!locked && h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE)
+			locked = 1;
 		if (!locked) {
-			log_hdf5("cannot open", ll->opts->source_abs);
+			log_hdf5("cannot open", path);
 			return -EIO;
 		}
+		H5Eclear2(H5E_DEFAULT);
 		if (mono_now() - t0 >= ll->opts->lock_timeout) {
-			H5Eclear2(H5E_DEFAULT);
-			h5fs_log(H5FS_LOG_WARN, "'%s' is locked by another program: gave up after %.1f s (EAGAIN)",
-				 ll->opts->source_abs, ll->opts->lock_timeout);
+			h5fs_log(H5FS_LOG_WARN, "'%s' is locked by another program: gave up after %.1f s (EAGAIN)", path,
+				 ll->opts->lock_timeout);
 			return -EAGAIN;
 		}
-		H5Eclear2(H5E_DEFAULT);
-		/* let other threads use what is open meanwhile */
+		/* let other threads use HDF5 meanwhile (users stays ours) */
 		h5fs_hdf5_unlock();
 		usleep(delay);
 		h5fs_hdf5_lock();
-		if (b->fid >= 0 && (b->fid_rw || !rw))
-			return 0;
-		if (b->fid >= 0)
-			close_all(b);
-		if (delay < 1000000)
+		if (delay < 100000)
 			delay *= 2;
 	}
 }
 
+/* With the HDF5 lock held: the handle to read with, opened or checked. */
 static int ensure_open(struct backing *b)
 {
-	return ensure_open_mode(b, 0);
+	if (b->fid >= 0)
+		return handle_fresh(b, 0) ? 0 : -ESTALE;
+	return open_read(b);
 }
 
 /* With the HDF5 lock held: the HDF5 file of node @p n (SOURCE or external). */
@@ -271,9 +474,10 @@ static int node_fid(struct backing *b, struct h5fs_node *n, hid_t *fid)
 		b->nxfids = k + 1;
 	}
 	if (b->xfids[k] < 0 && h5fs_ext_path(k)) {
-		b->xfids[k] = H5Fopen(h5fs_ext_path(k), H5F_ACC_RDONLY, H5P_DEFAULT);
-		if (b->xfids[k] < 0) {
-			log_hdf5("cannot open external file", h5fs_ext_path(k));
+		/* read-only mounts only, never re-read: opened without the OS lock too */
+		if (h5fs_live_open(&b->xfids[k], h5fs_ext_path(k), NULL) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "cannot open external file: %s", h5fs_error_last()->message);
+			b->xfids[k] = -1;
 			return -EIO;
 		}
 	}
@@ -303,12 +507,12 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	hid_t dapl, fid;
 	int rc;
 
+	if ((rc = node_fid(b, n, &fid)) < 0)
+		return rc;
 	if (s) {
 		*out = s;
 		return 0;
 	}
-	if ((rc = node_fid(b, n, &fid)) < 0)
-		return rc;
 	if (b->nopen == b->capopen) {
 		size_t nc = b->capopen ? b->capopen * 2 : 64;
 		struct h5fs_node **no = realloc(b->open, nc * sizeof(*no));
@@ -353,52 +557,7 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	return 0;
 }
 
-static void drop_dstate(struct h5fs_node *n)
-{
-	struct dstate *s = n->rd;
-
-	h5fs_reader_free(s->rd);
-	if (s->mstr >= 0)
-		H5Tclose(s->mstr);
-	H5Sclose(s->fspace);
-	H5Tclose(s->ftype);
-	H5Dclose(s->did);
-	free(s);
-	n->rd = NULL;
-}
-
-/* With the HDF5 lock held and no reader inside: drop the dataset states. */
-static void close_dsets(struct backing *b)
-{
-	for (size_t i = 0; i < b->nopen; i++)
-		drop_dstate(b->open[i]);
-	b->nopen = 0;
-	h5fs_chunk_cache_clear(b->cache);
-}
-
-/* With the HDF5 lock held and no reader inside. */
-static void close_all(struct backing *b)
-{
-	for (size_t i = 0; i < b->nopen; i++)
-		drop_dstate(b->open[i]);
-	b->nopen = 0;
-	for (uint32_t k = 0; k < b->nxfids; k++) {
-		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
-			log_hdf5("cannot close", h5fs_ext_path(k));
-		b->xfids[k] = -1;
-	}
-	if (b->fid >= 0) {
-		if (H5Fclose(b->fid) < 0)
-			log_hdf5("cannot close", b->ll->opts->source_abs);
-		b->fid = -1;
-		atomic_store(&b->is_open, 0);
-		/* what we leave is what the next open compares with */
-		if (!b->ll->opts->ro)
-			h5fs_tree_set_baseline(b->ll);
-		h5fs_log(H5FS_LOG_DEBUG, "closed '%s' after %.1f s idle", b->ll->opts->source_abs,
-			 b->ll->opts->idle_close);
-	}
-}
+/* ---- idle close ------------------------------------------------------------ */
 
 static void *idle_main(void *arg)
 {
@@ -407,10 +566,17 @@ static void *idle_main(void *arg)
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
 		struct timespec ts;
+		double wait = 0.25;
 
+		/* wake when the open handle's idle time is up */
+		if (atomic_load(&b->is_open) || b->nxfids) {
+			double left = atomic_load(&b->last_use) + b->ll->opts->idle_close - mono_now();
+
+			wait = left < 0.005 ? 0.005 : left < wait ? left : wait;
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_nsec += (long)(wait * 1e9);
+		while (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
@@ -418,12 +584,13 @@ static void *idle_main(void *arg)
 		if (b->stop)
 			break;
 		pthread_mutex_unlock(&b->mu);
-		if (pthread_rwlock_trywrlock(&b->users) == 0) {
+		if ((atomic_load(&b->is_open) || b->nxfids) &&
+		    mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close && users_trywrlock(b) == 0) {
 			h5fs_hdf5_lock();
-			if ((b->fid >= 0 || b->nxfids) && mono_now() - b->last_use >= b->ll->opts->idle_close)
-				close_all(b);
+			if ((b->fid >= 0 || b->nxfids) && mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close)
+				close_all(b, 0);
 			h5fs_hdf5_unlock();
-			pthread_rwlock_unlock(&b->users);
+			users_wrunlock(b);
 		}
 		pthread_mutex_lock(&b->mu);
 	}
@@ -434,6 +601,7 @@ static void *idle_main(void *arg)
 int h5fs_backing_init(struct h5fs_ll *ll)
 {
 	struct backing *b = calloc(1, sizeof(*b));
+	pthread_rwlockattr_t ra;
 
 	if (!b)
 		return -ENOMEM;
@@ -443,7 +611,11 @@ int h5fs_backing_init(struct h5fs_ll *ll)
 		free(b);
 		return -ENOMEM;
 	}
-	pthread_rwlock_init(&b->users, NULL);
+	/* writer-preferring: dropping a stale handle must not starve behind reads */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&b->users, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cond, NULL);
 	ll->backing = b;
@@ -459,6 +631,8 @@ static void start_idle_thread(struct backing *b)
 			b->thread_started = 1;
 		else
 			h5fs_log(H5FS_LOG_WARN, "cannot start the idle-close thread; the file stays open");
+	} else {
+		pthread_cond_signal(&b->cond);	/* a new deadline */
 	}
 	pthread_mutex_unlock(&b->mu);
 }
@@ -475,11 +649,11 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 	pthread_mutex_unlock(&b->mu);
 	if (b->thread_started)
 		pthread_join(b->idle_thread, NULL);
-	pthread_rwlock_wrlock(&b->users);
+	users_wrlock(b);
 	h5fs_hdf5_lock();
-	close_all(b);
+	close_all(b, 0);
 	h5fs_hdf5_unlock();
-	pthread_rwlock_unlock(&b->users);
+	users_wrunlock(b);
 	pthread_rwlock_destroy(&b->users);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cond);
@@ -490,7 +664,7 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 	ll->backing = NULL;
 }
 
-/* ---- reads ---------------------------------------------------------- */
+/* ---- guarded reads ---------------------------------------------------------- */
 
 /* Read elements [e0, e1) into @p out, with the HDF5 lock held. */
 static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64_t e0, uint64_t e1, void *out)
@@ -514,20 +688,12 @@ static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64
 	return rc;
 }
 
-/*
- * The dataset's state for a read, its reader opened on first use.
- * Returns with b->users held for reading and the HDF5 lock held, error
- * or not; a negative errno when the dataset cannot be read.
- */
+/* With the HDF5 lock held: the dataset's state, its reader opened on first use. */
 static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate **sp)
 {
 	struct dstate *s = NULL;
-	int rc;
+	int rc = ensure_dset(b, n, &s);
 
-	start_idle_thread(b);
-	pthread_rwlock_rdlock(&b->users);
-	h5fs_hdf5_lock();
-	rc = ensure_dset(b, n, &s);
 	if (rc == 0 && !s->rd_tried) {
 		/* the library's reader: chunk-at-a-time, decoded outside the lock */
 		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
@@ -550,72 +716,162 @@ static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate *
 	return rc;
 }
 
+/* With users held exclusively: drop the read handle of generation @p gen. */
+static void drop_handle(struct backing *b, unsigned int gen)
+{
+	users_wrlock(b);
+	h5fs_hdf5_lock();
+	if (atomic_load(&b->gen) == gen && b->fid >= 0 && !atomic_load(&b->fid_rw))
+		close_all(b, 1);
+	h5fs_hdf5_unlock();
+	users_wrunlock(b);
+}
+
+/*
+ * One read of node @p n's data through libhdf5: @p fn runs with users
+ * held shared, the HDF5 lock not held, and the dataset's state @p s; it
+ * returns >= 0 or -errno.  The read handle is checked before and after
+ * (see the top): a read during which the file changed is made again;
+ * while another program holds the file for writing, the read waits for
+ * it with back-off, for lock_timeout seconds at most, then fails with
+ * EAGAIN and one log line.
+ */
+typedef ssize_t (*attempt_fn)(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg);
+
+static ssize_t guarded(struct backing *b, struct h5fs_node *n, attempt_fn fn, void *arg)
+{
+	const char *path = b->ll->opts->source_abs;
+	double t0 = mono_now(), limit = b->ll->opts->lock_timeout;
+	useconds_t pause_us = 1000;
+	ssize_t rc;
+
+	start_idle_thread(b);
+	for (;;) {
+		struct dstate *s = NULL;
+		h5fs_live_holder h;
+		unsigned int gen;
+		int taken = users_rdlock(b), stale;
+		double left;
+
+		h5fs_hdf5_lock();
+		rc = dset_for_read(b, n, &s);
+		gen = atomic_load(&b->gen);
+		h5fs_hdf5_unlock();
+		if (rc == 0)
+			rc = fn(b, n, s, arg);
+		stale = rc == -ESTALE || (rc != -EBUSY && !h5fs_ext_file_of(n) && !handle_fresh(b, 1));
+		atomic_store(&b->last_use, mono_now());
+		users_unlock(b, taken);
+		if (!stale && rc != -EBUSY)
+			return rc;
+		if (!taken)
+			return -EIO;	/* our own read-write handle cannot go stale */
+		if (stale)
+			drop_handle(b, gen);
+		left = limit - (mono_now() - t0);
+		rc = h5fs_live_wait(&h, path, left > 0 ? left : 0);
+		if (rc == H5FS_ELOCKED) {
+			h5fs_log(H5FS_LOG_WARN, "read '%s': %s: gave up (EAGAIN)", n->path, h5fs_error_last()->message);
+			return -EAGAIN;
+		}
+		if (rc < 0) {
+			h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, h5fs_error_last()->message);
+			return -EIO;
+		}
+		if (left <= 0) {
+			h5fs_log(H5FS_LOG_WARN, "read '%s': '%s' kept changing for %.1f s: gave up (EAGAIN)", n->path,
+				 path, limit);
+			return -EAGAIN;
+		}
+		/* changed without a writer in sight (another machine, a short write): a short pause */
+		if (stale) {
+			usleep(pause_us);
+			if (pause_us < 50000)
+				pause_us *= 2;
+		}
+	}
+}
+
+struct map_args {
+	uint64_t off;
+	size_t size;
+	h5fs_reader_span *spans;
+	size_t max, *nspans;
+	int *fd;
+};
+
+static ssize_t map_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
+{
+	struct map_args *a = arg;
+	int rc;
+
+	*a->nspans = 0;
+	if (!s->rd)
+		return 1;
+	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
+	rc = h5fs_reader_map(s->rd, a->off, a->size, a->spans, a->max, a->nspans);
+	if (rc == H5FS_ENOTSUPPORTED)
+		return 1;
+	if (rc < 0) {
+		*a->nspans = 0;
+		return -h5fs_ll_errno(rc, n->path);
+	}
+	return 0;
+}
+
 int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
 		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd)
 {
-	struct backing *b = ll->backing;
-	struct dstate *s;
-	int rc;
+	struct map_args a = { off, size, spans, max, nspans, fd };
 
 	*nspans = 0;
-	rc = dset_for_read(b, n, &s);
-	b->last_use = mono_now();
-	h5fs_hdf5_unlock();
-	if (rc == 0 && !s->rd)
-		rc = 1;
-	if (rc == 0) {
-		*fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : ll->fd;
-		rc = h5fs_reader_map(s->rd, off, size, spans, max, nspans);
-		if (rc == H5FS_ENOTSUPPORTED)
-			rc = 1;
-		else if (rc < 0)
-			rc = -h5fs_ll_errno(rc, n->path);
-	}
-	pthread_rwlock_unlock(&b->users);
-	return rc;
+	return (int)guarded(ll->backing, n, map_attempt, &a);
 }
 
-ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+struct read_args {
+	char *buf;
+	size_t size;
+	uint64_t off;
+};
+
+static ssize_t read_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
 {
-	struct backing *b = ll->backing;
-	struct dstate *s;
-	uint64_t e0, e1, skip;
+	struct read_args *a = arg;
+	uint64_t e0 = a->off / n->esize, e1 = (a->off + a->size + n->esize - 1) / n->esize;
+	uint64_t skip = a->off - e0 * n->esize;
 	char *tmp = NULL;
 	int rc;
 
-	if (off >= n->size || !size)
-		return 0;
-	if (size > n->size - off)
-		size = (size_t)(n->size - off);
-	e0 = off / n->esize;
-	e1 = (off + size + n->esize - 1) / n->esize;
-	skip = off - e0 * n->esize;
-	if (skip || (e1 - e0) * n->esize != size) {
+	(void)b;
+	if (s->rd) {
+		size_t got = 0;
+
+		rc = h5fs_reader_read(s->rd, a->buf, a->size, a->off, &got);
+		return rc < 0 ? -h5fs_ll_errno(rc, n->path) : (ssize_t)got;
+	}
+	if (skip || (e1 - e0) * n->esize != a->size) {
 		tmp = malloc((size_t)((e1 - e0) * n->esize));
 		if (!tmp)
 			return -ENOMEM;
 	}
-	rc = dset_for_read(b, n, &s);
-	b->last_use = mono_now();
-	if (rc == 0 && s->rd) {
-		size_t got = 0;
-
-		h5fs_hdf5_unlock();
-		rc = h5fs_reader_read(s->rd, buf, size, off, &got);
-		pthread_rwlock_unlock(&b->users);
-		free(tmp);
-		if (rc < 0)
-			return -h5fs_ll_errno(rc, n->path);
-		return (ssize_t)got;
-	}
-	if (rc == 0)
-		rc = read_elems(s, n, s->ftype, e0, e1, tmp ? tmp : buf);
+	h5fs_hdf5_lock();
+	rc = read_elems(s, n, s->ftype, e0, e1, tmp ? tmp : a->buf);
 	h5fs_hdf5_unlock();
-	pthread_rwlock_unlock(&b->users);
 	if (rc == 0 && tmp)
-		memcpy(buf, tmp + skip, size);
+		memcpy(a->buf, tmp + skip, a->size);
 	free(tmp);
-	return rc < 0 ? rc : (ssize_t)size;
+	return rc < 0 ? rc : (ssize_t)a->size;
+}
+
+ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+{
+	struct read_args a = { buf, size, off };
+
+	if (off >= n->size || !size)
+		return 0;
+	if (size > n->size - off)
+		a.size = (size_t)(n->size - off);
+	return guarded(ll->backing, n, read_attempt, &a);
 }
 
 /*
@@ -623,35 +879,28 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
  * H5FS_VL_BLOCK elements starts in the text; a read renders just the
  * blocks it overlaps.
  */
-ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+static ssize_t text_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
 {
-	struct backing *b = ll->backing;
-	struct dstate *s;
+	struct read_args *a = arg;
 	uint64_t lo = 0, hi = n->n_vl, blk;
 	size_t done = 0;
-	char **strs = NULL;
+	char **strs = malloc(H5FS_VL_BLOCK * sizeof(char *));
 	int rc = 0;
 
-	if (off >= n->size || !size || !n->n_vl)
-		return 0;
-	if (size > n->size - off)
-		size = (size_t)(n->size - off);
+	(void)b;
+	if (!strs)
+		return -ENOMEM;
 	while (hi - lo > 1) {
 		uint64_t mid = (lo + hi) / 2;
 
-		if (n->vl_off[mid] <= off)
+		if (n->vl_off[mid] <= a->off)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	strs = malloc(H5FS_VL_BLOCK * sizeof(char *));
-	if (!strs)
-		return -ENOMEM;
-	start_idle_thread(b);
-	pthread_rwlock_rdlock(&b->users);
-	for (blk = lo; blk < n->n_vl && done < size && rc == 0; blk++) {
-		uint64_t a = blk * H5FS_VL_BLOCK;
-		uint64_t cnt = n->nelems - a < H5FS_VL_BLOCK ? n->nelems - a : H5FS_VL_BLOCK;
+	for (blk = lo; blk < n->n_vl && done < a->size && rc == 0; blk++) {
+		uint64_t e0 = blk * H5FS_VL_BLOCK;
+		uint64_t cnt = n->nelems - e0 < H5FS_VL_BLOCK ? n->nelems - e0 : H5FS_VL_BLOCK;
 		uint64_t tstart = n->vl_off[blk];
 		uint64_t tend = blk + 1 < n->n_vl ? n->vl_off[blk + 1] : n->size;
 		char *text, *p;
@@ -668,11 +917,8 @@ ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *bu
 			break;
 		}
 		h5fs_hdf5_lock();
-		rc = ensure_dset(b, n, &s);
-		if (rc == 0) {
-			memset(strs, 0, cnt * sizeof(char *));
-			rc = read_elems(s, n, s->mstr, a, a + cnt, strs);
-		}
+		memset(strs, 0, cnt * sizeof(char *));
+		rc = read_elems(s, n, s->mstr, e0, e0 + cnt, strs);
 		if (rc == 0) {
 			p = text;
 			for (uint64_t i = 0; i < cnt; i++) {
@@ -691,21 +937,65 @@ ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *bu
 			if (rc == -EIO)
 				h5fs_log(H5FS_LOG_WARN, "dataset '%s': strings changed since indexing", n->path);
 		}
-		b->last_use = mono_now();
 		h5fs_hdf5_unlock();
 		if (rc == 0) {
-			uint64_t from = off + done > tstart ? off + done - tstart : 0;
+			uint64_t from = a->off + done > tstart ? a->off + done - tstart : 0;
 			uint64_t avail = tend - tstart - from;
-			size_t take = avail < size - done ? (size_t)avail : size - done;
+			size_t take = avail < a->size - done ? (size_t)avail : a->size - done;
 
-			memcpy(buf + done, text + from, take);
+			memcpy(a->buf + done, text + from, take);
 			done += take;
 		}
 		free(text);
 	}
-	pthread_rwlock_unlock(&b->users);
 	free(strs);
 	return rc < 0 ? rc : (ssize_t)done;
+}
+
+ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+{
+	struct read_args a = { buf, size, off };
+
+	if (off >= n->size || !size || !n->n_vl)
+		return 0;
+	if (size > n->size - off)
+		a.size = (size_t)(n->size - off);
+	return guarded(ll->backing, n, text_attempt, &a);
+}
+
+struct dims_args {
+	int ndim;
+	uint64_t *dims;
+	uint64_t storage;
+};
+
+static ssize_t dims_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
+{
+	struct dims_args *a = arg;
+	hsize_t d[H5S_MAX_RANK];
+	int nd;
+
+	(void)b;
+	h5fs_hdf5_lock();
+	nd = H5Sget_simple_extent_dims(s->fspace, d, NULL);
+	a->storage = H5Dget_storage_size(s->did);
+	H5Eclear2(H5E_DEFAULT);
+	h5fs_hdf5_unlock();
+	if (nd != n->ndim || nd < 1)
+		return -EIO;	/* a new shape of rank: only a re-index describes it */
+	for (int i = 0; i < nd; i++)
+		a->dims[i] = d[i];
+	a->ndim = nd;
+	return 0;
+}
+
+int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, uint64_t *storage)
+{
+	struct dims_args a = { 0, dims, 0 };
+	ssize_t rc = guarded(ll->backing, n, dims_attempt, &a);
+
+	*storage = a.storage;
+	return (int)rc;
 }
 
 /* ---- the write side (ops_write.c, ops_ns.c, ops_xattr.c, tree.c) ------ */
@@ -716,12 +1006,12 @@ int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid)
 	int rc;
 
 	start_idle_thread(b);
-	pthread_rwlock_wrlock(&b->users);
+	users_wrlock(b);
 	h5fs_hdf5_lock();
-	rc = ensure_open_mode(b, 1);
+	rc = open_rw(b);
 	if (rc < 0) {
 		h5fs_hdf5_unlock();
-		pthread_rwlock_unlock(&b->users);
+		users_wrunlock(b);
 		return -rc;
 	}
 	*fid = b->fid;
@@ -732,23 +1022,47 @@ void h5fs_backing_end_write(struct h5fs_ll *ll, int changed)
 {
 	struct backing *b = ll->backing;
 
-	if (changed)
-		close_dsets(b);
-	b->last_use = mono_now();
+	/* closed at once, so h5py and the simulation can open the file right after */
+	close_all(b, changed);
+	atomic_store(&b->last_use, mono_now());
 	h5fs_hdf5_unlock();
-	pthread_rwlock_unlock(&b->users);
+	users_wrunlock(b);
+}
+
+void h5fs_backing_end_write_keep(struct h5fs_ll *ll)
+{
+	struct backing *b = ll->backing;
+
+	atomic_store(&b->last_use, mono_now());
+	h5fs_hdf5_unlock();
+	users_wrunlock(b);
 }
 
 void h5fs_backing_close_now(struct h5fs_ll *ll)
 {
-	close_all(ll->backing);
+	close_all(ll->backing, 1);
 }
 
-int h5fs_backing_is_open(struct h5fs_ll *ll)
+int h5fs_backing_is_writing(struct h5fs_ll *ll)
 {
 	struct backing *b = ll->backing;
 
-	return b ? atomic_load(&b->is_open) : 0;
+	return b ? atomic_load(&b->is_open) && atomic_load(&b->fid_rw) : 0;
+}
+
+void h5fs_backing_suspend(struct h5fs_ll *ll)
+{
+	struct backing *b = ll->backing;
+
+	users_wrlock(b);
+	h5fs_hdf5_lock();
+	close_all(b, 1);
+	h5fs_hdf5_unlock();
+}
+
+void h5fs_backing_resume(struct h5fs_ll *ll)
+{
+	users_wrunlock(ll->backing);
 }
 
 void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n)

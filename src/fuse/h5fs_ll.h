@@ -41,6 +41,7 @@
 
 #include "h5fs.h"
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
 
 #define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
@@ -237,8 +238,19 @@ struct h5fs_index {
 /*
  * Index SOURCE in a forked child (see index.c).  On failure prints one
  * line to stderr and returns an exit code (H5FS_EXIT_*); 0 on success.
+ * The child opens SOURCE without the OS lock; the caller checks with
+ * h5fs_index_build_live() that the file did not change meanwhile.
  */
 int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
+/*
+ * h5fs_index_build() from one state of the file: wait (lock_timeout at
+ * most) until no other program holds SOURCE for writing, index, and index
+ * again when the file changed meanwhile.  *@p at gets the file's mark the
+ * index shows.  H5FS_EXIT_LOCKED when a writer held it all the time (or
+ * it kept changing).
+ */
+int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
+			  h5fs_live_mark *at);
 
 /*
  * Whether a dataset's byte image is the @p size bytes at *@p off of its
@@ -276,6 +288,7 @@ struct h5fs_ll {
 	mode_t fmode, dmode;	/* permission bits of files, directories */
 	double timeout;		/* entry/attr timeout */
 	atomic_uint_fast64_t nforgets;
+	h5fs_live_watch *watch;	/* inotify on SOURCE (h5fs/sys/live.h) */
 	void *backing;		/* backing.c */
 
 	/*
@@ -326,19 +339,33 @@ int h5fs_select_linear(int64_t space, int ndim, const uint64_t *dims, uint64_t a
 size_t h5fs_vlstr_text_len(const char *s);
 char *h5fs_vlstr_text_put(char *out, const char *s);
 
-/* backing.c, write side: hold the file read-write, no read in flight */
+/*
+ * The current extent of dataset @p n (rank n->ndim), read through a
+ * fresh handle (SWMR appends): 0 and dims[], storage; or -errno.
+ */
+int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, uint64_t *storage);
+
+/*
+ * backing.c, write side: hold the file read-write (libhdf5's exclusive
+ * lock, retried for lock_timeout), no read in flight; 0 or an errno.
+ */
 int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid);
-/* @p changed: the file was written; drop every cached dataset state */
+/* Close the file at once; @p changed: the file was written, drop cached chunks. */
 void h5fs_backing_end_write(struct h5fs_ll *ll, int changed);
+/* End the hold but keep the file open (the early sink's writes); closed when idle. */
+void h5fs_backing_end_write_keep(struct h5fs_ll *ll);
 /* Close the HDF5 file now (the MPI helper needs it); with begin_write held. */
 void h5fs_backing_close_now(struct h5fs_ll *ll);
-/* Whether the HDF5 file is open (checked without locks: a hint). */
-int h5fs_backing_is_open(struct h5fs_ll *ll);
+/* Whether the daemon holds the file read-write (checked without locks: a hint). */
+int h5fs_backing_is_writing(struct h5fs_ll *ll);
+/* No read in flight and the file closed, until resume (re-indexing). */
+void h5fs_backing_suspend(struct h5fs_ll *ll);
+void h5fs_backing_resume(struct h5fs_ll *ll);
 /* Drop node @p n's cached dataset state (with begin_write held). */
 void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n);
 
 /* tree.c: the mutable index of read-write mounts */
-int h5fs_tree_init(struct h5fs_ll *ll);
+int h5fs_tree_init(struct h5fs_ll *ll, const h5fs_live_mark *at);
 void h5fs_tree_release(struct h5fs_ll *ll);
 /* the ops table for read-write mounts: read ops wrapped in the tree lock */
 const struct fuse_lowlevel_ops *h5fs_tree_ops(const struct fuse_lowlevel_ops *base);
@@ -364,6 +391,12 @@ void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
 int h5fs_tree_refresh(struct h5fs_ll *ll);
 /* The source file as we last left it (after our own writes). */
 void h5fs_tree_set_baseline(struct h5fs_ll *ll);
+/*
+ * The daemon just opened the file read-write: if another program changed
+ * it since the baseline, the tree is stale and the next request re-indexes
+ * (the baseline is not moved past that change by our own write).
+ */
+void h5fs_tree_writing(struct h5fs_ll *ll);
 /* A name a link may have: 0 or an errno (logged). */
 int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name);
 /* Log WHAT 'PATH': HDF5's innermost message; clear the stack. */

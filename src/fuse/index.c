@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
 #include "h5fs_ext.h"
@@ -357,14 +358,6 @@ static char *hdf5_msg(const char *what)
 		out = NULL;
 	free(m.desc);
 	return out;
-}
-
-static herr_t lockerr_cb(unsigned n, const H5E_error2_t *e, void *payload)
-{
-	(void)n;
-	if (e->min_num == H5E_CANTLOCKFILE || e->min_num == H5E_CANTLOCK)
-		*(int *)payload = 1;
-	return 0;
 }
 
 /* A node record under construction. */
@@ -1122,13 +1115,11 @@ static void xf_open(struct walker *wk, uint32_t k, char **why)
 			*why = NULL;
 		return;
 	}
-	x->fid = H5Fopen(x->real, H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (x->fid < 0) {
-		char *m = hdf5_msg("cannot open");
-
-		if (asprintf(why, "not followed: '%s': %s", x->real, m ? m : "cannot open") < 0)
+	/* without the OS lock, as SOURCE: never in a writer's way */
+	if (h5fs_live_open(&x->fid, x->real, NULL) < 0) {
+		x->fid = -1;
+		if (asprintf(why, "not followed: %s", h5fs_error_last()->message) < 0)
 			*why = NULL;
-		free(m);
 	}
 }
 
@@ -1520,35 +1511,45 @@ static void walk_group(struct walker *wk, hid_t gid, struct nrec *g)
 	wk->nchain--;
 }
 
+/*
+ * Open SOURCE without the OS lock (h5fs/sys/live.h), so that a program
+ * opening it for writing meanwhile never fails because of us; while
+ * another program holds it for writing, wait for lock_timeout seconds.
+ * The parent checks that the file did not change while we read it.
+ */
 static hid_t child_open(struct walker *wk, const struct h5fs_ll_opts *o, char **msg, int *code)
 {
 	struct timespec t0, now;
 	long delay_ms = 10;
-	hid_t fid;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		int locked = 0;
+		h5fs_live_holder h;
+		hid_t fid;
+		int rc;
 
 		progress(wk, P_OPEN, 0, 0);
-		fid = H5Fopen(o->source_abs, H5F_ACC_RDONLY, H5P_DEFAULT);
-		if (fid >= 0)
+		rc = h5fs_live_holder_get(&h, o->source_abs);
+		if (rc == 0 && h.state != H5FS_LIVE_WRITER)
+			rc = h5fs_live_open(&fid, o->source_abs, &h);
+		else if (rc == 0)
+			rc = H5FS_ELOCKED;
+		if (rc == 0)
 			return fid;
-		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, lockerr_cb, &locked);
-		if (!locked) {
-			*msg = hdf5_msg("cannot open the file");
+		if (rc != H5FS_ELOCKED) {
+			*msg = strdup(h5fs_error_last()->message);
 			*code = H5FS_EXIT_OPEN;
 			return -1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= o->lock_timeout) {
-			*msg = hdf5_msg("the file is locked by another process");
+			*msg = strdup("the file is locked by another process");
 			*code = H5FS_EXIT_LOCKED;
 			return -1;
 		}
 		H5Eclear2(H5E_DEFAULT);
 		usleep((useconds_t)delay_ms * 1000);
-		if (delay_ms < 1000)
+		if (delay_ms < 100)
 			delay_ms *= 2;
 	}
 }
@@ -2370,4 +2371,57 @@ done:
 		return H5FS_EXIT_CORRUPT;
 	}
 	return 0;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
+			  h5fs_live_mark *at)
+{
+	double t0 = mono_s();
+	useconds_t pause_us = 2000;
+
+	for (;;) {
+		h5fs_live_mark m0, m1;
+		h5fs_live_holder h;
+		double left = o->lock_timeout - (mono_s() - t0);
+		int rc = h5fs_live_wait(&h, o->source_abs, left > 0 ? left : 0);
+
+		if (rc == H5FS_ELOCKED) {
+			fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source, h5fs_error_last()->message);
+			return H5FS_EXIT_LOCKED;
+		}
+		if (rc < 0 || h5fs_live_mark_get(&m0, w, o->source_abs) < 0) {
+			fprintf(stderr, "h5fs: cannot open '%s': %s\n", o->source, h5fs_error_last()->message);
+			return H5FS_EXIT_OPEN;
+		}
+		rc = h5fs_index_build(idx, o);
+		if (h5fs_live_mark_get(&m1, w, o->source_abs) == 0) {
+			/* a SWMR writer appends meanwhile, which changes no structure */
+			int same = h5fs_live_mark_equal(&m0, &m1) ||
+				   (h.state == H5FS_LIVE_SWMR && m0.stamp.dev == m1.stamp.dev && m0.stamp.ino == m1.stamp.ino);
+
+			if (same) {
+				*at = h.state == H5FS_LIVE_SWMR ? m1 : m0;
+				return rc;
+			}
+		}
+		if (rc == 0)
+			h5fs_index_release(idx);
+		if (mono_s() - t0 >= o->lock_timeout) {
+			fprintf(stderr, "h5fs: cannot mount '%s': it kept changing while it was indexed (%.1f s)\n",
+				o->source, o->lock_timeout);
+			return H5FS_EXIT_LOCKED;
+		}
+		h5fs_log(H5FS_LOG_DEBUG, "'%s' changed while it was indexed: again", o->source_abs);
+		usleep(pause_us);
+		if (pause_us < 100000)
+			pause_us *= 2;
+	}
 }

@@ -224,8 +224,16 @@ int main(int argc, char *argv[])
 	struct h5fs_ll_opts o;
 	struct h5fs_ll ll;
 	struct fuse_session *se;
+	h5fs_live_mark at;
 	int user_threads = 0;
 	int ret;
+
+	/*
+	 * HDF5_USE_FILE_LOCKING would override the file access property
+	 * lists that keep our reads off the OS lock and our writes on it
+	 * (libhdf5 reads it once, at its start): ours to decide.
+	 */
+	int had_locking_env = h5fs_live_take_locking();
 
 	memset(&cl, 0, sizeof(cl));
 	memset(&o, 0, sizeof(o));
@@ -276,10 +284,20 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	h5fs_init();
+	if (had_locking_env)
+		h5fs_log(H5FS_LOG_INFO, "HDF5_USE_FILE_LOCKING is ignored: reads never lock, writes always do");
+	if (h5fs_live_watch_new(&ll.watch, o.source_abs) < 0) {
+		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
+		ret = H5FS_EXIT_OPEN;
+		goto out_log;
+	}
+	if (!h5fs_live_watch_works(ll.watch))
+		h5fs_log(H5FS_LOG_WARN, "cannot watch '%s' with inotify; changes are seen by their time stamps alone",
+			 o.source_abs);
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
-	if ((ret = h5fs_index_build(&ll.idx, &o)) != 0)
-		goto out_log;
+	if ((ret = h5fs_index_build_live(&ll.idx, &o, ll.watch, &at)) != 0)
+		goto out_watch;
 	ll.fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
 	if (ll.fd < 0 || fstat(ll.fd, &ll.st) < 0) {
 		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o.source, strerror(errno));
@@ -297,7 +315,7 @@ int main(int argc, char *argv[])
 		ll.dmode &= ~o.umask;
 	}
 	ll.timeout = o.ro ? 86400.0 : 1.0;
-	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && h5fs_tree_init(&ll) != 0)) {
+	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && h5fs_tree_init(&ll, &at) != 0)) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -389,6 +407,8 @@ out_fd:
 	close(ll.fd);
 out_index:
 	h5fs_index_release(&ll.idx);
+out_watch:
+	h5fs_live_watch_free(ll.watch);
 out_log:
 	h5fs_log_close();
 out_opts:

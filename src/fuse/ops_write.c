@@ -336,7 +336,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	rc = h5fs_stage_write(of->st, buf, size, (uint64_t)off);
 	if (of->prep)
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write_keep(ll);	/* more writes follow: kept until idle */
 	if (rc < 0) {
 		fuse_reply_err(req, stage_errno(rc, "write", of->node->path));
 		return;

@@ -400,7 +400,16 @@ static int do_setxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 
 void h5fs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, do_setxattr(h5fs_ll_data(req), ino, name, value, size, flags));
+	int err = do_setxattr(h5fs_ll_data(req), ino, name, value, size, flags);
+
+	/*
+	 * Linux hands a FUSE filesystem's EAGAIN for setxattr to the caller
+	 * as EOPNOTSUPP (seen on 6.18 with a minimal libfuse filesystem;
+	 * removexattr and the rest pass it on), which would read as "this
+	 * mount has no attributes": a file held by another program is EBUSY
+	 * here instead.
+	 */
+	fuse_reply_err(req, err == EAGAIN ? EBUSY : err);
 }
 
 static int do_removexattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name)

@@ -198,7 +198,7 @@ void h5fs_ll_usage(const char *prog)
 	       "    -o umask=OOO           permission bits to clear (octal)\n"
 	       "    -o view=raw|npy        datasets as raw bytes (default) or NAME.npy\n"
 	       "    -o chunk_cache=SIZE    decoded-chunk cache (default 256M; 0 disables)\n"
-	       "    -o idle_close=SEC      close the HDF5 file after SEC idle (default 1)\n"
+	       "    -o idle_close=SEC      close the HDF5 file after SEC idle (default 0.05)\n"
 	       "    -o lock_timeout=SEC    retry a locked file for SEC (default 10)\n"
 	       "    -o index_timeout=SEC   indexer stall limit per object (default 10)\n"
 	       "    -o direct_io           reads bypass the page cache (streaming;\n"
@@ -227,7 +227,7 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 	int i, skip_next = 0, dashdash = 0, src_i = -1, mp_err;
 
 	/* defaults */
-	o->idle_close = 1.0;
+	o->idle_close = 0.05;
 	o->lock_timeout = 10.0;
 	o->index_timeout = 10.0;
 	o->chunk_cache = (size_t)256 << 20;

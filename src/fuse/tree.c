@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/live.h"
 #include "h5fs_ll.h"
 
 #define TREE_MAX_NODES ((size_t)1 << 22)
@@ -60,16 +61,25 @@ struct tstate {
 	int started, stop;
 	struct note *q;
 	size_t nq, capq;
-	/* change detection */
+	/* change detection (bmu) */
 	pthread_mutex_t bmu;
-	struct stat base;
+	h5fs_live_mark base;	/* the file as the tree shows it */
 	int have_base;
+	int base_swmr;		/* ... taken while a SWMR writer had it */
+	int stale;		/* another program changed it before a write of ours */
+	h5fs_live_mark failed;	/* a re-index of this state failed: not again until it changes */
+	int have_failed;
+	double swmr_at;		/* the last refresh of SWMR extents */
+	h5fs_live_mark writer_seen;	/* the state a writer was last logged at */
+	int have_writer_seen;
 };
 
 static struct tstate *TS(struct h5fs_ll *ll)
 {
 	return ll->tree_state;
 }
+
+static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr);
 
 static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
 {
@@ -92,7 +102,7 @@ void h5fs_log_hdf5(int level, const char *what, const char *path)
 
 /* ---- the node table ---------------------------------------------------- */
 
-int h5fs_tree_init(struct h5fs_ll *ll)
+int h5fs_tree_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
 {
 	struct tstate *t = calloc(1, sizeof(*t));
 	pthread_rwlockattr_t ra;
@@ -119,7 +129,11 @@ int h5fs_tree_init(struct h5fs_ll *ll)
 	pthread_cond_init(&t->qcond, NULL);
 	pthread_mutex_init(&t->bmu, NULL);
 	ll->tree_state = t;
-	h5fs_tree_set_baseline(ll);
+	{
+		h5fs_live_holder h;
+
+		set_base(ll, at, h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR);
+	}
 	return 0;
 }
 
@@ -635,49 +649,163 @@ void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n)
 
 /* ---- change detection --------------------------------------------------- */
 
-void h5fs_tree_set_baseline(struct h5fs_ll *ll)
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr)
 {
 	struct tstate *t = TS(ll);
-	struct stat st;
 
-	if (!t)
-		return;
-	if (stat(ll->opts->source_abs, &st) < 0)
-		return;
 	pthread_mutex_lock(&t->bmu);
-	t->base = st;
+	t->base = *m;
 	t->have_base = 1;
+	t->base_swmr = swmr;
+	t->stale = 0;
+	t->have_failed = 0;
 	pthread_mutex_unlock(&t->bmu);
 }
 
-static int changed(struct h5fs_ll *ll)
+void h5fs_tree_set_baseline(struct h5fs_ll *ll)
 {
 	struct tstate *t = TS(ll);
-	struct stat st;
+	h5fs_live_mark m;
+
+	if (!t || h5fs_live_mark_get(&m, ll->watch, ll->opts->source_abs) < 0)
+		return;
+	pthread_mutex_lock(&t->bmu);
+	/* a change of another program's before our write: keep it visible */
+	if (!t->stale) {
+		t->base = m;
+		t->have_base = 1;
+	}
+	pthread_mutex_unlock(&t->bmu);
+}
+
+/* 1 when the file is not as the tree shows it; *now gets its mark. */
+static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
+{
+	struct tstate *t = TS(ll);
 	int ch;
 
-	if (stat(ll->opts->source_abs, &st) < 0)
+	if (h5fs_live_mark_get(now, ll->watch, ll->opts->source_abs) < 0)
 		return 0;	/* gone: keep serving what we have */
 	pthread_mutex_lock(&t->bmu);
-	ch = t->have_base && (st.st_ino != t->base.st_ino || st.st_dev != t->base.st_dev ||
-			      st.st_size != t->base.st_size || st.st_mtim.tv_sec != t->base.st_mtim.tv_sec ||
-			      st.st_mtim.tv_nsec != t->base.st_mtim.tv_nsec);
+	ch = t->have_base && (t->stale || !h5fs_live_mark_equal(now, &t->base));
 	pthread_mutex_unlock(&t->bmu);
 	return ch;
 }
 
-/* Before a request: re-index when the file changed while we did not hold it. */
+void h5fs_tree_writing(struct h5fs_ll *ll)
+{
+	struct tstate *t = TS(ll);
+	h5fs_live_mark now;
+
+	if (t && changed(ll, &now)) {
+		pthread_mutex_lock(&t->bmu);
+		t->stale = 1;
+		pthread_mutex_unlock(&t->bmu);
+	}
+}
+
+/*
+ * A file in SWMR write mode: its writer appends to datasets and makes no
+ * new objects, so the tree stands and only the extents of growable
+ * datasets move.  Read them afresh (at most every 0.1 s) instead of
+ * re-indexing.  With the tree lock held exclusively.
+ */
+static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
+{
+	struct tstate *t = TS(ll);
+	uint64_t dims[H5S_MAX_RANK];
+
+	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
+		struct h5fs_node *n = &ll->idx.nodes[i];
+		uint64_t storage = 0, nelems = 1;
+		char *shape, *st = NULL;
+
+		if (n->kind != H5FS_NK_DATASET || (n->flags & (H5FS_NF_DEAD | H5FS_NF_PENDING | H5FS_NF_BAD)) ||
+		    !n->meta[H5FS_M_CHUNKS] || !strcmp(n->meta[H5FS_M_CHUNKS], "null") || n->ndim < 1 ||
+		    n->ndim > H5S_MAX_RANK || (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)))
+			continue;
+		if (h5fs_backing_dims(ll, n, dims, &storage) != 0)
+			continue;
+		for (int d = 0; d < n->ndim; d++)
+			nelems *= dims[d];
+		if (nelems == n->nelems && !memcmp(dims, n->dims, (size_t)n->ndim * sizeof(*dims)))
+			continue;
+		shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)dims, 0);
+		if (!shape || asprintf(&st, "%" PRIu64, storage) < 0) {
+			free(shape);
+			continue;
+		}
+		memcpy(n->dims, dims, (size_t)n->ndim * sizeof(*dims));
+		n->nelems = nelems;
+		n->size = nelems * n->esize;
+		n->storage = storage;
+		free(n->meta[H5FS_M_SHAPE]);
+		n->meta[H5FS_M_SHAPE] = shape;
+		free(n->meta[H5FS_M_STORAGE]);
+		n->meta[H5FS_M_STORAGE] = st;
+		h5fs_tree_inval_inode(ll, n);
+	}
+	t->swmr_at = mono_now();
+	set_base(ll, now, 1);
+}
+
+/*
+ * Before a request: when the file changed since the tree was made, show
+ * the change first.  While another program holds it for writing, the
+ * tree is served as it is (a state of the file before that writer came:
+ * the index's answers never wait for it); once it is gone the file is
+ * re-indexed and merged.  Failures are logged and the old tree served.
+ */
 static int fresh(struct h5fs_ll *ll)
 {
-	int err = 0;
+	struct tstate *t = TS(ll);
+	h5fs_live_mark now;
+	h5fs_live_holder h;
+	int err = 0, skip;
 
-	if (h5fs_backing_is_open(ll) || !changed(ll))
+	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
+		return 0;
+	if (h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
+		return 0;
+	if (h.state == H5FS_LIVE_WRITER) {
+		pthread_mutex_lock(&t->bmu);
+		skip = t->have_writer_seen && h5fs_live_mark_equal(&now, &t->writer_seen);
+		t->writer_seen = now;
+		t->have_writer_seen = 1;
+		pthread_mutex_unlock(&t->bmu);
+		if (!skip)
+			h5fs_log(H5FS_LOG_DEBUG, "'%s' is being written by another program%s: served as it was",
+				 ll->opts->source_abs, h.pid ? "" : " (superblock)");
+		return 0;
+	}
+	pthread_mutex_lock(&t->bmu);
+	skip = (h.state == H5FS_LIVE_SWMR && mono_now() - t->swmr_at < 0.1) ||
+	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
+	pthread_mutex_unlock(&t->bmu);
+	if (skip)
 		return 0;
 	pthread_rwlock_wrlock(&ll->tree);
-	if (!h5fs_backing_is_open(ll) && changed(ll))
-		err = h5fs_tree_refresh(ll);
+	if (changed(ll, &now)) {
+		if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale)
+			swmr_refresh(ll, &now);
+		else if ((err = h5fs_tree_refresh(ll)) != 0) {
+			pthread_mutex_lock(&t->bmu);
+			t->failed = now;
+			t->have_failed = 1;
+			pthread_mutex_unlock(&t->bmu);
+		}
+	}
 	pthread_rwlock_unlock(&ll->tree);
-	return err;
+	(void)err;	/* logged; the old tree keeps answering */
+	return 0;
 }
 
 /* ---- merging a new index into ours --------------------------------------- */
@@ -831,21 +959,17 @@ static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned 
 int h5fs_tree_refresh(struct h5fs_ll *ll)
 {
 	struct h5fs_index nx;
+	h5fs_live_mark at;
 	struct merge m;
-	int64_t fid;
 	int rc, err;
 
-	/* no reader in flight, the file closed: then fork the indexer */
-	if ((err = h5fs_backing_begin_write(ll, &fid)) != 0)
-		return err;
-	h5fs_backing_close_now(ll);
-	h5fs_hdf5_unlock();
-	rc = h5fs_index_build(&nx, ll->opts);
-	h5fs_hdf5_lock();
+	/* no reader in flight and the file closed: then fork the indexer */
+	h5fs_backing_suspend(ll);
+	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at);
 	if (rc != 0) {
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
-			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "locked by another program" : "see above");
-		h5fs_backing_end_write(ll, 0);
+			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "held by another program" : "see above");
+		h5fs_backing_resume(ll);
 		return rc == H5FS_EXIT_LOCKED ? EAGAIN : EIO;
 	}
 	memset(&m, 0, sizeof(m));
@@ -854,7 +978,7 @@ int h5fs_tree_refresh(struct h5fs_ll *ll)
 	m.map = malloc((size_t)nx.nnodes * sizeof(uint32_t));
 	if (!m.map) {
 		h5fs_index_release(&nx);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_resume(ll);
 		return ENOMEM;
 	}
 	memset(m.map, 0xff, (size_t)nx.nnodes * sizeof(uint32_t));
@@ -863,8 +987,8 @@ int h5fs_tree_refresh(struct h5fs_ll *ll)
 	h5fs_index_release(&nx);
 	if (!err)
 		err = h5fs_ll_links_init(ll);
-	/* the pread descriptor follows the file if it was replaced */
-	{
+	/* the pread descriptor and the watch follow the file if it was replaced */
+	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
 		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
@@ -872,10 +996,19 @@ int h5fs_tree_refresh(struct h5fs_ll *ll)
 				h5fs_log(H5FS_LOG_WARN, "cannot reopen '%s'", ll->opts->source_abs);
 			close(fd);
 		}
-		fstat(ll->fd, &ll->st);
+		if (h5fs_live_watch_rearm(ll->watch) < 0)
+			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
+				 h5fs_error_last()->message);
+		/* the rearm counted a change: the tree shows the file as indexed */
+		h5fs_live_mark_get(&at, ll->watch, ll->opts->source_abs);
 	}
-	h5fs_backing_end_write(ll, 1);
-	h5fs_tree_set_baseline(ll);
+	fstat(ll->fd, &ll->st);
+	{
+		h5fs_live_holder h;
+
+		set_base(ll, &at, h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR);
+	}
+	h5fs_backing_resume(ll);
 	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
 		 ll->idx.nnodes);
 	return err;

@@ -44,7 +44,8 @@ f.close()
 " &
 hp=$!
 while [ ! -e "$WORK/held" ]; do sleep 0.05; done
-expect_fail "Resource temporarily unavailable" setfattr -n user.blocked -v 1 "$M"
+expect_fail "Device or resource busy" setfattr -n user.blocked -v 1 "$M"
+expect_fail "Resource temporarily unavailable" setfattr -x user.by "$M"
 wait $hp
 setfattr -n user.unblocked -v 1 "$M" || fail "no service after the lock was released"
 ls "$M" >/dev/null || fail "ls"

@@ -1,7 +1,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <hdf5.h>
 
@@ -121,4 +124,41 @@ void th_assert_no_open_ids_at(const char *file, int line)
 		print_error("%zd HDF5 ids still open\n", n);
 		_fail(file, line);
 	}
+}
+
+int th_holder(int (*take)(void *arg), void *arg)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		/* never outlive a test that failed before th_holder_kill() */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* a fork shares the parent's open files in libhdf5's memory: forget them */
+		H5close();
+		c = take(arg) ? 'y' : 'n';
+		if (write(fds[1], &c, 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	if (c != 'y') {
+		th_holder_kill(pid);
+		fail_msg("the holder process could not take the file");
+	}
+	return pid;
+}
+
+void th_holder_kill(int pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }

@@ -36,6 +36,15 @@ int th_python(const char *code_fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Skip the current test (with a message) when h5py is not available. */
 void th_require_h5py(void);
 
+/*
+ * Run @p take(@p arg) in a child process that then waits until killed
+ * (and dies with the test); returns the child's pid once take returned
+ * non-zero, fails the test when it returned 0.  For holding a file the
+ * way another program would.  th_holder_kill() ends it.
+ */
+int th_holder(int (*take)(void *arg), void *arg);
+void th_holder_kill(int pid);
+
 /* Fail when any HDF5 id of any file is still open. */
 void th_assert_no_open_ids_at(const char *file, int line);
 #define th_assert_no_open_ids() th_assert_no_open_ids_at(__FILE__, __LINE__)

@@ -158,43 +158,32 @@ static void test_file__force_close(void **state)
 	th_assert_no_open_ids();
 }
 
+struct hold {
+	const char *path;
+	int for_write;
+};
+
+static int take_h5(void *arg)
+{
+	const struct hold *h = arg;
+
+	return H5Fopen(h->path, h->for_write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT) >= 0;
+}
+
 /*
  * Hold @p path open in a child process (for writing when @p write) until
  * killed; returns the child's pid once it holds the lock.
  */
 static pid_t hold_lock(const char *path, int for_write)
 {
-	int fds[2];
-	pid_t pid;
-	char c;
+	struct hold h = { path, for_write };
 
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		hid_t fid;
-
-		close(fds[0]);
-		/* never outlive a test that failed before release_lock() */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fid = H5Fopen(path, for_write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
-		c = fid >= 0 ? 'y' : 'n';
-		if (write(fds[1], &c, 1) != 1)
-			_exit(2);
-		for (;;)
-			pause();
-	}
-	close(fds[1]);
-	assert_int_equal(read(fds[0], &c, 1), 1);
-	close(fds[0]);
-	assert_int_equal(c, 'y');
-	return pid;
+	return th_holder(take_h5, &h);
 }
 
 static void release_lock(pid_t pid)
 {
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	th_holder_kill(pid);
 }
 
 /* Case 24 */
