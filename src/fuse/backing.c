@@ -60,49 +60,7 @@
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
 #include "h5fs_ext.h"
-
-struct dstate {
-	hid_t did;
-	hid_t ftype;
-	hid_t fspace;
-	hid_t mstr;		/* vlen string memory type */
-	h5fs_reader *rd;	/* the library's reader, when it takes the dataset */
-	int rd_tried;
-	/*
-	 * The reader found the layout inconsistent (a chunked scalar, a
-	 * chunk rank that is not the dataspace's): libhdf5 misbehaves on
-	 * such datasets in ways a probe cannot predict (it may loop
-	 * allocating memory), so every read fails with EIO instead of
-	 * falling back to H5Dread.
-	 */
-	int corrupt;
-};
-
-struct backing {
-	pthread_rwlock_t users;
-	pthread_t excl_owner;	/* holds users exclusively, when excl */
-	atomic_int excl;
-	pthread_mutex_t mu;	/* guards stop and the condition */
-	pthread_cond_t cond;
-	pthread_t idle_thread;
-	int thread_started;
-	int stop;
-	hid_t fid;		/* under the HDF5 lock */
-	_Atomic double last_use;
-	struct h5fs_node **open;	/* nodes with a dstate */
-	size_t nopen, capopen;
-	int warned_changed;
-	atomic_int is_open;	/* fid >= 0, readable without the HDF5 lock */
-	atomic_int fid_rw;	/* fid was opened read-write (with the OS lock) */
-	atomic_uint gen;	/* bumped by every close of fid */
-	h5fs_live_mark open_mark;	/* the file when the read handle was opened */
-	h5fs_live_holder open_holder;	/* ... and who wrote it then (SWMR or nobody) */
-	h5fs_live_mark cache_mark;	/* the file the cached chunks come from */
-	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
-	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
-	uint32_t nxfids;
-	struct h5fs_ll *ll;
-};
+#include "backing.h"
 
 static double mono_now(void)
 {
@@ -110,79 +68,6 @@ static double mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* ---- linear selections ---------------------------------------------- */
-
-static int sel_add(hid_t space, int *first, const hsize_t *start, const hsize_t *count)
-{
-	if (H5Sselect_hyperslab(space, *first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, count, NULL) < 0)
-		return -1;
-	*first = 0;
-	return 0;
-}
-
-static int sel_rec(hid_t space, int ndim, const uint64_t *dims, int d, hsize_t *start, hsize_t *count,
-		   uint64_t a, uint64_t b, int *first)
-{
-	uint64_t inner = 1, r0, x0, r1, x1;
-
-	if (a >= b)
-		return 0;
-	for (int e = d + 1; e < ndim; e++)
-		inner *= dims[e];
-	if (d == ndim - 1) {
-		start[d] = a;
-		count[d] = b - a;
-		return sel_add(space, first, start, count);
-	}
-	r0 = a / inner;
-	x0 = a % inner;
-	r1 = b / inner;
-	x1 = b % inner;
-	if (r0 == r1) {
-		start[d] = r0;
-		count[d] = 1;
-		return sel_rec(space, ndim, dims, d + 1, start, count, x0, x1, first);
-	}
-	if (x0) {
-		start[d] = r0;
-		count[d] = 1;
-		if (sel_rec(space, ndim, dims, d + 1, start, count, x0, inner, first) < 0)
-			return -1;
-		r0++;
-	}
-	if (r1 > r0) {
-		start[d] = r0;
-		count[d] = r1 - r0;
-		for (int e = d + 1; e < ndim; e++) {
-			start[e] = 0;
-			count[e] = dims[e];
-		}
-		if (sel_add(space, first, start, count) < 0)
-			return -1;
-	}
-	if (x1) {
-		start[d] = r1;
-		count[d] = 1;
-		if (sel_rec(space, ndim, dims, d + 1, start, count, 0, x1, first) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int h5fs_select_linear(hid_t space, int ndim, const uint64_t *dims, uint64_t a, uint64_t b)
-{
-	hsize_t start[H5S_MAX_RANK], count[H5S_MAX_RANK];
-	int first = 1;
-
-	if (ndim <= 0)
-		return 0;	/* scalar: the caller reads H5S_ALL */
-	if (ndim > H5S_MAX_RANK)
-		return -1;
-	if (sel_rec(space, ndim, dims, 0, start, count, a, b, &first) < 0)
-		return -1;
-	return first ? H5Sselect_none(space) : 0;
 }
 
 /* ---- HDF5 errors ------------------------------------------------------ */
@@ -206,7 +91,7 @@ static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
 }
 
 /* Log WHAT plus HDF5's innermost message, clear the stack. */
-static void log_hdf5(const char *what, const char *path)
+void h5fs_backing_log_hdf5(const char *what, const char *path)
 {
 	const char *d = NULL;
 
@@ -295,7 +180,7 @@ static void close_all(struct backing *b, int changed)
 	close_dsets(b);
 	for (uint32_t k = 0; k < b->nxfids; k++) {
 		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
-			log_hdf5("cannot close", h5fs_ext_path(k));
+			h5fs_backing_log_hdf5("cannot close", h5fs_ext_path(k));
 		b->xfids[k] = -1;
 	}
 	if (changed)
@@ -304,14 +189,14 @@ static void close_all(struct backing *b, int changed)
 		int rw = atomic_load(&b->fid_rw);
 
 		if (H5Fclose(b->fid) < 0)
-			log_hdf5("cannot close", ll->opts->source_abs);
+			h5fs_backing_log_hdf5("cannot close", ll->opts->source_abs);
 		b->fid = -1;
 		atomic_store(&b->is_open, 0);
 		atomic_store(&b->fid_rw, 0);
 		atomic_fetch_add(&b->gen, 1);
 		/* what we leave after writing is what the next request compares with */
-		if (rw && !ll->opts->ro)
-			h5fs_tree_set_baseline(ll);
+		if (rw && ll->write_closed)
+			ll->write_closed(ll);
 		h5fs_log(H5FS_LOG_DEBUG, "closed '%s'%s", ll->opts->source_abs, rw ? " (written)" : "");
 	}
 }
@@ -410,14 +295,16 @@ static int open_rw(struct backing *b)
 	for (;;) {
 		h5fs_live_holder h;
 		int locked = 0;
-		hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+		hid_t fid;
 
+		/* before the open: libhdf5's read-write open itself writes to the file */
+		if (ll->write_opening)
+			ll->write_opening(ll);
+		fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
 		if (fid >= 0) {
 			b->fid = fid;
 			atomic_store(&b->fid_rw, 1);
 			atomic_store(&b->is_open, 1);
-			if (!ll->opts->ro)
-				h5fs_tree_writing(ll);
 			return 0;
 		}
 		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, lock_cb, &locked);
@@ -425,7 +312,7 @@ static int open_rw(struct backing *b)
 		if (!locked && h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE)
 			locked = 1;
 		if (!locked) {
-			log_hdf5("cannot open", path);
+			h5fs_backing_log_hdf5("cannot open", path);
 			return -EIO;
 		}
 		H5Eclear2(H5E_DEFAULT);
@@ -538,7 +425,7 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	if (dapl >= 0)
 		H5Pclose(dapl);
 	if (s->did < 0 || (s->ftype = dset_image_type(s->did)) < 0 || (s->fspace = H5Dget_space(s->did)) < 0) {
-		log_hdf5("cannot open dataset", n->path);
+		h5fs_backing_log_hdf5("cannot open dataset", n->path);
 		if (s->ftype >= 0)
 			H5Tclose(s->ftype);
 		if (s->did >= 0)
@@ -666,28 +553,6 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 
 /* ---- guarded reads ---------------------------------------------------------- */
 
-/* Read elements [e0, e1) into @p out, with the HDF5 lock held. */
-static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64_t e0, uint64_t e1, void *out)
-{
-	hsize_t cnt = e1 - e0;
-	hid_t mspace;
-	int rc = 0;
-
-	if (n->ndim > 0 && h5fs_select_linear(s->fspace, n->ndim, n->dims, e0, e1) < 0) {
-		log_hdf5("cannot select elements of", n->path);
-		return -EIO;
-	}
-	mspace = H5Screate_simple(1, &cnt, NULL);
-	if (mspace < 0)
-		return -ENOMEM;
-	if (H5Dread(s->did, mtype, mspace, n->ndim > 0 ? s->fspace : H5S_ALL, H5P_DEFAULT, out) < 0) {
-		log_hdf5("cannot read dataset", n->path);
-		rc = -EIO;
-	}
-	H5Sclose(mspace);
-	return rc;
-}
-
 /* With the HDF5 lock held: the dataset's state, its reader opened on first use. */
 static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate **sp)
 {
@@ -736,9 +601,25 @@ static void drop_handle(struct backing *b, unsigned int gen)
  * it with back-off, for lock_timeout seconds at most, then fails with
  * EAGAIN and one log line.
  */
-typedef ssize_t (*attempt_fn)(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg);
+/*
+ * One warning per read that gives up: the kernel's readahead sends a
+ * file's reads several at a time and retries the one the reader asked
+ * for, and each of them gives up on the same writer.
+ */
+static int gave_up_level(struct backing *b, const struct h5fs_node *n)
+{
+	double t = mono_now();
+	int quiet;
 
-static ssize_t guarded(struct backing *b, struct h5fs_node *n, attempt_fn fn, void *arg)
+	pthread_mutex_lock(&b->mu);
+	quiet = b->gave_up == n && t - b->gave_up_at < b->ll->opts->lock_timeout + 1.0;
+	b->gave_up = n;
+	b->gave_up_at = t;
+	pthread_mutex_unlock(&b->mu);
+	return quiet ? H5FS_LOG_DEBUG : H5FS_LOG_WARN;
+}
+
+ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attempt_fn fn, void *arg)
 {
 	const char *path = b->ll->opts->source_abs;
 	double t0 = mono_now(), limit = b->ll->opts->lock_timeout;
@@ -771,7 +652,8 @@ static ssize_t guarded(struct backing *b, struct h5fs_node *n, attempt_fn fn, vo
 		left = limit - (mono_now() - t0);
 		rc = h5fs_live_wait(&h, path, left > 0 ? left : 0);
 		if (rc == H5FS_ELOCKED) {
-			h5fs_log(H5FS_LOG_WARN, "read '%s': %s: gave up (EAGAIN)", n->path, h5fs_error_last()->message);
+			h5fs_log(gave_up_level(b, n), "read '%s': %s: gave up (EAGAIN)", n->path,
+				 h5fs_error_last()->message);
 			return -EAGAIN;
 		}
 		if (rc < 0) {
@@ -779,8 +661,8 @@ static ssize_t guarded(struct backing *b, struct h5fs_node *n, attempt_fn fn, vo
 			return -EIO;
 		}
 		if (left <= 0) {
-			h5fs_log(H5FS_LOG_WARN, "read '%s': '%s' kept changing for %.1f s: gave up (EAGAIN)", n->path,
-				 path, limit);
+			h5fs_log(gave_up_level(b, n), "read '%s': '%s' kept changing for %.1f s: gave up (EAGAIN)",
+				 n->path, path, limit);
 			return -EAGAIN;
 		}
 		/* changed without a writer in sight (another machine, a short write): a short pause */
@@ -790,212 +672,6 @@ static ssize_t guarded(struct backing *b, struct h5fs_node *n, attempt_fn fn, vo
 				pause_us *= 2;
 		}
 	}
-}
-
-struct map_args {
-	uint64_t off;
-	size_t size;
-	h5fs_reader_span *spans;
-	size_t max, *nspans;
-	int *fd;
-};
-
-static ssize_t map_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
-{
-	struct map_args *a = arg;
-	int rc;
-
-	*a->nspans = 0;
-	if (!s->rd)
-		return 1;
-	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
-	rc = h5fs_reader_map(s->rd, a->off, a->size, a->spans, a->max, a->nspans);
-	if (rc == H5FS_ENOTSUPPORTED)
-		return 1;
-	if (rc < 0) {
-		*a->nspans = 0;
-		return -h5fs_ll_errno(rc, n->path);
-	}
-	return 0;
-}
-
-int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
-		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd)
-{
-	struct map_args a = { off, size, spans, max, nspans, fd };
-
-	*nspans = 0;
-	return (int)guarded(ll->backing, n, map_attempt, &a);
-}
-
-struct read_args {
-	char *buf;
-	size_t size;
-	uint64_t off;
-};
-
-static ssize_t read_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
-{
-	struct read_args *a = arg;
-	uint64_t e0 = a->off / n->esize, e1 = (a->off + a->size + n->esize - 1) / n->esize;
-	uint64_t skip = a->off - e0 * n->esize;
-	char *tmp = NULL;
-	int rc;
-
-	(void)b;
-	if (s->rd) {
-		size_t got = 0;
-
-		rc = h5fs_reader_read(s->rd, a->buf, a->size, a->off, &got);
-		return rc < 0 ? -h5fs_ll_errno(rc, n->path) : (ssize_t)got;
-	}
-	if (skip || (e1 - e0) * n->esize != a->size) {
-		tmp = malloc((size_t)((e1 - e0) * n->esize));
-		if (!tmp)
-			return -ENOMEM;
-	}
-	h5fs_hdf5_lock();
-	rc = read_elems(s, n, s->ftype, e0, e1, tmp ? tmp : a->buf);
-	h5fs_hdf5_unlock();
-	if (rc == 0 && tmp)
-		memcpy(a->buf, tmp + skip, a->size);
-	free(tmp);
-	return rc < 0 ? rc : (ssize_t)a->size;
-}
-
-ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
-{
-	struct read_args a = { buf, size, off };
-
-	if (off >= n->size || !size)
-		return 0;
-	if (size > n->size - off)
-		a.size = (size_t)(n->size - off);
-	return guarded(ll->backing, n, read_attempt, &a);
-}
-
-/*
- * vlen strings as text.  The indexer recorded where each block of
- * H5FS_VL_BLOCK elements starts in the text; a read renders just the
- * blocks it overlaps.
- */
-static ssize_t text_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
-{
-	struct read_args *a = arg;
-	uint64_t lo = 0, hi = n->n_vl, blk;
-	size_t done = 0;
-	char **strs = malloc(H5FS_VL_BLOCK * sizeof(char *));
-	int rc = 0;
-
-	(void)b;
-	if (!strs)
-		return -ENOMEM;
-	while (hi - lo > 1) {
-		uint64_t mid = (lo + hi) / 2;
-
-		if (n->vl_off[mid] <= a->off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	for (blk = lo; blk < n->n_vl && done < a->size && rc == 0; blk++) {
-		uint64_t e0 = blk * H5FS_VL_BLOCK;
-		uint64_t cnt = n->nelems - e0 < H5FS_VL_BLOCK ? n->nelems - e0 : H5FS_VL_BLOCK;
-		uint64_t tstart = n->vl_off[blk];
-		uint64_t tend = blk + 1 < n->n_vl ? n->vl_off[blk + 1] : n->size;
-		char *text, *p;
-		hsize_t mdim = cnt;
-		hid_t mspace;
-
-		if (tend < tstart || tend - tstart > ((uint64_t)1 << 32)) {
-			rc = -EIO;
-			break;
-		}
-		text = malloc((size_t)(tend - tstart) + 1);
-		if (!text) {
-			rc = -ENOMEM;
-			break;
-		}
-		h5fs_hdf5_lock();
-		memset(strs, 0, cnt * sizeof(char *));
-		rc = read_elems(s, n, s->mstr, e0, e0 + cnt, strs);
-		if (rc == 0) {
-			p = text;
-			for (uint64_t i = 0; i < cnt; i++) {
-				if ((uint64_t)(p - text) + h5fs_vlstr_text_len(strs[i]) + 1 > tend - tstart) {
-					rc = -EIO;
-					break;
-				}
-				p = h5fs_vlstr_text_put(p, strs[i]);
-				*p++ = '\n';
-			}
-			if (rc == 0 && (uint64_t)(p - text) != tend - tstart)
-				rc = -EIO;
-			mspace = H5Screate_simple(1, &mdim, NULL);
-			H5Dvlen_reclaim(s->mstr, mspace, H5P_DEFAULT, strs);
-			H5Sclose(mspace);
-			if (rc == -EIO)
-				h5fs_log(H5FS_LOG_WARN, "dataset '%s': strings changed since indexing", n->path);
-		}
-		h5fs_hdf5_unlock();
-		if (rc == 0) {
-			uint64_t from = a->off + done > tstart ? a->off + done - tstart : 0;
-			uint64_t avail = tend - tstart - from;
-			size_t take = avail < a->size - done ? (size_t)avail : a->size - done;
-
-			memcpy(a->buf + done, text + from, take);
-			done += take;
-		}
-		free(text);
-	}
-	free(strs);
-	return rc < 0 ? rc : (ssize_t)done;
-}
-
-ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
-{
-	struct read_args a = { buf, size, off };
-
-	if (off >= n->size || !size || !n->n_vl)
-		return 0;
-	if (size > n->size - off)
-		a.size = (size_t)(n->size - off);
-	return guarded(ll->backing, n, text_attempt, &a);
-}
-
-struct dims_args {
-	int ndim;
-	uint64_t *dims;
-	uint64_t storage;
-};
-
-static ssize_t dims_attempt(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg)
-{
-	struct dims_args *a = arg;
-	hsize_t d[H5S_MAX_RANK];
-	int nd;
-
-	(void)b;
-	h5fs_hdf5_lock();
-	nd = H5Sget_simple_extent_dims(s->fspace, d, NULL);
-	a->storage = H5Dget_storage_size(s->did);
-	H5Eclear2(H5E_DEFAULT);
-	h5fs_hdf5_unlock();
-	if (nd != n->ndim || nd < 1)
-		return -EIO;	/* a new shape of rank: only a re-index describes it */
-	for (int i = 0; i < nd; i++)
-		a->dims[i] = d[i];
-	a->ndim = nd;
-	return 0;
-}
-
-int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, uint64_t *storage)
-{
-	struct dims_args a = { 0, dims, 0 };
-	ssize_t rc = guarded(ll->backing, n, dims_attempt, &a);
-
-	*storage = a.storage;
-	return (int)rc;
 }
 
 /* ---- the write side (ops_write.c, ops_ns.c, ops_xattr.c, tree.c) ------ */

@@ -43,6 +43,7 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
+#include "h5fs/sys/stage.h"
 
 #define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
 
@@ -84,6 +85,7 @@ struct h5fs_ll_opts {
 	int follow_external;
 	int direct_io;		/* reads bypass the kernel's page cache */
 	char *mpi_threshold, *mpi_np, *mpiexec, *mpi_args, *staging_dir;
+	uint64_t mpi_threshold_bytes;	/* parsed; UINT64_MAX for off */
 	char *log;
 	int foreground, debug, singlethread;
 	unsigned int max_threads;
@@ -299,6 +301,10 @@ struct h5fs_ll {
 	 */
 	pthread_rwlock_t tree;
 	void *tree_state;	/* tree.c */
+	void *follow_state;	/* follow.c */
+	/* set by follow.c: around the daemon's own read-write opens (backing.c) */
+	void (*write_opening)(struct h5fs_ll *ll);
+	void (*write_closed)(struct h5fs_ll *ll);
 };
 
 static inline struct h5fs_ll *h5fs_ll_data(fuse_req_t req)
@@ -332,9 +338,6 @@ int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size
 /* Render the vlen-string text of @p n: bytes read or -errno. */
 ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
 
-/* Select elements [a, b) in C order of a simple dataspace (hid_t). */
-int h5fs_select_linear(int64_t space, int ndim, const uint64_t *dims, uint64_t a, uint64_t b);
-
 /* Escaped text of one vlen string element (ops_file.c documents it). */
 size_t h5fs_vlstr_text_len(const char *s);
 char *h5fs_vlstr_text_put(char *out, const char *s);
@@ -365,10 +368,8 @@ void h5fs_backing_resume(struct h5fs_ll *ll);
 void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n);
 
 /* tree.c: the mutable index of read-write mounts */
-int h5fs_tree_init(struct h5fs_ll *ll, const h5fs_live_mark *at);
+int h5fs_tree_init(struct h5fs_ll *ll);
 void h5fs_tree_release(struct h5fs_ll *ll);
-/* the ops table for read-write mounts: read ops wrapped in the tree lock */
-const struct fuse_lowlevel_ops *h5fs_tree_ops(const struct fuse_lowlevel_ops *base);
 void h5fs_tree_wrlock(struct h5fs_ll *ll);
 void h5fs_tree_unlock(struct h5fs_ll *ll);
 struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5fs_node *parent,
@@ -387,20 +388,39 @@ int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid);
 /* Ask the kernel, from another thread, to forget an entry or an inode's data. */
 void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
 void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
-/* The file changed behind our back: re-index and merge (tree lock held exclusively). */
-int h5fs_tree_refresh(struct h5fs_ll *ll);
-/* The source file as we last left it (after our own writes). */
-void h5fs_tree_set_baseline(struct h5fs_ll *ll);
+/* Merge a new index of the file into ours (tree lock held exclusively); it stays the caller's. */
+int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx);
+
+/* follow.c: following the file on read-write mounts */
+int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at);
+void h5fs_follow_release(struct h5fs_ll *ll);
+/* the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
+const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base);
+/* Before a request: re-index (or refresh SWMR extents) when the file changed; 0 or an errno. */
+int h5fs_follow_fresh(struct h5fs_ll *ll);
+/* The file changed in a way the tree does not show: the next request re-indexes. */
+void h5fs_follow_mark_stale(struct h5fs_ll *ll);
 /*
- * The daemon just opened the file read-write: if another program changed
- * it since the baseline, the tree is stale and the next request re-indexes
- * (the baseline is not moved past that change by our own write).
+ * A change of the daemon's own outside a write hold (the early sink's
+ * descriptor closing): own_begin says whether the tree shows the file
+ * now; own_end, given that, takes the file as changed by us alone.
  */
-void h5fs_tree_writing(struct h5fs_ll *ll);
+int h5fs_follow_own_begin(struct h5fs_ll *ll);
+void h5fs_follow_own_end(struct h5fs_ll *ll, int token);
 /* A name a link may have: 0 or an errno (logged). */
 int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name);
 /* Log WHAT 'PATH': HDF5's innermost message; clear the stack. */
 void h5fs_log_hdf5(int level, const char *what, const char *path);
+
+/*
+ * handoff.c: the MPI path of a commit, with begin_write held.  1 when it
+ * does not apply (smaller than mpi_threshold, nothing to do, the helper
+ * cannot run): the caller
+ * commits in-process; else 0 or an h5fs error code.  @p ci gets the plan.
+ */
+int h5fs_handoff_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st,
+			const h5fs_commit_options *co, int64_t fid, h5fs_commit_info *ci, h5fs_stage_base_fn base,
+			void *payload);
 
 /* ops_write.c */
 void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi);
@@ -422,6 +442,11 @@ int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key,
 int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
 			    size_t len, unsigned int aflags);
 void h5fs_write_free_decl(struct h5fs_node *n);
+/*
+ * opens.c: whether process @p pid still has another descriptor on node
+ * @p n of the mount (1; also when that cannot be told) or not (0).
+ */
+int h5fs_ll_open_elsewhere(struct h5fs_ll *ll, pid_t pid, const struct h5fs_node *n);
 /* ops_file.c: (re)compute a link node's readlink text */
 int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n);
 
@@ -438,6 +463,10 @@ struct h5fs_open {
 	char *prep;		/* the hidden dataset the stage's sink writes into (ops_write.c) */
 	int early_done;		/* a create: the early start was tried (or does not apply) */
 	int npy_named;		/* a create commit named the dataset NAME for NAME.npy */
+	int sinked;		/* the stage had a sink: its descriptor writes to the HDF5 file */
+	int wrote;		/* bytes written since the last commit (not just a truncation) */
+	void *undo;		/* h5fs_commit_undo of its flush commits, until release or fsync */
+	int failed;		/* a commit was refused (errno): later writes and commits give EIO */
 };
 
 /* ops */

@@ -372,7 +372,7 @@ struct nrec {
 	char *errmsg;
 	uint64_t size, storage, offset, nelems, esize;
 	int ndim;
-	uint64_t dims[H5S_MAX_RANK];
+	hsize_t dims[H5S_MAX_RANK];
 	uint64_t *vl_off;
 	uint64_t n_vl;
 	char *target;

@@ -315,7 +315,7 @@ int main(int argc, char *argv[])
 		ll.dmode &= ~o.umask;
 	}
 	ll.timeout = o.ro ? 86400.0 : 1.0;
-	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && h5fs_tree_init(&ll, &at) != 0)) {
+	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && (h5fs_tree_init(&ll) != 0 || h5fs_follow_init(&ll, &at) != 0))) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -345,7 +345,7 @@ int main(int argc, char *argv[])
 	}
 
 	/* read-write mounts wrap every request in the tree lock (tree.c) */
-	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_tree_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
+	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_follow_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
 	if (!se) {
 		ret = H5FS_EXIT_USAGE;
 		goto out_fd;
@@ -403,6 +403,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_fd:
+	h5fs_follow_release(&ll);
 	h5fs_tree_release(&ll);
 	close(ll.fd);
 out_index:

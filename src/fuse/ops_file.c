@@ -409,18 +409,10 @@ int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n)
 int h5fs_ll_links_init(struct h5fs_ll *ll)
 {
 	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
-		struct h5fs_node *n = &ll->idx.nodes[i];
-		int err;
+		int err = h5fs_ll_link_text(ll, &ll->idx.nodes[i]);
 
-		if (!n->target || !n->path)
-			continue;
-		if (n->kind == H5FS_NK_EXTLINK) {
-			n->linktext = strdup(n->target);
-			if (!n->linktext)
-				return ENOMEM;
-		} else if (n->kind == H5FS_NK_SOFTLINK && (err = soft_target(ll, n, &n->linktext))) {
+		if (err)
 			return err;
-		}
 	}
 	return 0;
 }

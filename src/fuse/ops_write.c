@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
@@ -58,14 +57,6 @@ struct h5fs_wdecl {
 	char *dtype;
 	char *shape;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void h5fs_write_free_decl(struct h5fs_node *n)
 {
@@ -308,6 +299,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 		h5fs_log(H5FS_LOG_DEBUG, "'%s': %llu bytes go straight into '%s'", n->path,
 			 (unsigned long long)ci.new_size, tmp);
 		of->prep = tmp;
+		of->sinked = 1;
 	}
 	h5fs_commit_info_release(&ci);
 	h5fs_backing_end_write(ll, 0);
@@ -323,6 +315,10 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	(void)ino;
 	if (!of || !of->writer) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (of->failed) {
+		fuse_reply_err(req, EIO);	/* a commit of this open file was refused */
 		return;
 	}
 	if (off < 0) {
@@ -342,6 +338,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	of->dirty = 1;
+	of->wrote = 1;
 	of->node->wsize = h5fs_stage_size(of->st);
 	if (of->create && !of->prep && !of->early_done)
 		early_start(ll, of);
@@ -397,7 +394,7 @@ static int parse_shape(const char *s, int *ndim, uint64_t *dims)
 #define DONE_NPY_NAMED 2u	/* NAME.npy became dataset NAME */
 
 static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		       int *created, const char *prep, unsigned *done);
+		       int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier);
 
 /* Rewrite a fresh dataset with the declared dtype/shape. */
 static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
@@ -448,7 +445,7 @@ static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 		off += len;
 	}
 	free(piece);
-	err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL);
+	err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
 	h5fs_stage_free(st);
 	n->flags |= H5FS_NF_FRESH;
 	return err;
@@ -639,127 +636,11 @@ static void apply_pending_attrs(struct h5fs_node *n, hid_t fid, const char *path
 	H5Oclose(oid);
 }
 
-static uint64_t mpi_threshold(const struct h5fs_ll *ll)
+/* The errno of a refused commit. */
+static int commit_errno(int rc)
 {
-	const char *s = ll->opts->mpi_threshold;
-	char *end;
-	double v;
-
-	if (!s)
-		return (uint64_t)64 << 20;
-	if (!strcmp(s, "off"))
-		return UINT64_MAX;
-	v = strtod(s, &end);
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; break;
-	case 'm': case 'M': v *= 1024 * 1024; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
-	case 't': case 'T': v *= 1024.0 * 1024 * 1024 * 1024; break;
-	default: break;
-	}
-	return v <= 0 ? 0 : (uint64_t)v;
-}
-
-/* The helper beside our own binary, else "h5fs-mpiwrite" on PATH. */
-static char *helper_path(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *p = NULL;
-
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-
-		if (slash) {
-			*slash = '\0';
-			if (asprintf(&p, "%s/h5fs-mpiwrite", self) >= 0 && access(p, X_OK) == 0)
-				return p;
-			free(p);
-			p = NULL;
-		}
-	}
-	return strdup("h5fs-mpiwrite");
-}
-
-static char **split_args(const char *s, size_t *n)
-{
-	char **v = NULL;
-	char *copy, *tok, *save = NULL;
-
-	*n = 0;
-	if (!s || !*s || !(copy = strdup(s)))
-		return NULL;
-	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char **nv = realloc(v, (*n + 2) * sizeof(*v));
-
-		if (!nv)
-			break;
-		v = nv;
-		v[(*n)++] = strdup(tok);
-		v[*n] = NULL;
-	}
-	free(copy);
-	return v;
-}
-
-/*
- * The MPI path.  With begin_write held; returns 1 when it did not apply
- * (the caller commits in-process), 0 or -errno-like h5fs code otherwise.
- */
-static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st,
-		      const h5fs_commit_options *co, int64_t fid, h5fs_commit_info *ci)
-{
-	h5fs_mpiwrite_options mo = H5FS_MPIWRITE_OPTIONS_INIT;
-	h5fs_mpiwrite_job job;
-	struct basectx c = { ll, n };
-	char *helper = NULL, **args = NULL;
-	size_t nargs = 0;
-	double t0 = now_s();
-	int rc;
-
-	rc = h5fs_commit_plan(ci, fid, cpath, st, co);
-	if (rc < 0)
-		return rc;
-	if (ci->kind == H5FS_COMMIT_NONE || ci->ndim < 1 || ci->write_bytes < mpi_threshold(ll))
-		return 1;
-	rc = h5fs_stage_materialize(st, base_read, &c);
-	if (rc < 0)
-		return rc;
-	helper = helper_path();
-	args = split_args(ll->opts->mpi_args, &nargs);
-	mo.mpiexec = ll->opts->mpiexec;
-	mo.np = ll->opts->mpi_np ? atoi(ll->opts->mpi_np) : 0;
-	mo.mpi_args = (const char *const *)args;
-	mo.mpi_nargs = nargs;
-	mo.helper = helper;
-	mo.lock_timeout = ll->opts->lock_timeout;
-	job.hdf5_file = ll->opts->source_abs;
-	job.dataset = ci->path;
-	job.staging_file = h5fs_stage_path(st);
-	job.data_offset = ci->data_offset;
-	job.dtype = ci->dtype;
-	job.ndim = ci->ndim;
-	job.dims = ci->dims;
-	job.mode = ci->mpi_mode;
-	h5fs_backing_close_now(ll);
-	rc = h5fs_mpiwrite_run(&mo, &job);
-	if (rc == H5FS_ENOTFOUND) {
-		h5fs_log(H5FS_LOG_WARN, "commit of '%s' (%llu bytes): the MPI helper cannot run (%s); writing in-process",
-			 n->path, (unsigned long long)ci->write_bytes, h5fs_error_last()->message);
-		rc = 1;
-	} else if (rc == 0) {
-		h5fs_log(H5FS_LOG_INFO, "commit of '%s': %llu bytes by h5fs-mpiwrite on %d ranks in %.2f s", ci->path,
-			 (unsigned long long)ci->write_bytes, mo.np > 0 ? mo.np : (int)sysconf(_SC_NPROCESSORS_ONLN),
-			 now_s() - t0);
-		if (ci->kind != H5FS_COMMIT_CREATE)
-			h5fs_stage_mark_committed(st);
-	}
-	for (size_t i = 0; i < nargs; i++)
-		free(args[i]);
-	free(args);
-	free(helper);
-	return rc;
+	return rc == H5FS_EINVALID ? EINVAL : rc == H5FS_ENOTSUPPORTED ? EOPNOTSUPP : rc == H5FS_ELOCKED ? EAGAIN :
+	       rc == H5FS_ENOTFOUND ? ENOENT : rc == H5FS_ENOMEM ? ENOMEM : EIO;
 }
 
 /*
@@ -767,14 +648,18 @@ static int commit_mpi(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
  * @p create: the node is new (or being reinterpreted); *created set on
  * success.  @p cpath: the path the commit is made for (NULL: the
  * node's).  @p prep: the hidden dataset of an early start (or NULL).
- * @p done (may be NULL) gets DONE_* bits.  Returns an errno.
+ * @p done (may be NULL) gets DONE_* bits.  @p undo (may be NULL) records
+ * how to take the commit back; @p earlier: earlier commits of the same
+ * open file are taken back after a refusal (the log line says so).
+ * Returns an errno.
  */
 static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		       int *created, const char *prep, unsigned *done)
+		       int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier)
 {
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_info ci;
 	struct h5fs_wdecl *d = n->wr;
+	struct basectx c = { ll, n };
 	int64_t fid;
 	int rc, err;
 
@@ -790,37 +675,29 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpat
 	}
 	if (create)
 		co.prepared = prep;
+	co.undo = undo;
 	rc = 1;
 	/* with an early start the data is in place already: nothing for MPI */
-	if (!co.prepared && mpi_threshold(ll) != UINT64_MAX && h5fs_stage_size(st) >= mpi_threshold(ll)) {
-		rc = commit_mpi(ll, n, cpath, st, &co, fid, &ci);
-		if (rc <= 0) {
-			/* reopen: the helper changed the file */
-			int64_t f2;
-
-			h5fs_backing_end_write(ll, 1);
-			if ((err = h5fs_backing_begin_write(ll, &f2))) {
-				h5fs_commit_info_release(&ci);
-				return err;
-			}
-			fid = f2;
-		} else {
+	if (!co.prepared && h5fs_stage_size(st) >= ll->opts->mpi_threshold_bytes) {
+		rc = h5fs_handoff_commit(ll, n, cpath, st, &co, fid, &ci, base_read, &c);
+		if (rc > 0) {
 			h5fs_commit_info_release(&ci);
 			memset(&ci, 0, sizeof(ci));
-			/* the file may have been closed for nothing */
-			h5fs_backing_end_write(ll, 1);
-			if ((err = h5fs_backing_begin_write(ll, &fid)))
-				return err;
+		}
+		/* reopen: the helper changed the file (or it was closed for nothing) */
+		h5fs_backing_end_write(ll, 1);
+		if ((err = h5fs_backing_begin_write(ll, &fid))) {
+			h5fs_commit_info_release(&ci);
+			return err;
 		}
 	}
 	if (rc > 0)
 		rc = h5fs_commit(&ci, fid, cpath, st, &co);
 	if (rc < 0) {
-		const char *m = h5fs_error_last()->message;
-
-		err = rc == H5FS_EINVALID ? EINVAL : rc == H5FS_ENOTSUPPORTED ? EOPNOTSUPP :
-		      rc == H5FS_ELOCKED ? EAGAIN : rc == H5FS_ENOTFOUND ? ENOENT : rc == H5FS_ENOMEM ? ENOMEM : EIO;
-		h5fs_log(H5FS_LOG_WARN, "commit of '%s' refused, nothing changed: %s (%s)", n->path, m, strerror(err));
+		err = commit_errno(rc);
+		h5fs_log(H5FS_LOG_WARN, "commit of '%s' refused: %s (%s); %s", n->path, h5fs_error_last()->message,
+			 strerror(err), earlier ?
+			 "the earlier commits of this open file are taken back" : "nothing changed");
 		H5Eclear2(H5E_DEFAULT);
 		h5fs_commit_info_release(&ci);
 		h5fs_backing_end_write(ll, 1);
@@ -857,23 +734,95 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpat
 	return 0;
 }
 
-static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of)
+/* why a commit of an open file is made */
+enum commit_why {
+	BY_FLUSH,	/* a close(2) after which no descriptor of the process names the file */
+	BY_FLUSH_MORE,	/* a close(2) after which another one does: more writes may follow */
+	BY_FSYNC,	/* a point to come back to */
+	BY_RELEASE	/* the last close of the open file: nothing follows */
+};
+
+/*
+ * Settle the undo of @p of: keep its commits (@p keep) or take them back,
+ * so the dataset is as it was at the open (or at the last fsync).
+ */
+static int settle(struct h5fs_ll *ll, struct h5fs_open *of, int keep)
+{
+	h5fs_commit_undo *u = of->undo;
+	struct h5fs_node *n = of->node;
+	int64_t fid;
+	int err, rc;
+
+	if (!h5fs_commit_undo_pending(u))
+		return 0;
+	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+		/* the kept dataset stays under its hidden name: the next mount's job */
+		h5fs_log(H5FS_LOG_WARN, "'%s': cannot %s its earlier commits: %s", n->path, keep ? "settle" : "take back",
+			 strerror(err));
+		return err;
+	}
+	rc = keep ? h5fs_commit_undo_drop(u, fid) : h5fs_commit_undo_apply(u, fid);
+	if (rc < 0)
+		h5fs_log(H5FS_LOG_WARN, "'%s': %s", n->path, h5fs_error_last()->message);
+	if (!keep) {
+		/* what the commits made is gone: the tree follows the file again */
+		h5fs_backing_forget_node(ll, n);
+		if (of->create && !(n->flags & H5FS_NF_FRESH) && H5Lexists(fid, n->path, H5P_DEFAULT) <= 0) {
+			n->flags |= H5FS_NF_PENDING;
+			of->created = 0;
+		} else {
+			h5fs_tree_describe(ll, fid, n);
+		}
+		H5Eclear2(H5E_DEFAULT);
+		h5fs_tree_inval_inode(ll, n);
+		h5fs_follow_mark_stale(ll);
+	}
+	h5fs_backing_end_write(ll, 1);
+	return rc < 0 ? EIO : 0;
+}
+
+/*
+ * Commit what the open file @p of staged.  Its commits are all or
+ * nothing together: a commit that more writes may follow
+ * (BY_FLUSH_MORE) keeps a way back (an undo), so that when a later one
+ * is refused the dataset is put back as it was when the file was opened
+ * (or last fsync'd); the last one keeps them (settle).  A flush that
+ * more writes may follow and that would commit a bare truncation (the
+ * shell's `>` before its command wrote anything) commits nothing.
+ */
+static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why why)
 {
 	struct h5fs_node *n = of->node;
+	int more = why == BY_FLUSH_MORE;
 	char *cpath = NULL;
 	unsigned done = 0;
 	int err;
 
+	if (of->failed) {
+		/* an earlier commit was refused and taken back: this open is done */
+		if (why != BY_RELEASE)
+			h5fs_log(H5FS_LOG_DEBUG, "'%s': an earlier commit of this open file was refused", n->path);
+		return why == BY_RELEASE ? 0 : of->failed;
+	}
 	if (n->flags & H5FS_NF_DEAD)
-		return 0;	/* unlinked while open: nothing to keep */
+		return settle(ll, of, 1);	/* unlinked while open: nothing to keep */
 	if (!of->dirty && !(of->create && !of->created))
+		return more ? 0 : settle(ll, of, 1);
+	if (more && !of->wrote) {
+		h5fs_log(H5FS_LOG_DEBUG, "'%s': a truncation that more writes may follow waits for them", n->path);
 		return 0;
+	}
 	/* NAME.npy became NAME: the stage still holds an NPY file */
 	if (of->npy_named && asprintf(&cpath, "%s.npy", n->path) < 0) {
 		h5fs_log(H5FS_LOG_ERR, "commit of '%s': %s", n->path, strerror(ENOMEM));
 		return ENOMEM;
 	}
-	err = commit_node(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done);
+	if (more && !of->undo && h5fs_commit_undo_new((h5fs_commit_undo **)&of->undo, ll->opts->staging_dir) < 0) {
+		free(cpath);
+		return ENOMEM;
+	}
+	err = commit_node(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done, more ? of->undo : NULL,
+			  h5fs_commit_undo_pending(of->undo));
 	free(cpath);
 	if (done & DONE_NPY_NAMED)
 		of->npy_named = 1;
@@ -882,19 +831,29 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of)
 		free(of->prep);
 		of->prep = NULL;
 	}
-	if (!err) {
-		of->dirty = 0;
-		n->wsize = n->size;
+	if (err) {
+		/* refused: back to the state at the open, and no more commits of this open file */
+		settle(ll, of, 0);
+		of->failed = err;
+		return err;
 	}
-	return err;
+	of->dirty = 0;
+	of->wrote = 0;
+	n->wsize = n->size;
+	return more ? 0 : settle(ll, of, 1);
 }
 
 void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+	struct h5fs_ll *ll = h5fs_ll_data(req);
+	int err = 0;
 
 	(void)ino;
-	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of) : 0);
+	if (of && of->writer)
+		err = commit_open(ll, of, h5fs_ll_open_elsewhere(ll, fuse_req_ctx(req)->pid, of->node) ?
+				  BY_FLUSH_MORE : BY_FLUSH);
+	fuse_reply_err(req, err);
 }
 
 void h5fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -903,22 +862,29 @@ void h5fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fil
 
 	(void)ino;
 	(void)datasync;
-	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of) : 0);
+	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of, BY_FSYNC) : 0);
 }
 
 int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 {
 	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
 	struct h5fs_node *n = of->node;
-	int err = commit_open(ll, of);
+	int err = commit_open(ll, of, BY_RELEASE);
 
 	if (n->nwriters)
 		n->nwriters--;
 	if (err)
 		h5fs_tree_inval_inode(ll, n);	/* the kernel saw the staged size */
-	h5fs_stage_free(of->st);
+	{
+		/* the sink's descriptor closes: a change of ours to the file (inotify) */
+		int own = of->sinked && h5fs_follow_own_begin(ll);
+
+		h5fs_stage_free(of->st);
+		h5fs_follow_own_end(ll, own);
+	}
 	/* an early start the commit did not take (refused, abandoned, unlinked) */
 	drop_prep(ll, of);
+	h5fs_commit_undo_free(of->undo);	/* settled by the commit above */
 	/* a created file whose data never made it into the file vanishes */
 	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
 		struct h5fs_node *dir = &ll->idx.nodes[n->parent];
@@ -945,6 +911,8 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		h5fs_log(H5FS_LOG_WARN, "truncate '%s': not a dataset", n->path);
 		return n->kind == H5FS_NK_GROUP ? EISDIR : EINVAL;
 	}
+	if (of && of->writer && of->failed)
+		return EIO;	/* a commit of this open file was refused */
 	if (of && of->writer) {
 		rc = h5fs_stage_truncate(of->st, size);
 		if (rc < 0)
@@ -966,7 +934,7 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		h5fs_stage_free(st);
 		return stage_errno(rc, "truncate", n->path);
 	}
-	err = commit_node(ll, n, NULL, st, 0, &created, NULL, NULL);
+	err = commit_node(ll, n, NULL, st, 0, &created, NULL, NULL, NULL, 0);
 	h5fs_stage_free(st);
 	return err;
 }
@@ -1034,7 +1002,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	(void)rdev;
 	err = new_file(ll, parent, name, mode, &n);
 	if (!err && !(err = new_stage(ll, 0, &st))) {
-		err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL);
+		err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
 		h5fs_stage_free(st);
 	}
 	if (err && n) {

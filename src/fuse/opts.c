@@ -350,13 +350,17 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		fprintf(stderr, "h5fs: bad chunk_cache '%s' (e.g. 256M)\n", o->chunk_cache_str);
 		return H5FS_EXIT_USAGE;
 	}
-	if (o->mpi_threshold && strcmp(o->mpi_threshold, "off")) {
+	o->mpi_threshold_bytes = (uint64_t)64 << 20;
+	if (o->mpi_threshold && !strcmp(o->mpi_threshold, "off")) {
+		o->mpi_threshold_bytes = UINT64_MAX;
+	} else if (o->mpi_threshold) {
 		size_t t;
 
 		if (parse_size(o->mpi_threshold, &t) < 0) {
 			fprintf(stderr, "h5fs: bad mpi_threshold '%s' (e.g. 64M or off)\n", o->mpi_threshold);
 			return H5FS_EXIT_USAGE;
 		}
+		o->mpi_threshold_bytes = t;
 	}
 	if (o->mpi_np) {
 		char *end;

@@ -7,11 +7,11 @@
  * file changed behind its back (DESIGN.md section 5).
  *
  * Locking: every request of a read-write mount runs under ll->tree, a
- * writer-preferring rwlock: the ops table of h5fs_tree_ops() wraps the
- * read-only requests in the shared lock and the changing ones in the
- * exclusive lock, so the read side's code (ops_dir.c, inode.c) works on
- * a tree that never changes under it.  Read-only mounts use the plain
- * table and never take the lock.
+ * writer-preferring rwlock: the ops table of h5fs_follow_ops() wraps
+ * the read-only requests in the shared lock and the changing ones in
+ * the exclusive lock, so the read side's code (ops_dir.c, inode.c)
+ * works on a tree that never changes under it.  Read-only mounts use
+ * the plain table and never take the lock.
  *
  * Nodes never move: the node table lives in one large reservation
  * (mmap, MAP_NORESERVE; pages are touched only as nodes are added), so
@@ -19,10 +19,7 @@
  * table grows.  Nodes are never freed while the mount lives; an unlinked
  * one is flagged H5FS_NF_DEAD.
  *
- * Change detection: while the daemon does not hold the HDF5 file, every
- * request first compares the file's identity, size and mtime with what
- * the daemon left (the baseline, taken whenever it closes the file); a
- * difference re-runs the forked indexer and merges its tree into ours:
+ * Merging (follow.c re-indexes when the file changed behind our back):
  * objects still at the same name with the same header address keep
  * their inode numbers, new ones get new nodes, vanished names are
  * dropped, and the kernel is told to forget entries and data (from the
@@ -61,25 +58,12 @@ struct tstate {
 	int started, stop;
 	struct note *q;
 	size_t nq, capq;
-	/* change detection (bmu) */
-	pthread_mutex_t bmu;
-	h5fs_live_mark base;	/* the file as the tree shows it */
-	int have_base;
-	int base_swmr;		/* ... taken while a SWMR writer had it */
-	int stale;		/* another program changed it before a write of ours */
-	h5fs_live_mark failed;	/* a re-index of this state failed: not again until it changes */
-	int have_failed;
-	double swmr_at;		/* the last refresh of SWMR extents */
-	h5fs_live_mark writer_seen;	/* the state a writer was last logged at */
-	int have_writer_seen;
 };
 
 static struct tstate *TS(struct h5fs_ll *ll)
 {
 	return ll->tree_state;
 }
-
-static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr);
 
 static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
 {
@@ -102,7 +86,7 @@ void h5fs_log_hdf5(int level, const char *what, const char *path)
 
 /* ---- the node table ---------------------------------------------------- */
 
-int h5fs_tree_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
+int h5fs_tree_init(struct h5fs_ll *ll)
 {
 	struct tstate *t = calloc(1, sizeof(*t));
 	pthread_rwlockattr_t ra;
@@ -127,13 +111,7 @@ int h5fs_tree_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&t->qmu, NULL);
 	pthread_cond_init(&t->qcond, NULL);
-	pthread_mutex_init(&t->bmu, NULL);
 	ll->tree_state = t;
-	{
-		h5fs_live_holder h;
-
-		set_base(ll, at, h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR);
-	}
 	return 0;
 }
 
@@ -166,7 +144,6 @@ void h5fs_tree_release(struct h5fs_ll *ll)
 	pthread_rwlock_destroy(&ll->tree);
 	pthread_mutex_destroy(&t->qmu);
 	pthread_cond_destroy(&t->qcond);
-	pthread_mutex_destroy(&t->bmu);
 	free(t);
 	ll->tree_state = NULL;
 }
@@ -647,167 +624,6 @@ void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n)
 		enqueue(ll, 0, h5fs_ll_ino(ll, n), NULL);
 }
 
-/* ---- change detection --------------------------------------------------- */
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr)
-{
-	struct tstate *t = TS(ll);
-
-	pthread_mutex_lock(&t->bmu);
-	t->base = *m;
-	t->have_base = 1;
-	t->base_swmr = swmr;
-	t->stale = 0;
-	t->have_failed = 0;
-	pthread_mutex_unlock(&t->bmu);
-}
-
-void h5fs_tree_set_baseline(struct h5fs_ll *ll)
-{
-	struct tstate *t = TS(ll);
-	h5fs_live_mark m;
-
-	if (!t || h5fs_live_mark_get(&m, ll->watch, ll->opts->source_abs) < 0)
-		return;
-	pthread_mutex_lock(&t->bmu);
-	/* a change of another program's before our write: keep it visible */
-	if (!t->stale) {
-		t->base = m;
-		t->have_base = 1;
-	}
-	pthread_mutex_unlock(&t->bmu);
-}
-
-/* 1 when the file is not as the tree shows it; *now gets its mark. */
-static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
-{
-	struct tstate *t = TS(ll);
-	int ch;
-
-	if (h5fs_live_mark_get(now, ll->watch, ll->opts->source_abs) < 0)
-		return 0;	/* gone: keep serving what we have */
-	pthread_mutex_lock(&t->bmu);
-	ch = t->have_base && (t->stale || !h5fs_live_mark_equal(now, &t->base));
-	pthread_mutex_unlock(&t->bmu);
-	return ch;
-}
-
-void h5fs_tree_writing(struct h5fs_ll *ll)
-{
-	struct tstate *t = TS(ll);
-	h5fs_live_mark now;
-
-	if (t && changed(ll, &now)) {
-		pthread_mutex_lock(&t->bmu);
-		t->stale = 1;
-		pthread_mutex_unlock(&t->bmu);
-	}
-}
-
-/*
- * A file in SWMR write mode: its writer appends to datasets and makes no
- * new objects, so the tree stands and only the extents of growable
- * datasets move.  Read them afresh (at most every 0.1 s) instead of
- * re-indexing.  With the tree lock held exclusively.
- */
-static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
-{
-	struct tstate *t = TS(ll);
-	uint64_t dims[H5S_MAX_RANK];
-
-	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
-		struct h5fs_node *n = &ll->idx.nodes[i];
-		uint64_t storage = 0, nelems = 1;
-		char *shape, *st = NULL;
-
-		if (n->kind != H5FS_NK_DATASET || (n->flags & (H5FS_NF_DEAD | H5FS_NF_PENDING | H5FS_NF_BAD)) ||
-		    !n->meta[H5FS_M_CHUNKS] || !strcmp(n->meta[H5FS_M_CHUNKS], "null") || n->ndim < 1 ||
-		    n->ndim > H5S_MAX_RANK || (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)))
-			continue;
-		if (h5fs_backing_dims(ll, n, dims, &storage) != 0)
-			continue;
-		for (int d = 0; d < n->ndim; d++)
-			nelems *= dims[d];
-		if (nelems == n->nelems && !memcmp(dims, n->dims, (size_t)n->ndim * sizeof(*dims)))
-			continue;
-		shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)dims, 0);
-		if (!shape || asprintf(&st, "%" PRIu64, storage) < 0) {
-			free(shape);
-			continue;
-		}
-		memcpy(n->dims, dims, (size_t)n->ndim * sizeof(*dims));
-		n->nelems = nelems;
-		n->size = nelems * n->esize;
-		n->storage = storage;
-		free(n->meta[H5FS_M_SHAPE]);
-		n->meta[H5FS_M_SHAPE] = shape;
-		free(n->meta[H5FS_M_STORAGE]);
-		n->meta[H5FS_M_STORAGE] = st;
-		h5fs_tree_inval_inode(ll, n);
-	}
-	t->swmr_at = mono_now();
-	set_base(ll, now, 1);
-}
-
-/*
- * Before a request: when the file changed since the tree was made, show
- * the change first.  While another program holds it for writing, the
- * tree is served as it is (a state of the file before that writer came:
- * the index's answers never wait for it); once it is gone the file is
- * re-indexed and merged.  Failures are logged and the old tree served.
- */
-static int fresh(struct h5fs_ll *ll)
-{
-	struct tstate *t = TS(ll);
-	h5fs_live_mark now;
-	h5fs_live_holder h;
-	int err = 0, skip;
-
-	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
-		return 0;
-	if (h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
-		return 0;
-	if (h.state == H5FS_LIVE_WRITER) {
-		pthread_mutex_lock(&t->bmu);
-		skip = t->have_writer_seen && h5fs_live_mark_equal(&now, &t->writer_seen);
-		t->writer_seen = now;
-		t->have_writer_seen = 1;
-		pthread_mutex_unlock(&t->bmu);
-		if (!skip)
-			h5fs_log(H5FS_LOG_DEBUG, "'%s' is being written by another program%s: served as it was",
-				 ll->opts->source_abs, h.pid ? "" : " (superblock)");
-		return 0;
-	}
-	pthread_mutex_lock(&t->bmu);
-	skip = (h.state == H5FS_LIVE_SWMR && mono_now() - t->swmr_at < 0.1) ||
-	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
-	pthread_mutex_unlock(&t->bmu);
-	if (skip)
-		return 0;
-	pthread_rwlock_wrlock(&ll->tree);
-	if (changed(ll, &now)) {
-		if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale)
-			swmr_refresh(ll, &now);
-		else if ((err = h5fs_tree_refresh(ll)) != 0) {
-			pthread_mutex_lock(&t->bmu);
-			t->failed = now;
-			t->have_failed = 1;
-			pthread_mutex_unlock(&t->bmu);
-		}
-	}
-	pthread_rwlock_unlock(&ll->tree);
-	(void)err;	/* logged; the old tree keeps answering */
-	return 0;
-}
-
 /* ---- merging a new index into ours --------------------------------------- */
 
 struct merge {
@@ -956,165 +772,21 @@ static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned 
 	return 0;
 }
 
-int h5fs_tree_refresh(struct h5fs_ll *ll)
+int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx)
 {
-	struct h5fs_index nx;
-	h5fs_live_mark at;
 	struct merge m;
-	int rc, err;
+	int err;
 
-	/* no reader in flight and the file closed: then fork the indexer */
-	h5fs_backing_suspend(ll);
-	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at);
-	if (rc != 0) {
-		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
-			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "held by another program" : "see above");
-		h5fs_backing_resume(ll);
-		return rc == H5FS_EXIT_LOCKED ? EAGAIN : EIO;
-	}
 	memset(&m, 0, sizeof(m));
 	m.ll = ll;
-	m.nx = &nx;
-	m.map = malloc((size_t)nx.nnodes * sizeof(uint32_t));
-	if (!m.map) {
-		h5fs_index_release(&nx);
-		h5fs_backing_resume(ll);
+	m.nx = nx;
+	m.map = malloc((size_t)nx->nnodes * sizeof(uint32_t));
+	if (!m.map)
 		return ENOMEM;
-	}
-	memset(m.map, 0xff, (size_t)nx.nnodes * sizeof(uint32_t));
+	memset(m.map, 0xff, (size_t)nx->nnodes * sizeof(uint32_t));
 	err = merge_node(&m, 0, 0, 0);
 	free(m.map);
-	h5fs_index_release(&nx);
 	if (!err)
 		err = h5fs_ll_links_init(ll);
-	/* the pread descriptor and the watch follow the file if it was replaced */
-	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
-		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			if (dup2(fd, ll->fd) < 0)
-				h5fs_log(H5FS_LOG_WARN, "cannot reopen '%s'", ll->opts->source_abs);
-			close(fd);
-		}
-		if (h5fs_live_watch_rearm(ll->watch) < 0)
-			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
-				 h5fs_error_last()->message);
-		/* the rearm counted a change: the tree shows the file as indexed */
-		h5fs_live_mark_get(&at, ll->watch, ll->opts->source_abs);
-	}
-	fstat(ll->fd, &ll->st);
-	{
-		h5fs_live_holder h;
-
-		set_base(ll, &at, h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR);
-	}
-	h5fs_backing_resume(ll);
-	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
-		 ll->idx.nnodes);
 	return err;
-}
-
-/* ---- the ops table of read-write mounts ------------------------------- */
-
-static struct fuse_lowlevel_ops base_ops, rw_ops;
-
-#define LL(req) ((struct h5fs_ll *)fuse_req_userdata(req))
-
-#define SHARED(req, call) do { \
-	struct h5fs_ll *ll_ = LL(req); \
-	int e_ = fresh(ll_); \
-	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_rdlock(&ll_->tree); \
-	call; \
-	pthread_rwlock_unlock(&ll_->tree); \
-} while (0)
-
-#define EXCL(req, call) do { \
-	struct h5fs_ll *ll_ = LL(req); \
-	int e_ = fresh(ll_); \
-	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_wrlock(&ll_->tree); \
-	call; \
-	pthread_rwlock_unlock(&ll_->tree); \
-} while (0)
-
-static void w_lookup(fuse_req_t req, fuse_ino_t p, const char *name) { SHARED(req, base_ops.lookup(req, p, name)); }
-static void w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	pthread_rwlock_rdlock(&ll->tree);
-	base_ops.forget(req, ino, n);
-	pthread_rwlock_unlock(&ll->tree);
-}
-static void w_forget_multi(fuse_req_t req, size_t c, struct fuse_forget_data *f)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	pthread_rwlock_rdlock(&ll->tree);
-	base_ops.forget_multi(req, c, f);
-	pthread_rwlock_unlock(&ll->tree);
-}
-static void w_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.getattr(req, ino, fi)); }
-static void w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int ts, struct fuse_file_info *fi) { EXCL(req, base_ops.setattr(req, ino, a, ts, fi)); }
-static void w_readlink(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.readlink(req, ino)); }
-static void w_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r) { EXCL(req, base_ops.mknod(req, p, n, m, r)); }
-static void w_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m) { EXCL(req, base_ops.mkdir(req, p, n, m)); }
-static void w_unlink(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.unlink(req, p, n)); }
-static void w_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.rmdir(req, p, n)); }
-static void w_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n) { EXCL(req, base_ops.symlink(req, l, p, n)); }
-static void w_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned int f) { EXCL(req, base_ops.rename(req, p, n, np, nn, f)); }
-static void w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn) { EXCL(req, base_ops.link(req, ino, np, nn)); }
-static void w_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		EXCL(req, base_ops.open(req, ino, fi));
-	else
-		SHARED(req, base_ops.open(req, ino, fi));
-}
-static void w_read(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.read(req, ino, s, o, fi)); }
-static void w_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write(req, ino, b, s, o, fi)); }
-static void w_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *b, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write_buf(req, ino, b, o, fi)); }
-static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if (h5fs_write_is_writer(fi))
-		EXCL(req, base_ops.flush(req, ino, fi));
-	else
-		fuse_reply_err(req, 0);
-}
-static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { EXCL(req, base_ops.fsync(req, ino, ds, fi)); }
-static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	if (h5fs_write_is_writer(fi)) {
-		pthread_rwlock_wrlock(&ll->tree);
-		base_ops.release(req, ino, fi);
-	} else {
-		pthread_rwlock_rdlock(&ll->tree);
-		base_ops.release(req, ino, fi);
-	}
-	pthread_rwlock_unlock(&ll->tree);
-}
-static void w_statfs(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.statfs(req, ino)); }
-static void w_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f) { EXCL(req, base_ops.setxattr(req, ino, n, v, s, f)); }
-static void w_getxattr(fuse_req_t req, fuse_ino_t ino, const char *n, size_t s) { SHARED(req, base_ops.getxattr(req, ino, n, s)); }
-static void w_listxattr(fuse_req_t req, fuse_ino_t ino, size_t s) { SHARED(req, base_ops.listxattr(req, ino, s)); }
-static void w_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n) { EXCL(req, base_ops.removexattr(req, ino, n)); }
-static void w_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.opendir(req, ino, fi)); }
-static void w_readdir(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdir(req, ino, s, o, fi)); }
-static void w_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdirplus(req, ino, s, o, fi)); }
-static void w_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi) { EXCL(req, base_ops.create(req, p, n, m, fi)); }
-
-const struct fuse_lowlevel_ops *h5fs_tree_ops(const struct fuse_lowlevel_ops *base)
-{
-	base_ops = *base;
-	rw_ops = *base;
-#define W(f) if (base->f) rw_ops.f = w_##f
-	W(lookup); W(forget); W(forget_multi); W(getattr); W(setattr); W(readlink); W(mknod);
-	W(mkdir); W(unlink); W(rmdir); W(symlink); W(rename); W(link); W(open); W(read); W(write);
-	W(write_buf); W(flush); W(fsync); W(release); W(statfs); W(setxattr); W(getxattr);
-	W(listxattr); W(removexattr); W(opendir); W(readdir); W(readdirplus); W(create);
-#undef W
-	return &rw_ops;
 }

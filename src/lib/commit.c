@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 
 #include "internal.h"
+#include "commit_int.h"
 #include "json.h"
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/stage.h"
@@ -41,224 +42,11 @@
 /* Attribute values larger than this are not copied by a replace. */
 #define ATTR_MAX ((size_t)1 << 30)
 
-static atomic_uint tmp_counter;
-
-/* ---- an open dataset ------------------------------------------------- */
-
-struct ds {
-	hid_t dset;
-	hid_t type;		/* a copy of the file type: the memory type too */
-	int ndim;
-	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
-	size_t esize;
-	uint64_t nelem, size;
-	bool chunked;
-	const char *path;
-};
-
-#define DS_INIT { H5I_INVALID_HID, H5I_INVALID_HID, 0, { 0 }, { 0 }, 0, 0, 0, false, NULL }
-
-static void ds_close(struct ds *ds)
-{
-	if (ds->type >= 0)
-		H5Tclose(ds->type);
-	if (ds->dset >= 0)
-		H5Dclose(ds->dset);
-	ds->type = ds->dset = H5I_INVALID_HID;
-}
-
-/* Types whose elements have a fixed byte image. */
-static int check_fixed(hid_t type, const char *path)
-{
-	if (H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_VLEN) > 0) {
-		h5fs__error_set(H5FS_ERROR_INVALID, "cannot write '%s': variable-length data has no byte image", path);
-		return H5FS_ENOTSUPPORTED;
-	}
-	if (H5Tdetect_class(type, H5T_REFERENCE) > 0) {
-		h5fs__error_set(H5FS_ERROR_INVALID, "cannot write '%s': references have no byte image", path);
-		return H5FS_ENOTSUPPORTED;
-	}
-	return 0;
-}
-
-/* Read the extent (again: after H5Dset_extent). */
-static int ds_shape(struct ds *ds)
-{
-	hid_t space = H5Dget_space(ds->dset);
-	H5S_class_t cls;
-	int n;
-
-	if (space < 0 || (cls = H5Sget_simple_extent_type(space)) == H5S_NO_CLASS ||
-	    (n = H5Sget_simple_extent_dims(space, ds->dims, ds->maxdims)) < 0) {
-		if (space >= 0)
-			H5Sclose(space);
-		h5fs__error_hdf5("cannot read the shape of '%s'", ds->path);
-		return H5FS_ECORRUPT;
-	}
-	H5Sclose(space);
-	ds->ndim = n;
-	ds->nelem = cls == H5S_NULL ? 0 : 1;
-	for (int i = 0; i < n; i++) {
-		if (ds->dims[i] && ds->nelem > H5FS_STAGE_MAX_SIZE / ds->dims[i]) {
-			h5fs__error_set(H5FS_ERROR_INVALID, "dataset '%s' is too large", ds->path);
-			return H5FS_ECORRUPT;
-		}
-		ds->nelem *= ds->dims[i];
-	}
-	if (ds->nelem > H5FS_STAGE_MAX_SIZE / ds->esize) {
-		h5fs__error_set(H5FS_ERROR_INVALID, "dataset '%s' is too large", ds->path);
-		return H5FS_ECORRUPT;
-	}
-	ds->size = ds->nelem * ds->esize;
-	return 0;
-}
-
-/* Open the dataset at @p path: H5FS_ENOTFOUND when nothing is there. */
-static int ds_open(struct ds *ds, hid_t fid, const char *path)
-{
-	H5O_info_t oi;
-	hid_t ftype = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
-	int error;
-
-	ds->path = path;
-	if (H5Lexists(fid, path, H5P_DEFAULT) <= 0 ||
-	    H5Oget_info_by_name2(fid, path, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-		h5fs__hdf5_clear();
-		h5fs__error_set(H5FS_ERROR_INVALID, "no dataset at '%s'", path);
-		return H5FS_ENOTFOUND;
-	}
-	if (oi.type != H5O_TYPE_DATASET) {
-		h5fs__error_set(H5FS_ERROR_INVALID, "object '%s' is not a dataset", path);
-		return H5FS_ETYPE;
-	}
-	/* the image's type: n-bit integers are written back through libhdf5's conversion */
-	if ((ds->dset = H5Dopen2(fid, path, H5P_DEFAULT)) < 0 ||
-	    (ftype = H5Dget_type(ds->dset)) < 0 ||
-	    (h5fs_dtype_widened(&ds->type, ftype) <= 0 && (ds->type = H5Tcopy(ftype)) < 0) ||
-	    (dcpl = H5Dget_create_plist(ds->dset)) < 0) {
-		h5fs__error_hdf5("cannot open dataset '%s'", path);
-		error = H5FS_ECORRUPT;
-		goto out;
-	}
-	if ((error = check_fixed(ftype, path)) < 0)
-		goto out;
-	if (!(ds->esize = H5Tget_size(ftype))) {
-		h5fs__error_hdf5("cannot read the type of '%s'", path);
-		error = H5FS_ECORRUPT;
-		goto out;
-	}
-	ds->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
-	error = ds_shape(ds);
-out:
-	if (ftype >= 0)
-		H5Tclose(ftype);
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	if (error < 0)
-		ds_close(ds);
-	return error;
-}
-
-/* Select elements [e0, e1) in C order as a union of hyperslabs. */
-static int select_linear(hid_t space, int ndim, const hsize_t *dims, uint64_t e0, uint64_t e1)
-{
-	hsize_t start[H5S_MAX_RANK], count[H5S_MAX_RANK];
-	uint64_t sz[H5S_MAX_RANK + 1];
-	H5S_seloper_t op = H5S_SELECT_SET;
-
-	if (ndim == 0)
-		return H5Sselect_all(space) < 0 ? -1 : 0;
-	sz[ndim] = 1;
-	for (int k = ndim - 1; k >= 0; k--)
-		sz[k] = sz[k + 1] * dims[k];
-	while (e0 < e1) {
-		uint64_t lim, n, r = e0;
-		int k;
-
-		/* the outermost level whose blocks start at e0 and fit */
-		for (k = 1; k < ndim; k++)
-			if (e0 % sz[k] == 0 && e0 + sz[k] <= e1)
-				break;
-		/* blocks of sz[k] along dimension k-1, within the enclosing block */
-		lim = (e0 / sz[k - 1] + 1) * sz[k - 1];
-		if (lim > e1)
-			lim = e1;
-		n = (lim - e0) / sz[k];
-		for (int i = 0; i < ndim; i++) {
-			start[i] = r / sz[i + 1];
-			r %= sz[i + 1];
-			count[i] = 1;
-		}
-		count[k - 1] = n;
-		for (int i = k; i < ndim; i++) {
-			start[i] = 0;
-			count[i] = dims[i];
-		}
-		if (H5Sselect_hyperslab(space, op, start, NULL, count, NULL) < 0)
-			return -1;
-		op = H5S_SELECT_OR;
-		e0 += n * sz[k];
-	}
-	return 0;
-}
-
-/* Read or write elements [e0, e1) of @p ds from or to @p buf. */
-static int ds_io(struct ds *ds, bool write, uint64_t e0, uint64_t e1, void *buf)
-{
-	hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-	hsize_t n = e1 - e0;
-	herr_t rc = -1;
-
-	if (e0 >= e1)
-		return 0;
-	if ((fspace = H5Dget_space(ds->dset)) >= 0 &&
-	    (mspace = H5Screate_simple(1, &n, NULL)) >= 0 &&
-	    select_linear(fspace, ds->ndim, ds->dims, e0, e1) == 0)
-		rc = write ? H5Dwrite(ds->dset, ds->type, mspace, fspace, H5P_DEFAULT, buf)
-			   : H5Dread(ds->dset, ds->type, mspace, fspace, H5P_DEFAULT, buf);
-	if (rc < 0)
-		h5fs__error_hdf5("cannot %s dataset '%s'", write ? "write" : "read", ds->path);
-	if (fspace >= 0)
-		H5Sclose(fspace);
-	if (mspace >= 0)
-		H5Sclose(mspace);
-	return rc < 0 ? H5FS_ERROR : 0;
-}
-
-/* h5fs_stage_base_fn over an open dataset: its bytes [off, off + len). */
-static int ds_base(void *buf, size_t len, uint64_t off, void *payload)
-{
-	struct ds *ds = payload;
-	uint64_t e0, e1, end = off + len;
-	unsigned char *tmp;
-	int error;
-
-	if (end > ds->size) {	/* past the old end: zeros */
-		uint64_t keep = off < ds->size ? ds->size - off : 0;
-
-		memset((unsigned char *)buf + keep, 0, (size_t)(len - keep));
-		len = (size_t)keep;
-		end = off + len;
-	}
-	if (!len)
-		return 0;
-	e0 = off / ds->esize;
-	e1 = (end + ds->esize - 1) / ds->esize;
-	if (off % ds->esize == 0 && end % ds->esize == 0)
-		return ds_io(ds, false, e0, e1, buf);
-	if (!(tmp = malloc((size_t)(e1 - e0) * ds->esize)))
-		return h5fs__error_oom();
-	if ((error = ds_io(ds, false, e0, e1, tmp)) == 0)
-		memcpy(buf, tmp + (off - e0 * ds->esize), len);
-	free(tmp);
-	return error;
-}
-
 /* ---- plans ----------------------------------------------------------- */
 
 struct plan {
 	h5fs_commit_info *info;
-	struct ds old;		/* open when the dataset exists */
+	struct h5fs__ds old;		/* open when the dataset exists */
 	hid_t type;		/* create: the new type */
 	int fortran;		/* create from NPY: Fortran order, ndim >= 2 */
 	bool early;		/* h5fs_commit_early(): the data has not all arrived */
@@ -347,7 +135,7 @@ static int plan_type(struct plan *p, const char *dtype)
 		return error;
 	}
 	p->info->dtype = norm;
-	return check_fixed(p->type, p->info->path);
+	return h5fs__check_fixed(p->type, p->info->path);
 }
 
 static int plan_npy(struct plan *p, const h5fs_stage *st)
@@ -479,7 +267,7 @@ static int plan_create(struct plan *p, hid_t fid, const char *path, const h5fs_s
 		return H5FS_ENOTFOUND;
 	}
 	free(parent);
-	error = ds_open(&p->old, fid, info->path);
+	error = h5fs__ds_open(&p->old, fid, info->path);
 	if (error == H5FS_ENOTFOUND) {
 		h5fs_error_clear();
 		return 0;
@@ -493,7 +281,7 @@ static int plan_create(struct plan *p, hid_t fid, const char *path, const h5fs_s
 }
 
 /* The shape of a replacement: same trailing dims, else 1-D. */
-static int replace_shape(h5fs_commit_info *info, const struct ds *old, uint64_t size)
+static int replace_shape(h5fs_commit_info *info, const struct h5fs__ds *old, uint64_t size)
 {
 	uint64_t row = old->esize;
 
@@ -509,6 +297,11 @@ static int replace_shape(h5fs_commit_info *info, const struct ds *old, uint64_t 
 	return set_shape(info, old->esize, size, info->path);
 }
 
+static struct h5fs_commit_undo *undo_of(const h5fs_commit_options *opts)
+{
+	return opts && opts->version >= 3 ? opts->undo : NULL;
+}
+
 static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_stage *st, const h5fs_commit_options *opts)
 {
 	h5fs_commit_info *info = p->info;
@@ -522,7 +315,7 @@ static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_sta
 		return plan_create(p, fid, path, st, opts);
 	if (!(info->path = h5fs__strdup(path)))
 		return H5FS_ENOMEM;
-	if ((error = ds_open(&p->old, fid, path)) < 0)
+	if ((error = h5fs__ds_open(&p->old, fid, path)) < 0)
 		return error;
 	if ((error = h5fs_dtype_from_hid(&info->dtype, p->old.type)) < 0)
 		return error;
@@ -547,8 +340,10 @@ static int plan_make(struct plan *p, hid_t fid, const char *path, const h5fs_sta
 	if ((error = replace_shape(info, &p->old, size)) < 0)
 		return error;
 	info->mpi_mode = "replace";
+	/* with an undo, a shrink keeps the old dataset whole: a replace */
 	if (p->old.chunked && p->old.ndim >= 1 && info->ndim == p->old.ndim &&
-	    (p->old.maxdims[0] == H5S_UNLIMITED || info->dims[0] <= p->old.maxdims[0])) {
+	    (p->old.maxdims[0] == H5S_UNLIMITED || info->dims[0] <= p->old.maxdims[0]) &&
+	    !(undo_of(opts) && size < p->old.size && !h5fs__undo_sealed(undo_of(opts), path))) {
 		info->kind = H5FS_COMMIT_RESIZE;
 		info->write_bytes = si.dirty_bytes + (size - si.base_limit);
 		return 0;
@@ -573,7 +368,7 @@ static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const c
 	H5FS_ASSERT_ARG(fid >= 0 && path && *path == '/' && st);
 	if (!opts)
 		opts = &defaults;
-	if (opts->version != H5FS_COMMIT_OPTIONS_VERSION && opts->version != 1) {
+	if (opts->version < 1 || opts->version > H5FS_COMMIT_OPTIONS_VERSION) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "unknown commit options version %u", opts->version);
 		return H5FS_EINVALID;
 	}
@@ -584,7 +379,7 @@ static int plan_begin(struct plan *p, h5fs_commit_info *info, hid_t fid, const c
 
 static void plan_end(struct plan *p)
 {
-	ds_close(&p->old);
+	h5fs__ds_close(&p->old);
 	if (p->type >= 0)
 		H5Tclose(p->type);
 	p->type = H5I_INVALID_HID;
@@ -601,117 +396,15 @@ int h5fs_commit_plan(h5fs_commit_info *out, hid_t fid, const char *path, const h
 	return error;
 }
 
-/* ---- the undo log ---------------------------------------------------- */
-
-struct undo_rec {
-	uint64_t e0, e1;
-	unsigned char *mem;	/* or NULL: in the file at foff */
-	uint64_t foff;
-};
-
-struct undo {
-	struct undo_rec *rec;
-	size_t n, alloc;
-	size_t mem_bytes;
-	int fd;
-	uint64_t fsize;
-	const char *dir;
-};
-
-static void undo_free(struct undo *u)
-{
-	for (size_t i = 0; i < u->n; i++)
-		free(u->rec[i].mem);
-	free(u->rec);
-	if (u->fd >= 0)
-		close(u->fd);
-}
-
-static int undo_file(struct undo *u)
-{
-	const char *tmp = getenv("TMPDIR");
-	char *path;
-
-	if (asprintf(&path, "%s/.h5fs-undo-XXXXXX", u->dir ? u->dir : (tmp && *tmp ? tmp : "/tmp")) < 0)
-		return h5fs__error_oom();
-	u->fd = mkostemp(path, O_CLOEXEC);
-	if (u->fd < 0) {
-		h5fs__error_set(H5FS_ERROR_OS, "cannot make an undo file '%s': %s", path, strerror(errno));
-		free(path);
-		return H5FS_ERROR;
-	}
-	unlink(path);
-	free(path);
-	return 0;
-}
-
-static int undo_push(struct undo *u, uint64_t e0, uint64_t e1, const unsigned char *buf, size_t len)
-{
-	struct undo_rec *r;
-	int error;
-
-	if (u->n == u->alloc) {
-		size_t n = u->alloc ? u->alloc * 2 : 16;
-
-		if (!(r = realloc(u->rec, n * sizeof(*r))))
-			return h5fs__error_oom();
-		u->rec = r;
-		u->alloc = n;
-	}
-	r = &u->rec[u->n];
-	r->e0 = e0;
-	r->e1 = e1;
-	r->mem = NULL;
-	if (u->mem_bytes + len <= H5FS_COMMIT_UNDO_LIMIT) {
-		if (!(r->mem = malloc(len ? len : 1)))
-			return h5fs__error_oom();
-		memcpy(r->mem, buf, len);
-		u->mem_bytes += len;
-	} else {
-		if (u->fd < 0 && (error = undo_file(u)) < 0)
-			return error;
-		r->foff = u->fsize;
-		for (size_t done = 0; done < len;) {
-			ssize_t n = pwrite(u->fd, buf + done, len - done, (off_t)(u->fsize + done));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				h5fs__error_set(H5FS_ERROR_OS, "cannot write the undo file: %s", n < 0 ? strerror(errno) : "short write");
-				return H5FS_ERROR;
-			}
-			done += (size_t)n;
-		}
-		u->fsize += len;
-	}
-	u->n++;
-	return 0;
-}
-
-/* Write the old bytes back, newest first; best effort. */
-static void undo_apply(struct undo *u, struct ds *ds)
-{
-	for (size_t i = u->n; i-- > 0;) {
-		struct undo_rec *r = &u->rec[i];
-		size_t len = (size_t)(r->e1 - r->e0) * ds->esize;
-		unsigned char *buf = r->mem;
-
-		if (!buf) {
-			if (!(buf = malloc(len)) || pread(u->fd, buf, len, (off_t)r->foff) != (ssize_t)len) {
-				free(buf);
-				continue;
-			}
-		}
-		ds_io(ds, true, r->e0, r->e1, buf);
-		if (buf != r->mem)
-			free(buf);
-	}
-}
-
 /* ---- in place and resize --------------------------------------------- */
 
-/* Write the ranges of @p st that changed below @p limit (bytes) into @p ds. */
-static int write_ranges(struct ds *ds, const h5fs_stage *st, uint64_t limit, uint64_t old_nelem, struct undo *u)
+/*
+ * Write the ranges of @p st that changed below @p limit (bytes) into
+ * @p ds, keeping what they overwrite in @p u; with @p save_only, just
+ * keep it (before another process writes them: h5fs_commit_undo_expect()).
+ */
+static int write_ranges(struct h5fs__ds *ds, const h5fs_stage *st, uint64_t limit, uint64_t old_nelem,
+			struct h5fs__undo_log *u, bool save_only)
 {
 	const h5fs_stage_extent *ext;
 	h5fs_stage_info si;
@@ -766,11 +459,13 @@ static int write_ranges(struct ds *ds, const h5fs_stage *st, uint64_t limit, uin
 
 			memset(buf, 0, len);
 			if (o1 > c0 &&
-			    ((error = ds_io(ds, false, c0, o1, buf)) < 0 ||
-			     (error = undo_push(u, c0, o1, buf, (size_t)(o1 - c0) * ds->esize)) < 0))
+			    ((error = h5fs__ds_io(ds, false, c0, o1, buf)) < 0 ||
+			     (error = h5fs__undo_log_push(u, c0, o1, buf, (size_t)(o1 - c0) * ds->esize)) < 0))
 				break;
+			if (save_only)
+				continue;
 			if ((error = h5fs_stage_read(st, buf, len, c0 * ds->esize, &got, NULL, NULL)) < 0 ||
-			    (error = ds_io(ds, true, c0, c1, buf)) < 0)
+			    (error = h5fs__ds_io(ds, true, c0, c1, buf)) < 0)
 				break;
 		}
 	}
@@ -778,26 +473,15 @@ static int write_ranges(struct ds *ds, const h5fs_stage *st, uint64_t limit, uin
 	return error;
 }
 
-static int set_rows(struct ds *ds, uint64_t rows)
+/*
+ * In place or resized: with @p undo, the bytes overwritten and the old
+ * extent stay recorded there after a success (the undo log is kept
+ * instead of dropped).
+ */
+static int commit_in_place(struct plan *p, const h5fs_stage *st, struct h5fs_commit_undo *undo)
 {
-	hsize_t dims[H5S_MAX_RANK];
-	int error;
-
-	memcpy(dims, ds->dims, sizeof(dims));
-	dims[0] = rows;
-	if (H5Dset_extent(ds->dset, dims) < 0) {
-		h5fs__error_hdf5("cannot resize dataset '%s'", ds->path);
-		return H5FS_ERROR;
-	}
-	if ((error = ds_shape(ds)) < 0)
-		return error;
-	return 0;
-}
-
-static int commit_in_place(struct plan *p, const h5fs_stage *st)
-{
-	struct ds *ds = &p->old;
-	struct undo u = { NULL, 0, 0, 0, -1, 0, NULL };
+	struct h5fs__ds *ds = &p->old;
+	struct h5fs__undo_log u = H5FS__UNDO_LOG_INIT;
 	uint64_t old_rows = ds->ndim ? ds->dims[0] : 0, old_nelem = ds->nelem;
 	uint64_t new_size = p->info->new_size;
 	bool grow = new_size > ds->size;
@@ -807,28 +491,33 @@ static int commit_in_place(struct plan *p, const h5fs_stage *st)
 	if (h5fs_stage_path(st)) {
 		h5fs_path_parent(&dir, h5fs_stage_path(st));
 		u.dir = dir;
+	} else {
+		u.dir = h5fs__undo_dir(undo);
 	}
-	if (p->info->kind == H5FS_COMMIT_RESIZE && grow && (error = set_rows(ds, p->info->dims[0])) < 0)
+	if (p->info->kind == H5FS_COMMIT_RESIZE && grow && (error = h5fs__set_rows(ds, p->info->dims[0])) < 0)
 		goto out;
-	error = write_ranges(ds, st, new_size, old_nelem, &u);
+	error = write_ranges(ds, st, new_size, old_nelem, &u, false);
 	if (error == 0 && p->info->kind == H5FS_COMMIT_RESIZE && !grow)
-		error = set_rows(ds, p->info->dims[0]);
+		error = h5fs__set_rows(ds, p->info->dims[0]);
 	if (error < 0) {
 		const h5fs_error *e = h5fs_error_last();
 		int klass = e->klass;
 		char *msg = h5fs__strdup(e->message);
 
-		undo_apply(&u, ds);
+		h5fs__undo_log_apply(&u, ds);
 		if (p->info->kind == H5FS_COMMIT_RESIZE && ds->ndim && ds->dims[0] != old_rows)
-			set_rows(ds, old_rows);
+			h5fs__set_rows(ds, old_rows);
 		h5fs__hdf5_clear();
 		if (msg)
 			h5fs__error_set(klass, "%s", msg);
 		free(msg);
+	} else if (undo) {
+		u.dir = NULL;
+		error = h5fs__undo_take_bytes(undo, p->info->path, &u, p->info->kind == H5FS_COMMIT_RESIZE, old_rows);
 	}
 out:
 	free(dir);
-	undo_free(&u);
+	h5fs__undo_log_free(&u);
 	return error;
 }
 
@@ -892,19 +581,6 @@ out:
 	if (a >= 0)
 		H5Aclose(a);
 	return c->error < 0 ? -1 : 0;
-}
-
-/* A hidden name beside @p path: DIR/.h5fs-KIND.NAME.PID.N */
-static int hidden_name(char **out, const char *path, const char *kind)
-{
-	const char *slash = strrchr(path, '/');
-	unsigned int n = atomic_fetch_add(&tmp_counter, 1);
-
-	if (asprintf(out, "%.*s/.h5fs-%s.%s.%ld.%u", (int)(slash - path), path, kind, slash + 1, (long)getpid(), n) < 0) {
-		*out = NULL;
-		return h5fs__error_oom();
-	}
-	return 0;
 }
 
 /* The creation properties of a replacement of @p old for the new shape. */
@@ -980,7 +656,7 @@ static int make_temp(char **tmp_path, hid_t fid, const char *path, hid_t type, i
 		dims[i] = udims[i];
 		bytes = dims[i] && bytes > UINT64_MAX / dims[i] ? UINT64_MAX : bytes * dims[i];
 	}
-	if ((error = hidden_name(&tmp, path, "tmp")) < 0)
+	if ((error = h5fs__hidden_name(&tmp, path, "tmp")) < 0)
 		return error;
 	if ((dcpl = replacement_dcpl(old, ndim, dims, maxdims, esize, bytes)) < 0 ||
 	    (early && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0) ||
@@ -1029,7 +705,7 @@ static int swap_links(hid_t fid, const char *tmp, const char *path)
 		}
 		return 0;
 	}
-	if ((error = hidden_name(&aside, path, "old")) < 0)
+	if ((error = h5fs__hidden_name(&aside, path, "old")) < 0)
 		return error;
 	if (H5Lmove(fid, path, fid, aside, H5P_DEFAULT, H5P_DEFAULT) < 0) {
 		h5fs__error_hdf5("cannot move '%s' aside", path);
@@ -1063,7 +739,7 @@ int h5fs_commit_swap(hid_t fid, const char *tmp_path, const char *path)
 
 int h5fs_commit_prepare(char **tmp_path, hid_t fid, const char *path, const char *dtype, int ndim, const uint64_t *dims)
 {
-	struct ds old = DS_INIT;
+	struct h5fs__ds old = H5FS__DS_INIT;
 	hid_t type = H5I_INVALID_HID;
 	char *have = NULL;
 	int error;
@@ -1076,7 +752,7 @@ int h5fs_commit_prepare(char **tmp_path, hid_t fid, const char *path, const char
 	}
 	if ((error = h5fs__init()) < 0)
 		return error;
-	error = ds_open(&old, fid, path);
+	error = h5fs__ds_open(&old, fid, path);
 	if (error == H5FS_ENOTFOUND)
 		error = 0;
 	if (error < 0)
@@ -1091,7 +767,7 @@ int h5fs_commit_prepare(char **tmp_path, hid_t fid, const char *path, const char
 		error = H5FS_ERROR;
 		goto out;
 	}
-	if ((error = check_fixed(type, path)) < 0)
+	if ((error = h5fs__check_fixed(type, path)) < 0)
 		goto out;
 	error = make_temp(tmp_path, fid, path, type, ndim, dims, old.dset, true);
 out:
@@ -1099,7 +775,7 @@ out:
 	free(have);
 	if (type >= 0)
 		H5Tclose(type);
-	ds_close(&old);
+	h5fs__ds_close(&old);
 	return error;
 }
 
@@ -1125,7 +801,7 @@ static void transpose(unsigned char *dst, const unsigned char *src, int ndim, co
 	}
 }
 
-static int write_full(struct ds *nds, const h5fs_stage *st, struct plan *p)
+static int write_full(struct h5fs__ds *nds, const h5fs_stage *st, struct plan *p)
 {
 	uint64_t off = p->info->data_offset;
 	size_t welems = WINDOW / nds->esize ? WINDOW / nds->esize : 1, got;
@@ -1142,7 +818,7 @@ static int write_full(struct ds *nds, const h5fs_stage *st, struct plan *p)
 		if ((error = h5fs_stage_read(st, src, bytes, off, &got, NULL, NULL)) < 0)
 			goto out;
 		transpose(buf, src, p->info->ndim, p->info->dims, nds->esize, nds->nelem);
-		error = ds_io(nds, true, 0, nds->nelem, buf);
+		error = h5fs__ds_io(nds, true, 0, nds->nelem, buf);
 		goto out;
 	}
 	if (!(buf = malloc(welems * nds->esize)))
@@ -1152,9 +828,9 @@ static int write_full(struct ds *nds, const h5fs_stage *st, struct plan *p)
 		size_t len = (size_t)(c1 - c0) * nds->esize;
 
 		memset(buf, 0, len);
-		if ((error = h5fs_stage_read(st, buf, len, off + c0 * nds->esize, &got, p->old.dset >= 0 && !off ? ds_base : NULL, &p->old)) < 0)
+		if ((error = h5fs_stage_read(st, buf, len, off + c0 * nds->esize, &got, p->old.dset >= 0 && !off ? h5fs__ds_base : NULL, &p->old)) < 0)
 			break;
-		error = ds_io(nds, true, c0, c1, buf);
+		error = h5fs__ds_io(nds, true, c0, c1, buf);
 	}
 out:
 	free(src);
@@ -1165,7 +841,7 @@ out:
 static int commit_replace(struct plan *p, hid_t fid, const h5fs_stage *st)
 {
 	h5fs_commit_info *info = p->info;
-	struct ds nds = DS_INIT;
+	struct h5fs__ds nds = H5FS__DS_INIT;
 	hid_t type = p->type >= 0 ? p->type : p->old.type;
 	char *tmp = NULL;
 	int error;
@@ -1173,20 +849,20 @@ static int commit_replace(struct plan *p, hid_t fid, const h5fs_stage *st)
 	/* a create over an existing dataset reads nothing of the old one */
 	if ((error = make_temp(&tmp, fid, info->path, type, info->ndim, info->dims, p->old.dset, false)) < 0)
 		return error;
-	if ((error = ds_open(&nds, fid, tmp)) < 0)
+	if ((error = h5fs__ds_open(&nds, fid, tmp)) < 0)
 		goto fail;
 	if (info->kind == H5FS_COMMIT_CREATE && p->old.dset >= 0)
-		ds_close(&p->old);
+		h5fs__ds_close(&p->old);
 	if ((error = write_full(&nds, st, p)) < 0)
 		goto fail;
-	ds_close(&nds);
-	ds_close(&p->old);
+	h5fs__ds_close(&nds);
+	h5fs__ds_close(&p->old);
 	if ((error = swap_links(fid, tmp, info->path)) < 0)
 		goto fail;
 	free(tmp);
 	return 0;
 fail:
-	ds_close(&nds);
+	h5fs__ds_close(&nds);
 	if (H5Lexists(fid, tmp, H5P_DEFAULT) > 0) {
 		const h5fs_error *e = h5fs_error_last();
 		char *msg = h5fs__strdup(e->message);
@@ -1292,14 +968,14 @@ out:
 static int prepared_matches(struct plan *p, hid_t fid, const char *prepared, const h5fs_stage *st)
 {
 	h5fs_commit_info *info = p->info;
-	struct ds nds = DS_INIT;
+	struct h5fs__ds nds = H5FS__DS_INIT;
 	uint64_t foff = 0, lo = 0, hi = 0;
 	int live = h5fs_stage_sink_get(st, &foff, &lo, &hi), match;
 	haddr_t off;
 
-	if (ds_open(&nds, fid, prepared) < 0 || (off = raw_offset(nds.dset)) == HADDR_UNDEF ||
+	if (h5fs__ds_open(&nds, fid, prepared) < 0 || (off = raw_offset(nds.dset)) == HADDR_UNDEF ||
 	    (live && (uint64_t)off != foff)) {
-		ds_close(&nds);
+		h5fs__ds_close(&nds);
 		h5fs__hdf5_clear();
 		if (!live) {
 			h5fs_error_clear();
@@ -1313,7 +989,7 @@ static int prepared_matches(struct plan *p, hid_t fid, const char *prepared, con
 		nds.ndim == info->ndim && H5Tequal(nds.type, p->type) > 0;
 	for (int i = 0; match && i < nds.ndim; i++)
 		match = nds.dims[i] == info->dims[i];
-	ds_close(&nds);
+	h5fs__ds_close(&nds);
 	h5fs__hdf5_clear();
 	return match;
 }
@@ -1325,7 +1001,7 @@ static int commit_prepared(struct plan *p, hid_t fid, const char *prepared, h5fs
 
 	if ((error = h5fs_stage_sink_fill(st)) < 0)
 		return error;
-	ds_close(&p->old);
+	h5fs__ds_close(&p->old);
 	if ((error = swap_links(fid, prepared, p->info->path)) < 0)
 		return error;
 	/* the sink is the dataset now: later writes are staged again */
@@ -1337,6 +1013,7 @@ int h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path, h5fs_stage *
 {
 	h5fs_commit_info local;
 	h5fs_commit_info *info = out ? out : &local;
+	struct h5fs_commit_undo *undo = undo_of(opts);
 	const char *prepared = NULL;
 	struct plan p;
 	int error;
@@ -1345,12 +1022,17 @@ int h5fs_commit(h5fs_commit_info *out, hid_t fid, const char *path, h5fs_stage *
 		goto out;
 	if (opts && opts->version >= 2)
 		prepared = opts->prepared;
+	/* a replace or create swaps links: the undo keeps the old dataset first */
+	if (info->kind == H5FS_COMMIT_REPLACE || info->kind == H5FS_COMMIT_CREATE)
+		error = h5fs__undo_before_swap(undo, fid, info->path);
+	if (error < 0)
+		goto out;
 	switch (info->kind) {
 	case H5FS_COMMIT_NONE:
 		goto out;
 	case H5FS_COMMIT_INPLACE:
 	case H5FS_COMMIT_RESIZE:
-		error = commit_in_place(&p, st);
+		error = commit_in_place(&p, st, undo);
 		break;
 	case H5FS_COMMIT_CREATE:
 		if (prepared && (error = prepared_matches(&p, fid, prepared, st)) == 1) {
@@ -1623,5 +1305,33 @@ out:
 	}
 	free(out);
 	h5fs_strarray_free(argv);
+	return error;
+}
+
+/* ---- before a commit another process makes --------------------------- */
+
+int h5fs_commit_undo_expect(h5fs_commit_undo *u, hid_t fid, const h5fs_commit_info *plan, const h5fs_stage *st)
+{
+	struct h5fs__ds ds = H5FS__DS_INIT;
+	struct h5fs__undo_log log = H5FS__UNDO_LOG_INIT;
+	int error;
+
+	H5FS_ASSERT_ARG(u && plan && plan->path && fid >= 0 && st);
+	if ((error = h5fs__init()) < 0)
+		return error;
+	if (plan->kind == H5FS_COMMIT_NONE || h5fs__undo_sealed(u, plan->path))
+		return 0;
+	/* the helper replaces (a resize too) or creates: keep the old one */
+	if (!plan->mpi_mode || strcmp(plan->mpi_mode, "inplace"))
+		return h5fs__undo_before_swap(u, fid, plan->path);
+	/* it writes in place: keep the bytes it will overwrite */
+	if ((error = h5fs__ds_open(&ds, fid, plan->path)) < 0)
+		return error;
+	log.dir = h5fs__undo_dir(u);
+	error = write_ranges(&ds, st, plan->new_size, ds.nelem, &log, true);
+	if (error == 0)
+		error = h5fs__undo_take_bytes(u, plan->path, &log, 0, 0);
+	h5fs__undo_log_free(&log);
+	h5fs__ds_close(&ds);
 	return error;
 }

@@ -162,3 +162,34 @@ void th_holder_kill(int pid)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
+
+void *th_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+char *th_dump(const char *file)
+{
+	const char *txt = th_path("dump.txt");
+	char *cmd;
+	size_t len;
+
+	assert_true(asprintf(&cmd, "h5dump '%s' > '%s' 2>&1", file, txt) >= 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return th_read_file(txt, &len);
+}

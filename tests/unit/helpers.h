@@ -45,6 +45,12 @@ void th_require_h5py(void);
 int th_holder(int (*take)(void *arg), void *arg);
 void th_holder_kill(int pid);
 
+/* The whole of file @p path (malloc'd, NUL after *len bytes); fails the test when unreadable. */
+void *th_read_file(const char *path, size_t *len);
+
+/* h5dump's text of @p file: the file's whole content as the tool sees it (malloc'd). */
+char *th_dump(const char *file);
+
 /* Fail when any HDF5 id of any file is still open. */
 void th_assert_no_open_ids_at(const char *file, int line);
 #define th_assert_no_open_ids() th_assert_no_open_ids_at(__FILE__, __LINE__)

@@ -30,23 +30,6 @@ static uint64_t image_size(hid_t fid, const char *name)
 	return n;
 }
 
-static void *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void write_file(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -54,21 +37,6 @@ static void write_file(const char *path, const void *buf, size_t len)
 	assert_non_null(f);
 	assert_int_equal(fwrite(buf, 1, len, f), len);
 	fclose(f);
-}
-
-/* h5dump's text of @p file (the file's whole content, as the tool sees it). */
-static char *dump(const char *file)
-{
-	char *cmd, *out;
-	size_t len;
-	const char *txt = th_path("dump.txt");
-
-	assert_true(asprintf(&cmd, "h5dump '%s' > '%s' 2>&1", file, txt) >= 0);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	out = read_file(txt, &len);
-	out[len] = '\0';
-	return out;
 }
 
 static h5fs_stage *stage_for(hid_t fid, const char *name)
@@ -99,7 +67,7 @@ static void test_commit__in_place_unaligned(void **state)
 		"    f.create_dataset('c', data=np.arange(1000, dtype='<f8').reshape(100, 10), chunks=(7, 3), compression='gzip')\n"
 		"    f['a'].attrs['unit'] = 'm'\n"
 		"    open(sys.argv[1] + '/inplace.old', 'wb').write(a.tobytes())\n"), 0);
-	img = read_file(old, &len);
+	img = th_read_file(old, &len);
 	assert_int_equal(len, 160);
 	fid = open_rw(f);
 	st = stage_for(fid, "/a");
@@ -285,7 +253,7 @@ static void test_commit__refused_changes_nothing(void **state)
 		"    f['d'].attrs['x'] = 1\n"
 		"    f['v'] = np.array(['a', 'bc'], dtype=h5py.string_dtype())\n"
 		"    f.create_group('g')\n"), 0);
-	before = dump(f);
+	before = th_dump(f);
 	fid = open_rw(f);
 	/* 3 bytes more: no whole number of elements */
 	st = stage_for(fid, "/d");
@@ -330,7 +298,7 @@ static void test_commit__refused_changes_nothing(void **state)
 	h5fs_stage_free(st);
 	H5Fclose(fid);
 	th_assert_no_open_ids();
-	after = dump(f);
+	after = th_dump(f);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -366,7 +334,7 @@ static void test_commit__npy_create(void **state)
 		size_t len;
 		h5fs_stage *st = stage_for(fid, NULL);
 
-		bytes = read_file(th_path("%s.npy", names[i]), &len);
+		bytes = th_read_file(th_path("%s.npy", names[i]), &len);
 		th_ok(h5fs_stage_write(st, bytes, len, 0));
 		assert_true(asprintf(&path, "/g/%s.npy", names[i]) >= 0);
 		assert_true(asprintf(&target, "/g/%s", names[i]) >= 0);
@@ -474,7 +442,7 @@ static void test_commit__plan_and_mpi_argv(void **state)
 	assert_int_equal(th_python(
 		"with h5py.File(sys.argv[1] + '/plan.h5', 'w') as f:\n"
 		"    f['d'] = np.zeros((5, 3))\n"), 0);
-	before = dump(f);
+	before = th_dump(f);
 	fid = open_rw(f);
 	st = stage_for(fid, "/d");
 	th_ok(h5fs_stage_truncate(st, 7 * 24));
@@ -485,7 +453,7 @@ static void test_commit__plan_and_mpi_argv(void **state)
 	h5fs_commit_info_release(&info);
 	h5fs_stage_free(st);
 	H5Fclose(fid);
-	after = dump(f);
+	after = th_dump(f);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);

@@ -119,6 +119,18 @@ H5FS_EXTERN(void) h5fs_codec_buffer_free(void *buf, hid_t type, int ndim, const 
  */
 H5FS_EXTERN(int) h5fs_codec_infer(hid_t *type, int *ndim, hsize_t *dims, void **buf, const char *text, size_t len);
 
+/**
+ * Select the elements [@p e0, @p e1) in C order of a simple dataspace of
+ * rank @p ndim and extent @p dims, as a union of at most 2 * ndim - 1
+ * hyperslabs (a partial row, whole rows, whole planes, ... and back
+ * down); nothing for an empty range, everything for a scalar (rank 0).
+ * Read against a 1-D memory space of e1 - e0 elements, the elements come
+ * in C order.
+ *
+ * @return 0, -1 when HDF5 refused the selection (or the rank is out of range)
+ */
+H5FS_EXTERN(int) h5fs_select_linear(hid_t space, int ndim, const hsize_t *dims, uint64_t e0, uint64_t e1);
+
 H5FS_END_DECL
 
 #endif

@@ -289,11 +289,17 @@ typedef struct {
 	 * this stage, which the stage's sink fills; NULL for none.
 	 */
 	const char *prepared;
+	/**
+	 * version 3: record in it how to take this commit back (see
+	 * h5fs_commit_undo), or NULL.  With it, a resize that shrinks the
+	 * dataset is made as a replace (the old one is kept, not cut).
+	 */
+	struct h5fs_commit_undo *undo;
 } h5fs_commit_options;
 
-/* version 1 (without prepared) is accepted too */
-#define H5FS_COMMIT_OPTIONS_VERSION 2
-#define H5FS_COMMIT_OPTIONS_INIT { H5FS_COMMIT_OPTIONS_VERSION, 0, NULL, NULL, NULL }
+/* versions 1 (without prepared) and 2 (without undo) are accepted too */
+#define H5FS_COMMIT_OPTIONS_VERSION 3
+#define H5FS_COMMIT_OPTIONS_INIT { H5FS_COMMIT_OPTIONS_VERSION, 0, NULL, NULL, NULL, NULL }
 
 /** What a commit does: from h5fs_commit_plan(), or what h5fs_commit() did. */
 typedef struct {
@@ -318,6 +324,72 @@ typedef struct {
 	/** 1 when opts->prepared became the dataset (it is gone under its hidden name) */
 	int prepared_used;
 } h5fs_commit_info;
+
+/**
+ * How to take back a series of commits of one dataset (one open file):
+ * given as h5fs_commit_options.undo to every commit that more writes to
+ * the same open file may follow (a flush: the shell's `>` closes a
+ * duplicated descriptor before it writes), so that when a later commit
+ * is refused the dataset can be put back exactly as it was before the
+ * first one (h5fs_commit_undo_apply()), and otherwise kept
+ * (h5fs_commit_undo_drop()).  What it records, per commit:
+ *
+ * - a replace, or a create over an existing dataset: a hard link to the
+ *   old dataset under a hidden name beside it (".h5fs-old.NAME.PID.N"),
+ *   so the old object outlives the swap at no copying cost;
+ * - a create where nothing was: that nothing was there;
+ * - an in-place write or a growing resize: the bytes it overwrote (the
+ *   undo copy the commit makes anyway: memory up to
+ *   H5FS_COMMIT_UNDO_LIMIT, then an unlinked file) and the old extent.
+ *
+ * Once the original dataset is kept (or known absent), later commits add
+ * nothing.  Not thread-safe; the HDF5 lock as for h5fs_commit().
+ */
+typedef struct h5fs_commit_undo h5fs_commit_undo;
+
+/**
+ * @param dir where undo copies above the memory limit go (NULL: $TMPDIR)
+ * @return 0, H5FS_ENOMEM
+ */
+H5FS_EXTERN(int) h5fs_commit_undo_new(h5fs_commit_undo **out, const char *dir);
+
+/** Free it; a kept dataset stays in the file (drop or apply first).  NULL is a no-op. */
+H5FS_EXTERN(void) h5fs_commit_undo_free(h5fs_commit_undo *u);
+
+/** 1 when it holds anything to undo, else 0. */
+H5FS_EXTERN(int) h5fs_commit_undo_pending(const h5fs_commit_undo *u);
+
+/**
+ * Before a commit that another process makes (h5fs-mpiwrite) of what
+ * @p plan (h5fs_commit_plan() of @p st) says: record how to take it
+ * back, as h5fs_commit() does with opts->undo.  For the helper's
+ * "replace" and "new" modes the old dataset is kept (or noted absent);
+ * for "inplace" the bytes the helper will overwrite are read and kept.
+ *
+ * @return 0, H5FS_ERROR, H5FS_ENOMEM
+ */
+H5FS_EXTERN(int) h5fs_commit_undo_expect(h5fs_commit_undo *u, hid_t fid, const h5fs_commit_info *plan,
+					 const h5fs_stage *st);
+
+/**
+ * Put the dataset back as it was before the first recorded commit:
+ * newest first, whatever a commit made is deleted, a kept dataset is
+ * moved back to its name, overwritten bytes are written back and the
+ * extent restored; then flush.  Best effort: every step is tried; the
+ * undo is empty afterwards.
+ *
+ * @return 0, or the first failure (H5FS_ERROR: the message names it)
+ */
+H5FS_EXTERN(int) h5fs_commit_undo_apply(h5fs_commit_undo *u, hid_t fid);
+
+/**
+ * Keep the commits: delete the kept datasets, forget the rest, flush.
+ * The undo is empty afterwards.
+ *
+ * @return 0, H5FS_ERROR (a kept dataset could not be deleted: it stays
+ *	   under its hidden name)
+ */
+H5FS_EXTERN(int) h5fs_commit_undo_drop(h5fs_commit_undo *u, hid_t fid);
 
 /** Free the contents of @p info (not @p info itself); NULL is a no-op. */
 H5FS_EXTERN(void) h5fs_commit_info_release(h5fs_commit_info *info);

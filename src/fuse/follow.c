@@ -1,0 +1,420 @@
+/*
+ * Following the file on read-write mounts (DESIGN.md section 5): the tree
+ * shows the file as it was at a mark (h5fs/sys/live.h: stamp and inotify
+ * count), the baseline, taken when the tree was made and whenever the
+ * daemon closes the file after writing it.  Before every request
+ * (h5fs_follow_fresh(), from the ops table of h5fs_follow_ops()) the
+ * file's mark is compared with the baseline; when it moved:
+ *
+ *  - while another program holds the file for writing, the tree is
+ *    served as it is: the index's answers never wait for that writer,
+ *    and they are those of a state of the file from before it came;
+ *  - once nobody holds it, the forked indexer runs again from one state
+ *    of the file (h5fs_index_build_live()) and its tree is merged into
+ *    ours (tree.c); a failed re-index is logged and not tried again
+ *    until the file changes again;
+ *  - a file in SWMR write mode keeps its structure (the writer only
+ *    appends to datasets), so only the extents of growable datasets are
+ *    read again, at most every 0.1 s, through a fresh handle.
+ *
+ * A write of ours moves the mark too: backing.c calls write_opening()
+ * before it opens the file read-write (a change of another program's
+ * since the baseline marks the tree stale, so our write does not hide
+ * it) and write_closed() after it closed it (the new baseline).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5fs/sys/hdf5.h"
+#include "h5fs/sys/live.h"
+#include "h5fs_ll.h"
+
+struct follow {
+	pthread_mutex_t mu;
+	h5fs_live_mark base;	/* the file as the tree shows it */
+	int have_base;
+	int base_swmr;		/* ... taken while a SWMR writer had it */
+	int stale;		/* changed in a way the tree does not show */
+	h5fs_live_mark failed;	/* a re-index of this state failed: not again until it changes */
+	int have_failed;
+	double swmr_at;		/* the last refresh of SWMR extents */
+	h5fs_live_mark writer_seen;	/* the state a writer was last logged at */
+	int have_writer_seen;
+};
+
+static struct follow *FS(struct h5fs_ll *ll)
+{
+	return ll->follow_state;
+}
+
+static int swmr_now(struct h5fs_ll *ll)
+{
+	h5fs_live_holder h;
+
+	return h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR;
+}
+
+static int refresh(struct h5fs_ll *ll);
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr)
+{
+	struct follow *t = FS(ll);
+
+	pthread_mutex_lock(&t->mu);
+	t->base = *m;
+	t->have_base = 1;
+	t->base_swmr = swmr;
+	t->stale = 0;
+	t->have_failed = 0;
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void set_baseline(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+	h5fs_live_mark m;
+
+	if (!t || h5fs_live_mark_get(&m, ll->watch, ll->opts->source_abs) < 0)
+		return;
+	pthread_mutex_lock(&t->mu);
+	/* a change of another program's before our write: keep it visible */
+	if (!t->stale) {
+		t->base = m;
+		t->have_base = 1;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* 1 when the file is not as the tree shows it; *now gets its mark. */
+static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
+{
+	struct follow *t = FS(ll);
+	int ch;
+
+	if (h5fs_live_mark_get(now, ll->watch, ll->opts->source_abs) < 0)
+		return 0;	/* gone: keep serving what we have */
+	pthread_mutex_lock(&t->mu);
+	ch = t->have_base && (t->stale || !h5fs_live_mark_equal(now, &t->base));
+	pthread_mutex_unlock(&t->mu);
+	return ch;
+}
+
+void h5fs_follow_mark_stale(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stale = 1;
+	pthread_mutex_unlock(&t->mu);
+}
+
+int h5fs_follow_own_begin(struct h5fs_ll *ll)
+{
+	h5fs_live_mark now;
+
+	return FS(ll) && !changed(ll, &now);
+}
+
+void h5fs_follow_own_end(struct h5fs_ll *ll, int token)
+{
+	if (token)
+		set_baseline(ll);
+}
+
+static void write_opening(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+	h5fs_live_mark now;
+
+	if (t && changed(ll, &now))
+		h5fs_follow_mark_stale(ll);
+}
+
+/*
+ * A file in SWMR write mode: its writer appends to datasets and makes no
+ * new objects, so the tree stands and only the extents of growable
+ * datasets move.  Read them afresh (at most every 0.1 s) instead of
+ * re-indexing.  With the tree lock held exclusively.
+ */
+static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
+{
+	struct follow *t = FS(ll);
+	uint64_t dims[H5S_MAX_RANK];
+
+	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
+		struct h5fs_node *n = &ll->idx.nodes[i];
+		uint64_t storage = 0, nelems = 1;
+		char *shape, *st = NULL;
+
+		if (n->kind != H5FS_NK_DATASET || (n->flags & (H5FS_NF_DEAD | H5FS_NF_PENDING | H5FS_NF_BAD)) ||
+		    !n->meta[H5FS_M_CHUNKS] || !strcmp(n->meta[H5FS_M_CHUNKS], "null") || n->ndim < 1 ||
+		    n->ndim > H5S_MAX_RANK || (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)))
+			continue;
+		if (h5fs_backing_dims(ll, n, dims, &storage) != 0)
+			continue;
+		for (int d = 0; d < n->ndim; d++)
+			nelems *= dims[d];
+		if (nelems == n->nelems && !memcmp(dims, n->dims, (size_t)n->ndim * sizeof(*dims)))
+			continue;
+		shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)dims, 0);
+		if (!shape || asprintf(&st, "%" PRIu64, storage) < 0) {
+			free(shape);
+			continue;
+		}
+		memcpy(n->dims, dims, (size_t)n->ndim * sizeof(*dims));
+		n->nelems = nelems;
+		n->size = nelems * n->esize;
+		n->storage = storage;
+		free(n->meta[H5FS_M_SHAPE]);
+		n->meta[H5FS_M_SHAPE] = shape;
+		free(n->meta[H5FS_M_STORAGE]);
+		n->meta[H5FS_M_STORAGE] = st;
+		h5fs_tree_inval_inode(ll, n);
+	}
+	t->swmr_at = mono_now();
+	set_base(ll, now, 1);
+}
+
+/*
+ * Before a request: when the file changed since the tree was made, show
+ * the change first.  While another program holds it for writing, the
+ * tree is served as it is (a state of the file before that writer came:
+ * the index's answers never wait for it); once it is gone the file is
+ * re-indexed and merged.  Failures are logged and the old tree served.
+ */
+int h5fs_follow_fresh(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+	h5fs_live_mark now;
+	h5fs_live_holder h;
+	int err = 0, skip;
+
+	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
+		return 0;
+	if (h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
+		return 0;
+	if (h.state == H5FS_LIVE_WRITER) {
+		pthread_mutex_lock(&t->mu);
+		skip = t->have_writer_seen && h5fs_live_mark_equal(&now, &t->writer_seen);
+		t->writer_seen = now;
+		t->have_writer_seen = 1;
+		pthread_mutex_unlock(&t->mu);
+		if (!skip)
+			h5fs_log(H5FS_LOG_DEBUG, "'%s' is being written by another program%s: served as it was",
+				 ll->opts->source_abs, h.pid ? "" : " (superblock)");
+		return 0;
+	}
+	pthread_mutex_lock(&t->mu);
+	skip = (h.state == H5FS_LIVE_SWMR && mono_now() - t->swmr_at < 0.1) ||
+	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
+	pthread_mutex_unlock(&t->mu);
+	if (skip)
+		return 0;
+	pthread_rwlock_wrlock(&ll->tree);
+	if (changed(ll, &now)) {
+		if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale)
+			swmr_refresh(ll, &now);
+		else if ((err = refresh(ll)) != 0) {
+			pthread_mutex_lock(&t->mu);
+			t->failed = now;
+			t->have_failed = 1;
+			pthread_mutex_unlock(&t->mu);
+		}
+	}
+	pthread_rwlock_unlock(&ll->tree);
+	(void)err;	/* logged; the old tree keeps answering */
+	return 0;
+}
+
+static int refresh(struct h5fs_ll *ll)
+{
+	struct h5fs_index nx;
+	h5fs_live_mark at;
+	int rc, err;
+
+	/* no reader in flight and the file closed: then fork the indexer */
+	h5fs_backing_suspend(ll);
+	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at);
+	if (rc != 0) {
+		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
+			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "held by another program" : "see above");
+		h5fs_backing_resume(ll);
+		return rc == H5FS_EXIT_LOCKED ? EAGAIN : EIO;
+	}
+	err = h5fs_tree_merge(ll, &nx);
+	h5fs_index_release(&nx);
+	/* the pread descriptor and the watch follow the file if it was replaced */
+	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
+		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			if (dup2(fd, ll->fd) < 0)
+				h5fs_log(H5FS_LOG_WARN, "cannot reopen '%s'", ll->opts->source_abs);
+			close(fd);
+		}
+		if (h5fs_live_watch_rearm(ll->watch) < 0)
+			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
+				 h5fs_error_last()->message);
+		/* the rearm counted a change: the tree shows the file as indexed */
+		h5fs_live_mark_get(&at, ll->watch, ll->opts->source_abs);
+	}
+	fstat(ll->fd, &ll->st);
+	set_base(ll, &at, swmr_now(ll));
+	h5fs_backing_resume(ll);
+	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
+		 ll->idx.nnodes);
+	return err;
+}
+
+
+static void write_closed(struct h5fs_ll *ll)
+{
+	set_baseline(ll);
+}
+
+int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
+{
+	struct follow *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->mu, NULL);
+	ll->follow_state = t;
+	set_base(ll, at, swmr_now(ll));
+	ll->write_opening = write_opening;
+	ll->write_closed = write_closed;
+	return 0;
+}
+
+void h5fs_follow_release(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+
+	if (!t)
+		return;
+	ll->write_opening = ll->write_closed = NULL;
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+	ll->follow_state = NULL;
+}
+
+/* ---- the ops table of read-write mounts ------------------------------- */
+
+static struct fuse_lowlevel_ops base_ops, rw_ops;
+
+#define LL(req) ((struct h5fs_ll *)fuse_req_userdata(req))
+
+#define SHARED(req, call) do { \
+	struct h5fs_ll *ll_ = LL(req); \
+	int e_ = h5fs_follow_fresh(ll_); \
+	if (e_) { fuse_reply_err(req, e_); return; } \
+	pthread_rwlock_rdlock(&ll_->tree); \
+	call; \
+	pthread_rwlock_unlock(&ll_->tree); \
+} while (0)
+
+#define EXCL(req, call) do { \
+	struct h5fs_ll *ll_ = LL(req); \
+	int e_ = h5fs_follow_fresh(ll_); \
+	if (e_) { fuse_reply_err(req, e_); return; } \
+	pthread_rwlock_wrlock(&ll_->tree); \
+	call; \
+	pthread_rwlock_unlock(&ll_->tree); \
+} while (0)
+
+static void w_lookup(fuse_req_t req, fuse_ino_t p, const char *name) { SHARED(req, base_ops.lookup(req, p, name)); }
+static void w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	pthread_rwlock_rdlock(&ll->tree);
+	base_ops.forget(req, ino, n);
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_forget_multi(fuse_req_t req, size_t c, struct fuse_forget_data *f)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	pthread_rwlock_rdlock(&ll->tree);
+	base_ops.forget_multi(req, c, f);
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.getattr(req, ino, fi)); }
+static void w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int ts, struct fuse_file_info *fi) { EXCL(req, base_ops.setattr(req, ino, a, ts, fi)); }
+static void w_readlink(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.readlink(req, ino)); }
+static void w_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r) { EXCL(req, base_ops.mknod(req, p, n, m, r)); }
+static void w_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m) { EXCL(req, base_ops.mkdir(req, p, n, m)); }
+static void w_unlink(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.unlink(req, p, n)); }
+static void w_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.rmdir(req, p, n)); }
+static void w_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n) { EXCL(req, base_ops.symlink(req, l, p, n)); }
+static void w_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned int f) { EXCL(req, base_ops.rename(req, p, n, np, nn, f)); }
+static void w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn) { EXCL(req, base_ops.link(req, ino, np, nn)); }
+static void w_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		EXCL(req, base_ops.open(req, ino, fi));
+	else
+		SHARED(req, base_ops.open(req, ino, fi));
+}
+static void w_read(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.read(req, ino, s, o, fi)); }
+static void w_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write(req, ino, b, s, o, fi)); }
+static void w_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *b, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write_buf(req, ino, b, o, fi)); }
+static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (h5fs_write_is_writer(fi))
+		EXCL(req, base_ops.flush(req, ino, fi));
+	else
+		fuse_reply_err(req, 0);
+}
+static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { EXCL(req, base_ops.fsync(req, ino, ds, fi)); }
+static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5fs_ll *ll = LL(req);
+
+	if (h5fs_write_is_writer(fi)) {
+		pthread_rwlock_wrlock(&ll->tree);
+		base_ops.release(req, ino, fi);
+	} else {
+		pthread_rwlock_rdlock(&ll->tree);
+		base_ops.release(req, ino, fi);
+	}
+	pthread_rwlock_unlock(&ll->tree);
+}
+static void w_statfs(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.statfs(req, ino)); }
+static void w_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f) { EXCL(req, base_ops.setxattr(req, ino, n, v, s, f)); }
+static void w_getxattr(fuse_req_t req, fuse_ino_t ino, const char *n, size_t s) { SHARED(req, base_ops.getxattr(req, ino, n, s)); }
+static void w_listxattr(fuse_req_t req, fuse_ino_t ino, size_t s) { SHARED(req, base_ops.listxattr(req, ino, s)); }
+static void w_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n) { EXCL(req, base_ops.removexattr(req, ino, n)); }
+static void w_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.opendir(req, ino, fi)); }
+static void w_readdir(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdir(req, ino, s, o, fi)); }
+static void w_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdirplus(req, ino, s, o, fi)); }
+static void w_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi) { EXCL(req, base_ops.create(req, p, n, m, fi)); }
+
+const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base)
+{
+	base_ops = *base;
+	rw_ops = *base;
+#define W(f) if (base->f) rw_ops.f = w_##f
+	W(lookup); W(forget); W(forget_multi); W(getattr); W(setattr); W(readlink); W(mknod);
+	W(mkdir); W(unlink); W(rmdir); W(symlink); W(rename); W(link); W(open); W(read); W(write);
+	W(write_buf); W(flush); W(fsync); W(release); W(statfs); W(setxattr); W(getxattr);
+	W(listxattr); W(removexattr); W(opendir); W(readdir); W(readdirplus); W(create);
+#undef W
+	return &rw_ops;
+}
