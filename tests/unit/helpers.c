@@ -193,3 +193,22 @@ char *th_dump(const char *file)
 	free(cmd);
 	return th_read_file(txt, &len);
 }
+
+int64_t th_h5_open_rw(const char *path)
+{
+	hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+
+	assert_true(fid >= 0);
+	return fid;
+}
+
+uint64_t th_h5_image_size(int64_t fid, const char *name)
+{
+	hid_t d = H5Dopen2(fid, name, H5P_DEFAULT), t = H5Dget_type(d), s = H5Dget_space(d);
+	uint64_t n = (uint64_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(t);
+
+	H5Sclose(s);
+	H5Tclose(t);
+	H5Dclose(d);
+	return n;
+}

@@ -45,6 +45,12 @@ void th_require_h5py(void);
 int th_holder(int (*take)(void *arg), void *arg);
 void th_holder_kill(int pid);
 
+/* Open @p path read-write with libhdf5 (fails the test when it cannot). */
+int64_t th_h5_open_rw(const char *path);
+
+/* Bytes of the byte image of dataset @p name of the open file @p fid. */
+uint64_t th_h5_image_size(int64_t fid, const char *name);
+
 /* The whole of file @p path (malloc'd, NUL after *len bytes); fails the test when unreadable. */
 void *th_read_file(const char *path, size_t *len);
 

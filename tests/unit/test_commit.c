@@ -11,25 +11,6 @@
 #include "helpers.h"
 #include "h5fs/sys/stage.h"
 
-static hid_t open_rw(const char *path)
-{
-	hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-
-	assert_true(fid >= 0);
-	return fid;
-}
-
-static uint64_t image_size(hid_t fid, const char *name)
-{
-	hid_t d = H5Dopen2(fid, name, H5P_DEFAULT), t = H5Dget_type(d), s = H5Dget_space(d);
-	uint64_t n = (uint64_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(t);
-
-	H5Sclose(s);
-	H5Tclose(t);
-	H5Dclose(d);
-	return n;
-}
-
 static void write_file(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -45,7 +26,7 @@ static h5fs_stage *stage_for(hid_t fid, const char *name)
 	h5fs_stage *st;
 
 	o.staging_dir = th_dir();
-	th_ok(h5fs_stage_new(&st, name ? image_size(fid, name) : 0, &o));
+	th_ok(h5fs_stage_new(&st, name ? th_h5_image_size(fid, name) : 0, &o));
 	return st;
 }
 
@@ -69,7 +50,7 @@ static void test_commit__in_place_unaligned(void **state)
 		"    open(sys.argv[1] + '/inplace.old', 'wb').write(a.tobytes())\n"), 0);
 	img = th_read_file(old, &len);
 	assert_int_equal(len, 160);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	st = stage_for(fid, "/a");
 	/* unaligned, overlapping, and two ranges close enough to merge */
 	th_ok(h5fs_stage_write(st, "XYZ", 3, 5));
@@ -137,7 +118,7 @@ static void test_commit__resize_in_place(void **state)
 		"    d = f.create_dataset('r', data=np.arange(12, dtype='<f8').reshape(4, 3), maxshape=(None, 3), chunks=(2, 3))\n"
 		"    d.attrs['k'] = 1\n"
 		"    f.create_dataset('s', data=np.arange(10, dtype='<i8'), maxshape=(12,), chunks=(4,))\n"), 0);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	H5Oget_info_by_name2(fid, "/r", &before, H5O_INFO_BASIC, H5P_DEFAULT);
 	/* append: write past the end (row 5), leaving row 4 zero */
 	st = stage_for(fid, "/r");
@@ -201,7 +182,7 @@ static void test_commit__replace_keeps_dtype_dims_attrs(void **state)
 		"    d.attrs.create('fixed', np.bytes_('abc'))\n"
 		"    d.attrs['strs'] = ['x', 'yy']\n"
 		"    g.create_dataset('one', data=np.arange(6, dtype='<u4').reshape(2, 3), chunks=(1, 3), compression='gzip')\n"), 0);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	st = stage_for(fid, "/g/d");
 	th_ok(h5fs_stage_write(st, rows, sizeof(rows), 30));	/* two more rows */
 	th_ok(h5fs_commit(&info, fid, "/g/d", st, NULL));
@@ -254,7 +235,7 @@ static void test_commit__refused_changes_nothing(void **state)
 		"    f['v'] = np.array(['a', 'bc'], dtype=h5py.string_dtype())\n"
 		"    f.create_group('g')\n"), 0);
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	/* 3 bytes more: no whole number of elements */
 	st = stage_for(fid, "/d");
 	th_ok(h5fs_stage_write(st, "abc", 3, 60));
@@ -327,7 +308,7 @@ static void test_commit__npy_create(void **state)
 		"np.save(d + '/u2_3d.npy', np.arange(24, dtype='<u2').reshape(2, 3, 4))\n"
 		"np.save(d + '/empty2d.npy', np.zeros((0, 3)))\n"), 0);
 	co.create = 1;
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
 		char *path, *target;
 		void *bytes;
@@ -381,7 +362,7 @@ static void test_commit__create_raw_empty_and_xattr_shape(void **state)
 	th_require_h5py();
 	assert_int_equal(th_python("h5py.File(sys.argv[1] + '/create.h5', 'w').create_group('g')"), 0);
 	co.create = 1;
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	st = stage_for(fid, NULL);
 	th_ok(h5fs_stage_write(st, "hello\n", 6, 0));
 	th_ok(h5fs_commit(&info, fid, "/g/raw.txt", st, &co));
@@ -443,7 +424,7 @@ static void test_commit__plan_and_mpi_argv(void **state)
 		"with h5py.File(sys.argv[1] + '/plan.h5', 'w') as f:\n"
 		"    f['d'] = np.zeros((5, 3))\n"), 0);
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	st = stage_for(fid, "/d");
 	th_ok(h5fs_stage_truncate(st, 7 * 24));
 	th_ok(h5fs_commit_plan(&info, fid, "/d", st, NULL));
@@ -538,7 +519,7 @@ static void test_commit__mpi_handoff(void **state)
 		"with h5py.File(sys.argv[1] + '/handoff.h5', 'w') as f:\n"
 		"    d = f.create_dataset('d', data=np.arange(20, dtype='<i4').reshape(10, 2))\n"
 		"    d.attrs['a'] = 'kept'\n"), 0);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	r.fid = fid;
 	r.name = "/d";
 	st = stage_for(fid, "/d");
@@ -617,7 +598,7 @@ static void test_commit__early_create(void **state)
 		"    g['old'] = np.zeros(7)\n"
 		"    g['old'].attrs['unit'] = 'm'\n"
 		"    g.create_dataset('chunked', data=np.zeros(100), chunks=(10,))\n"), 0);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	img = npy_image("<f8", 0, 1, shape, 4096, &hlen, &len);
 	co.create = 1;
 

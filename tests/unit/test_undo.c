@@ -13,26 +13,6 @@
 #include "helpers.h"
 #include "h5fs/sys/stage.h"
 
-static hid_t open_rw(const char *path)
-{
-	hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-
-	assert_true(fid >= 0);
-	return fid;
-}
-
-/* bytes of the dataset image at @p name */
-static uint64_t image_size(hid_t fid, const char *name)
-{
-	hid_t d = H5Dopen2(fid, name, H5P_DEFAULT), t = H5Dget_type(d), s = H5Dget_space(d);
-	uint64_t n = (uint64_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(t);
-
-	H5Sclose(s);
-	H5Tclose(t);
-	H5Dclose(d);
-	return n;
-}
-
 static h5fs_stage *stage_over(uint64_t size)
 {
 	h5fs_stage_options o = H5FS_STAGE_OPTIONS_INIT;
@@ -65,6 +45,22 @@ static void assert_no_hidden(const char *file)
 		"assert not bad, bad\n", file), 0);
 }
 
+/* Close everything; the file must dump as @p before did, with no hidden dataset. */
+static void finish(hid_t fid, h5fs_commit_undo *u, h5fs_stage *st, char *before)
+{
+	char *after;
+
+	h5fs_stage_free(st);
+	h5fs_commit_undo_free(u);
+	H5Fclose(fid);
+	th_assert_no_open_ids();
+	after = th_dump(th_path("u.h5"));
+	assert_string_equal(before, after);
+	assert_no_hidden("u.h5");
+	free(before);
+	free(after);
+}
+
 /* The shell's `echo "1 2 3" > d`: truncated by one flush, refused by the next. */
 static void test_undo__truncate_then_refused(void **state)
 {
@@ -73,37 +69,29 @@ static void test_undo__truncate_then_refused(void **state)
 	h5fs_commit_info info;
 	h5fs_commit_undo *u;
 	h5fs_stage *st;
-	char *before, *after;
+	char *before;
 	hid_t fid;
 
 	(void)state;
 	make_fixture();
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	th_ok(h5fs_commit_undo_new(&u, th_dir()));
 	co.undo = u;
 	/* the first flush: just the truncation */
-	st = stage_over(image_size(fid, "/d"));
+	st = stage_over(th_h5_image_size(fid, "/d"));
 	th_ok(h5fs_stage_truncate(st, 0));
 	th_ok(h5fs_commit(&info, fid, "/d", st, &co));
 	assert_int_equal(info.kind, H5FS_COMMIT_REPLACE);
 	h5fs_commit_info_release(&info);
 	assert_true(h5fs_commit_undo_pending(u));
-	assert_int_equal(image_size(fid, "/d"), 0);
+	assert_int_equal(th_h5_image_size(fid, "/d"), 0);
 	/* the next: 6 bytes of text, no whole number of float64 */
 	th_ok(h5fs_stage_write(st, "1 2 3\n", 6, 0));
 	th_fails(H5FS_EINVALID, h5fs_commit(NULL, fid, "/d", st, &co));
 	th_ok(h5fs_commit_undo_apply(u, fid));
 	assert_false(h5fs_commit_undo_pending(u));
-	h5fs_stage_free(st);
-	h5fs_commit_undo_free(u);
-	H5Fclose(fid);
-	th_assert_no_open_ids();
-	after = th_dump(f);
-	assert_string_equal(before, after);
-	assert_no_hidden("u.h5");
-	free(before);
-	free(after);
+	finish(fid, u, st, before);
 }
 
 /* In place, a growing resize, a shrink: each taken back; then kept. */
@@ -121,10 +109,10 @@ static void test_undo__in_place_and_resize(void **state)
 	(void)state;
 	make_fixture();
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	th_ok(h5fs_commit_undo_new(&u, NULL));
 	co.undo = u;
-	st = stage_over(image_size(fid, "/grow"));
+	st = stage_over(th_h5_image_size(fid, "/grow"));
 	th_ok(h5fs_stage_write(st, "XXXX", 4, 8));
 	th_ok(h5fs_commit(&info, fid, "/grow", st, &co));
 	assert_int_equal(info.kind, H5FS_COMMIT_INPLACE);
@@ -139,7 +127,7 @@ static void test_undo__in_place_and_resize(void **state)
 	th_ok(h5fs_commit(&info, fid, "/grow", st, &co));
 	assert_int_equal(info.kind, H5FS_COMMIT_REPLACE);
 	h5fs_commit_info_release(&info);
-	assert_int_equal(image_size(fid, "/grow"), 16);
+	assert_int_equal(th_h5_image_size(fid, "/grow"), 16);
 	th_ok(h5fs_commit_undo_apply(u, fid));
 	h5fs_stage_free(st);
 	H5Fclose(fid);
@@ -150,8 +138,8 @@ static void test_undo__in_place_and_resize(void **state)
 	assert_no_hidden("u.h5");
 
 	/* the same commits kept: the last state stays, no hidden dataset */
-	fid = open_rw(f);
-	st = stage_over(image_size(fid, "/grow"));
+	fid = th_h5_open_rw(f);
+	st = stage_over(th_h5_image_size(fid, "/grow"));
 	th_ok(h5fs_stage_write(st, more, sizeof(more), 80));
 	th_ok(h5fs_commit(NULL, fid, "/grow", st, &co));
 	th_ok(h5fs_stage_truncate(st, 16));
@@ -178,32 +166,24 @@ static void test_undo__create(void **state)
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_undo *u;
 	h5fs_stage *st;
-	char *before, *after;
+	char *before;
 	hid_t fid;
 
 	(void)state;
 	make_fixture();
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	th_ok(h5fs_commit_undo_new(&u, NULL));
 	co.undo = u;
 	co.create = 1;
 	st = stage_over(0);
 	th_ok(h5fs_stage_write(st, "abcdef", 6, 0));
 	th_ok(h5fs_commit(NULL, fid, "/new", st, &co));
-	assert_int_equal(image_size(fid, "/new"), 6);
+	assert_int_equal(th_h5_image_size(fid, "/new"), 6);
 	th_ok(h5fs_commit(NULL, fid, "/d", st, &co));
-	assert_int_equal(image_size(fid, "/d"), 6);
+	assert_int_equal(th_h5_image_size(fid, "/d"), 6);
 	th_ok(h5fs_commit_undo_apply(u, fid));
-	h5fs_stage_free(st);
-	h5fs_commit_undo_free(u);
-	H5Fclose(fid);
-	th_assert_no_open_ids();
-	after = th_dump(f);
-	assert_string_equal(before, after);
-	assert_no_hidden("u.h5");
-	free(before);
-	free(after);
+	finish(fid, u, st, before);
 }
 
 /* Before a hand-off: expect() keeps the bytes of an in-place write, the old dataset of a replace. */
@@ -213,15 +193,15 @@ static void test_undo__expect(void **state)
 	h5fs_commit_info plan;
 	h5fs_commit_undo *u;
 	h5fs_stage *st;
-	char *before, *after;
+	char *before;
 	hid_t fid;
 
 	(void)state;
 	make_fixture();
 	before = th_dump(f);
-	fid = open_rw(f);
+	fid = th_h5_open_rw(f);
 	th_ok(h5fs_commit_undo_new(&u, NULL));
-	st = stage_over(image_size(fid, "/d"));
+	st = stage_over(th_h5_image_size(fid, "/d"));
 	th_ok(h5fs_stage_write(st, "x", 1, 0));
 	th_ok(h5fs_commit_plan(&plan, fid, "/d", st, NULL));
 	assert_int_equal(plan.kind, H5FS_COMMIT_INPLACE);
@@ -237,17 +217,9 @@ static void test_undo__expect(void **state)
 	h5fs_commit_info_release(&plan);
 	/* what the helper would do: replace the dataset (here, in-process) */
 	th_ok(h5fs_commit(NULL, fid, "/d", st, NULL));
-	assert_int_equal(image_size(fid, "/d"), 32);
+	assert_int_equal(th_h5_image_size(fid, "/d"), 32);
 	th_ok(h5fs_commit_undo_apply(u, fid));
-	h5fs_stage_free(st);
-	h5fs_commit_undo_free(u);
-	H5Fclose(fid);
-	th_assert_no_open_ids();
-	after = th_dump(f);
-	assert_string_equal(before, after);
-	assert_no_hidden("u.h5");
-	free(before);
-	free(after);
+	finish(fid, u, st, before);
 }
 
 int main(void)
