@@ -8,6 +8,7 @@
 #   check-unit, check-san, check-system, check-mpi, check-headers, check-clang
 #                   one suite each
 #   bench           measured speed against the baselines (see README)
+#   soak            the random tests again and again with new seeds (SOAK=10 rounds)
 #   demo            mount a generated bamboost-style sample and walk through it
 #   install         PREFIX=/usr/local DESTDIR=   (puts mount.h5fs beside h5fs)
 #   clean
@@ -76,7 +77,7 @@ DAEMON = $(BUILD)/bin/h5fs
 MPIWRITE = $(BUILD)/bin/h5fs-mpiwrite
 
 .PHONY: all deps check check-build check-headers check-unit check-san \
-	check-system check-mpi check-clang bench demo install uninstall clean \
+	check-system check-mpi check-clang bench soak demo install uninstall clean \
 	unit-bins tools
 
 all: $(LIBA) $(LIBSO) $(DAEMON) $(MPIWRITE) tools
@@ -163,6 +164,15 @@ check: deps
 
 bench: deps all
 	@sh tests/bench/run.sh
+
+# Time-seeded rounds of the random suites (make check runs fixed seeds):
+# a failure prints its seed; H5FS_SEED=N repeats it.
+SOAK ?= 10
+soak: check-build
+	@i=0; while [ $$i -lt $(SOAK) ]; do i=$$((i + 1)); echo "soak round $$i of $(SOAK)"; \
+		H5FS_SEED=random sh tests/run-suite.sh soak-unit $(BUILD)/tests/test_stage $(BUILD)/tests/test_codec $(BUILD)/tests/test_reader || exit 1; \
+		H5FS_SEED=random H5FS_BUILD=$(BUILD) sh tests/run-suite.sh soak-system tests/system/t0025-write-model.sh || exit 1; \
+	done
 
 demo: deps all
 	@sh tools/demo.sh

@@ -52,6 +52,8 @@ done
 echo "$pass $fail $skip" > "$out.counts"
 for n in $failed_names; do
 	echo "---- $suite/$n (last 40 lines of $out/$n.log)"
+	# the seed of a random test, which a crash may have cut off the tail
+	grep -h -m 3 'seed [0-9]' "$out/$n.log"
 	tail -n 40 "$out/$n.log"
 done
 echo "$suite: $pass passed, $fail failed, $skip skipped"

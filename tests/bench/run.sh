@@ -28,7 +28,10 @@
 #      the page cache and the mount fresh (the daemon's throughput, with
 #      the cores one cat keeps busy), and from the mount's page cache;
 #      the same with -o direct_io (reads bypass the page cache), which
-#      also gets a cold cat against h5py.
+#      also gets a cold cat against h5py;
+#   5. writes (tests/bench/write.sh) and living beside a simulation
+#      (tests/bench/live.sh: its step time with a reader on the mount,
+#      the cost of reopening the file after idle_close).
 #
 # Files live in a scratch folder under /tmp (about 4.5 GiB) and are
 # removed at the end.  Results also go to build/bench/results.txt.
@@ -303,6 +306,11 @@ done
 if [ -z "$NO_WRITE_BENCH" ] && [ -f "$ROOT/tests/bench/write.sh" ]; then
 	# write.sh appends its own lines to $OUT
 	(cd "$ROOT" && BUILD="$BUILD" RUNS="${RUNS:-5}" SIZE="$SIZE" sh tests/bench/write.sh)
+fi
+
+# ---- beside a simulation: its step time with a reader, the cost of the hold ----
+if [ -z "$NO_LIVE_BENCH" ] && [ -f "$ROOT/tests/bench/live.sh" ]; then
+	(cd "$ROOT" && BUILD="$BUILD" RUNS="${RUNS:-5}" sh tests/bench/live.sh)
 fi
 
 # ---- the reader's own bench (library level, optional) -------------------

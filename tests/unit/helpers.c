@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <hdf5.h>
@@ -211,4 +212,19 @@ uint64_t th_h5_image_size(int64_t fid, const char *name)
 	H5Tclose(t);
 	H5Dclose(d);
 	return n;
+}
+
+uint64_t th_seed(const char *suite, uint64_t fixed)
+{
+	const char *env = getenv("H5FS_SEED");
+	uint64_t seed = fixed;
+
+	if (env && !strcmp(env, "random"))
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+	else if (env && *env)
+		seed = strtoull(env, NULL, 10);
+	printf("%s: seed %llu (H5FS_SEED=%llu repeats it)\n", suite, (unsigned long long)seed,
+	       (unsigned long long)seed);
+	fflush(stdout);
+	return seed;
 }

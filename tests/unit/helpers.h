@@ -57,6 +57,13 @@ void *th_read_file(const char *path, size_t *len);
 /* h5dump's text of @p file: the file's whole content as the tool sees it (malloc'd). */
 char *th_dump(const char *file);
 
+/*
+ * The seed of a suite's random tests: @p fixed unless $H5FS_SEED says
+ * otherwise (a number repeats that run; "random" picks one from the
+ * clock, as `make soak` does).  Printed once, with how to repeat it.
+ */
+uint64_t th_seed(const char *suite, uint64_t fixed);
+
 /* Fail when any HDF5 id of any file is still open. */
 void th_assert_no_open_ids_at(const char *file, int line);
 #define th_assert_no_open_ids() th_assert_no_open_ids_at(__FILE__, __LINE__)
