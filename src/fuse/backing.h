@@ -50,6 +50,15 @@ struct backing {
 	h5fs_live_mark open_mark;	/* the file when the read handle was opened */
 	h5fs_live_holder open_holder;	/* ... and who wrote it then (SWMR or nobody) */
 	h5fs_live_mark cache_mark;	/* the file the cached chunks come from */
+	/*
+	 * The file as it was when no other program held it for writing, and
+	 * who wrote it then (nobody, or SWMR): while it is still so, an open
+	 * does not look again (/proc/locks costs an RCU grace period, ~10 ms,
+	 * and stalls every lock taken meanwhile on the machine).
+	 */
+	h5fs_live_mark quiet;
+	h5fs_live_holder quiet_holder;
+	int have_quiet;
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
 	uint32_t nxfids;

@@ -53,13 +53,6 @@ static struct follow *FS(struct h5fs_ll *ll)
 	return ll->follow_state;
 }
 
-static int swmr_now(struct h5fs_ll *ll)
-{
-	h5fs_live_holder h;
-
-	return h5fs_live_holder_get(&h, ll->opts->source_abs) == 0 && h.state == H5FS_LIVE_SWMR;
-}
-
 static int refresh(struct h5fs_ll *ll);
 
 static double mono_now(void)
@@ -245,12 +238,13 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 static int refresh(struct h5fs_ll *ll)
 {
 	struct h5fs_index nx;
+	h5fs_live_holder held;
 	h5fs_live_mark at;
 	int rc, err;
 
 	/* no reader in flight and the file closed: then fork the indexer */
 	h5fs_backing_suspend(ll);
-	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at);
+	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at, &held);
 	if (rc != 0) {
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
 			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "held by another program" : "see above");
@@ -275,7 +269,8 @@ static int refresh(struct h5fs_ll *ll)
 		h5fs_live_mark_get(&at, ll->watch, ll->opts->source_abs);
 	}
 	fstat(ll->fd, &ll->st);
-	set_base(ll, &at, swmr_now(ll));
+	set_base(ll, &at, held.state == H5FS_LIVE_SWMR);
+	h5fs_backing_quiet(ll, &at, &held);
 	h5fs_backing_resume(ll);
 	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
 		 ll->idx.nnodes);
@@ -288,7 +283,7 @@ static void write_closed(struct h5fs_ll *ll)
 	set_baseline(ll);
 }
 
-int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
+int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held)
 {
 	struct follow *t = calloc(1, sizeof(*t));
 
@@ -296,7 +291,7 @@ int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at)
 		return -ENOMEM;
 	pthread_mutex_init(&t->mu, NULL);
 	ll->follow_state = t;
-	set_base(ll, at, swmr_now(ll));
+	set_base(ll, at, held->state == H5FS_LIVE_SWMR);
 	ll->write_opening = write_opening;
 	ll->write_closed = write_closed;
 	return 0;

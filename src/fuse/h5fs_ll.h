@@ -248,11 +248,12 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
  * h5fs_index_build() from one state of the file: wait (lock_timeout at
  * most) until no other program holds SOURCE for writing, index, and index
  * again when the file changed meanwhile.  *@p at gets the file's mark the
- * index shows.  H5FS_EXIT_LOCKED when a writer held it all the time (or
+ * index shows, *@p held (may be NULL) who wrote it then (nobody, or a
+ * SWMR writer).  H5FS_EXIT_LOCKED when a writer held it all the time (or
  * it kept changing).
  */
 int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
-			  h5fs_live_mark *at);
+			  h5fs_live_mark *at, h5fs_live_holder *held);
 
 /*
  * Whether a dataset's byte image is the @p size bytes at *@p off of its
@@ -325,6 +326,8 @@ int h5fs_ll_links_init(struct h5fs_ll *ll);
 
 /* backing.c */
 int h5fs_backing_init(struct h5fs_ll *ll);
+/* The file at mark @p m was held by no other writer (@p h: nobody or SWMR): opens need not look again. */
+void h5fs_backing_quiet(struct h5fs_ll *ll, const h5fs_live_mark *m, const h5fs_live_holder *h);
 void h5fs_backing_shutdown(struct h5fs_ll *ll);
 /* Read the byte image of dataset @p n: bytes read or -errno. */
 ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
@@ -392,7 +395,7 @@ void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
 int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx);
 
 /* follow.c: following the file on read-write mounts */
-int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at);
+int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held);
 void h5fs_follow_release(struct h5fs_ll *ll);
 /* the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
 const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base);

@@ -2382,7 +2382,7 @@ static double mono_s(void)
 }
 
 int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
-			  h5fs_live_mark *at)
+			  h5fs_live_mark *at, h5fs_live_holder *held)
 {
 	double t0 = mono_s();
 	useconds_t pause_us = 2000;
@@ -2409,6 +2409,8 @@ int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, 
 
 			if (same) {
 				*at = h.state == H5FS_LIVE_SWMR ? m1 : m0;
+				if (held)
+					*held = h;
 				return rc;
 			}
 		}

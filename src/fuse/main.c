@@ -225,6 +225,7 @@ int main(int argc, char *argv[])
 	struct h5fs_ll ll;
 	struct fuse_session *se;
 	h5fs_live_mark at;
+	h5fs_live_holder held;
 	int user_threads = 0;
 	int ret;
 
@@ -296,7 +297,7 @@ int main(int argc, char *argv[])
 			 o.source_abs);
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
-	if ((ret = h5fs_index_build_live(&ll.idx, &o, ll.watch, &at)) != 0)
+	if ((ret = h5fs_index_build_live(&ll.idx, &o, ll.watch, &at, &held)) != 0)
 		goto out_watch;
 	ll.fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
 	if (ll.fd < 0 || fstat(ll.fd, &ll.st) < 0) {
@@ -315,7 +316,7 @@ int main(int argc, char *argv[])
 		ll.dmode &= ~o.umask;
 	}
 	ll.timeout = o.ro ? 86400.0 : 1.0;
-	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && (h5fs_tree_init(&ll) != 0 || h5fs_follow_init(&ll, &at) != 0))) {
+	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && (h5fs_tree_init(&ll) != 0 || h5fs_follow_init(&ll, &at, &held) != 0))) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -368,6 +369,7 @@ int main(int argc, char *argv[])
 		ret = H5FS_EXIT_USAGE;
 		goto out_unmount;
 	}
+	h5fs_backing_quiet(&ll, &at, &held);
 
 	if (o.singlethread) {
 		ret = fuse_session_loop(se);

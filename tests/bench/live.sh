@@ -25,7 +25,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/h5fs-lbench.XXXXXX")
 M=$W/mnt
 mkdir -p "$M" "$ROOT/build/bench"
 OUT=$ROOT/build/bench/results.txt
-trap 'fusermount3 -u "$M" 2>/dev/null; rm -rf "$W"' EXIT
+trap 'fusermount3 -u "$M" 2>/dev/null || true; rm -rf "$W"' EXIT
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 report() { printf '%-46s %s\n' "$1" "$2" | tee -a "$OUT"; }
