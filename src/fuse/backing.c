@@ -652,18 +652,19 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 	start_idle_thread(b);
 	for (;;) {
 		struct dstate *s = NULL;
-		h5fs_live_holder h;
 		unsigned int gen;
-		int taken = users_rdlock(b), stale;
+		int taken = users_rdlock(b), used, stale;
 		double left;
 
 		h5fs_hdf5_lock();
 		rc = dset_for_read(b, n, &s);
+		/* SOURCE's handle is open and in use (an external file's is never checked) */
+		used = rc == 0 && !h5fs_ext_file_of(n);
 		gen = atomic_load(&b->gen);
 		h5fs_hdf5_unlock();
 		if (rc == 0)
 			rc = fn(b, n, s, arg);
-		stale = rc == -ESTALE || (rc != -EBUSY && !h5fs_ext_file_of(n) && !handle_fresh(b, 1));
+		stale = rc == -ESTALE || (used && !handle_fresh(b, 1));
 		atomic_store(&b->last_use, mono_now());
 		users_unlock(b, taken);
 		if (!stale && rc != -EBUSY)
@@ -673,23 +674,26 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 		if (stale)
 			drop_handle(b, gen);
 		left = limit - (mono_now() - t0);
-		rc = h5fs_live_wait(&h, path, left > 0 ? left : 0);
-		if (rc == H5FS_ELOCKED) {
-			h5fs_log(gave_up_level(b, n), "read '%s': %s: gave up (EAGAIN)", n->path,
-				 h5fs_error_last()->message);
-			return -EAGAIN;
-		}
-		if (rc < 0) {
-			h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, h5fs_error_last()->message);
-			return -EIO;
-		}
-		if (left <= 0) {
+		if (rc == -EBUSY) {
+			/* another program holds the file for writing: wait for it */
+			h5fs_live_holder h;
+
+			rc = h5fs_live_wait(&h, path, left > 0 ? left : 0);
+			if (rc == H5FS_ELOCKED) {
+				h5fs_log(gave_up_level(b, n), "read '%s': %s: gave up (EAGAIN)", n->path,
+					 h5fs_error_last()->message);
+				return -EAGAIN;
+			}
+			if (rc < 0) {
+				h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, h5fs_error_last()->message);
+				return -EIO;
+			}
+		} else if (left <= 0) {
 			h5fs_log(gave_up_level(b, n), "read '%s': '%s' kept changing for %.1f s: gave up (EAGAIN)",
 				 n->path, path, limit);
 			return -EAGAIN;
-		}
-		/* changed without a writer in sight (another machine, a short write): a short pause */
-		if (stale) {
+		} else if (rc != -ESTALE) {
+			/* it changed during the read: again, once the reopen found no writer */
 			usleep(pause_us);
 			if (pause_us < 50000)
 				pause_us *= 2;

@@ -17,6 +17,11 @@
  *    appends to datasets), so only the extents of growable datasets are
  *    read again, at most every 0.1 s, through a fresh handle.
  *
+ * Who holds the file is looked up (h5fs_live_holder_get(), whose
+ * /proc/locks is not cheap) only when the file changed, and not again
+ * within 50 ms of seeing a writer: requests meanwhile get the tree as it
+ * is.
+ *
  * A write of ours moves the mark too: backing.c calls write_opening()
  * before it opens the file read-write (a change of another program's
  * since the baseline marks the tree stale, so our write does not hide
@@ -44,9 +49,14 @@ struct follow {
 	h5fs_live_mark failed;	/* a re-index of this state failed: not again until it changes */
 	int have_failed;
 	double swmr_at;		/* the last refresh of SWMR extents */
-	h5fs_live_mark writer_seen;	/* the state a writer was last logged at */
+	double writer_at;	/* when another program was last seen writing it */
 	int have_writer_seen;
 };
+
+/* While a writer was seen this recently, requests do not look again. */
+#define WRITER_RECHECK 0.05
+/* SWMR extents are read again at most this often. */
+#define SWMR_RECHECK 0.1
 
 static struct follow *FS(struct h5fs_ll *ll)
 {
@@ -200,12 +210,18 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 
 	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
 		return 0;
-	if (h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
+	/* cheap reasons to serve the tree as it is, before looking at the holders */
+	pthread_mutex_lock(&t->mu);
+	skip = (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK) ||
+	       (t->base_swmr && mono_now() - t->swmr_at < SWMR_RECHECK) ||
+	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
+	pthread_mutex_unlock(&t->mu);
+	if (skip || h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
 		return 0;
 	if (h.state == H5FS_LIVE_WRITER) {
 		pthread_mutex_lock(&t->mu);
-		skip = t->have_writer_seen && h5fs_live_mark_equal(&now, &t->writer_seen);
-		t->writer_seen = now;
+		skip = t->have_writer_seen && mono_now() - t->writer_at < 1.0;
+		t->writer_at = mono_now();
 		t->have_writer_seen = 1;
 		pthread_mutex_unlock(&t->mu);
 		if (!skip)
@@ -214,11 +230,8 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 		return 0;
 	}
 	pthread_mutex_lock(&t->mu);
-	skip = (h.state == H5FS_LIVE_SWMR && mono_now() - t->swmr_at < 0.1) ||
-	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
+	t->have_writer_seen = 0;
 	pthread_mutex_unlock(&t->mu);
-	if (skip)
-		return 0;
 	pthread_rwlock_wrlock(&ll->tree);
 	if (changed(ll, &now)) {
 		if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale)

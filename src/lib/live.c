@@ -16,6 +16,11 @@
  * /proc/PID/fd), or when we may not look (then we assume it does: a
  * needless wait is better than a torn read).
  *
+ * Reading /proc/locks is not cheap: the kernel takes its file-lock
+ * rwsem for writing, which costs an RCU grace period (about 10 ms here)
+ * and holds up every lock taken on the machine meanwhile.  Callers look
+ * only when the file changed since they last did.
+ *
  * The superblock: libhdf5 looks for the signature at 0, 512, 1024, 2048
  * ... below the end of the file.  A version 3 superblock carries file
  * consistency flags at byte 11: bit 0 "open for writing", bit 2 "open
@@ -190,14 +195,18 @@ int h5fs_live_holder_get(h5fs_live_holder *out, const char *path)
 	}
 	out->sb_flags = superblock_flags(fd, (uint64_t)st.st_size);
 	close(fd);
-	pid = write_lock_holder(&st);
-	if (pid) {
-		out->state = H5FS_LIVE_WRITER;
-		out->pid = pid > 0 ? pid : 0;
-	} else if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_SWMR)) {
+	/*
+	 * The flags decide without /proc/locks when they are set: libhdf5
+	 * refuses a plain read-write open of a file flagged so (until
+	 * h5clear), so no other writer can be in.
+	 */
+	if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_SWMR)) {
 		out->state = H5FS_LIVE_SWMR;
 	} else if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_WRITE)) {
 		out->state = H5FS_LIVE_WRITER;
+	} else if ((pid = write_lock_holder(&st)) != 0) {
+		out->state = H5FS_LIVE_WRITER;
+		out->pid = pid > 0 ? pid : 0;
 	}
 	return 0;
 }

@@ -72,11 +72,14 @@ typedef struct {
 
 /**
  * Who holds the HDF5 file at @p path for writing, besides the calling
- * process: H5FS_LIVE_WRITER when another process holds an exclusive
- * (write) lock on it (flock, POSIX or OFD lock, as /proc/locks lists
- * them) or its version 3 superblock says it is open for writing without
- * SWMR; H5FS_LIVE_SWMR when the superblock says a SWMR writer has it;
- * else H5FS_LIVE_FREE.  Takes no lock and changes nothing.
+ * process: H5FS_LIVE_SWMR when its version 3 superblock says a SWMR
+ * writer has it; H5FS_LIVE_WRITER when the superblock says it is open for
+ * writing without SWMR, or another process holds an exclusive (write)
+ * lock on it (flock, POSIX or OFD lock, as /proc/locks lists them); else
+ * H5FS_LIVE_FREE.  Takes no lock and changes nothing, but reading
+ * /proc/locks costs the kernel an RCU grace period (about 10 ms) and
+ * holds up every file lock taken on the machine meanwhile: call it when
+ * the file changed since the last look, not per request.
  *
  * @return 0, or an error of h5fs_live_stamp_get() (the file is gone)
  */
