@@ -291,7 +291,7 @@ static int open_read(struct backing *b)
  * read-write, with libhdf5's exclusive OS lock, retrying a lock held by
  * another program for lock_timeout seconds.  0 or -errno.
  */
-static int open_rw(struct backing *b)
+static int open_rw(struct backing *b, const char *op, const char *opath)
 {
 	struct h5fs_ll *ll = b->ll;
 	const char *path = ll->opts->source_abs;
@@ -327,8 +327,14 @@ static int open_rw(struct backing *b)
 		}
 		H5Eclear2(H5E_DEFAULT);
 		if (mono_now() - t0 >= ll->opts->lock_timeout) {
-			h5fs_log(H5FS_LOG_WARN, "'%s' is locked by another program: gave up after %.1f s (EAGAIN)", path,
-				 ll->opts->lock_timeout);
+			/* who: a process, or only the superblock's flags (a writer that died) */
+			if (h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE && !h.pid && h.sb_flags > 0)
+				h5fs_log(H5FS_LOG_WARN, "%s '%s': '%s' is flagged open for writing in its superblock, but "
+					 "no process holds it here (a writer that died? 'h5clear -s' clears the flags): "
+					 "gave up after %.1f s (EAGAIN)", op, opath, path, ll->opts->lock_timeout);
+			else
+				h5fs_log(H5FS_LOG_WARN, "%s '%s': '%s' is locked by another program: gave up after "
+					 "%.1f s (EAGAIN)", op, opath, path, ll->opts->lock_timeout);
 			return -EAGAIN;
 		}
 		/* let other threads use HDF5 meanwhile (users stays ours) */
@@ -632,14 +638,35 @@ static void drop_handle(struct backing *b, unsigned int gen)
 static int gave_up_level(struct backing *b, const struct h5fs_node *n)
 {
 	double t = mono_now();
-	int quiet;
+	h5fs_live_mark m;
+	int quiet, have = h5fs_live_mark_get(&m, b->ll->watch, b->ll->opts->source_abs) == 0;
 
 	pthread_mutex_lock(&b->mu);
 	quiet = b->gave_up == n && t - b->gave_up_at < b->ll->opts->lock_timeout + 1.0;
 	b->gave_up = n;
 	b->gave_up_at = t;
+	if (have)
+		b->gave_up_mark = m;
 	pthread_mutex_unlock(&b->mu);
 	return quiet ? H5FS_LOG_DEBUG : H5FS_LOG_WARN;
+}
+
+/*
+ * The kernel asks again at once for a page whose readahead failed: a
+ * read of the node that just gave up, of the file as it was then, gives
+ * up at once (within a second) instead of waiting lock_timeout again.
+ */
+static int just_gave_up(struct backing *b, const struct h5fs_node *n)
+{
+	h5fs_live_mark m;
+	int same;
+
+	if (h5fs_live_mark_get(&m, b->ll->watch, b->ll->opts->source_abs) < 0)
+		return 0;
+	pthread_mutex_lock(&b->mu);
+	same = b->gave_up == n && mono_now() - b->gave_up_at < 1.0 && h5fs_live_mark_equal(&m, &b->gave_up_mark);
+	pthread_mutex_unlock(&b->mu);
+	return same;
 }
 
 ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attempt_fn fn, void *arg)
@@ -650,6 +677,10 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 	ssize_t rc;
 
 	start_idle_thread(b);
+	if (just_gave_up(b, n)) {
+		h5fs_log(H5FS_LOG_DEBUG, "read '%s': the file is still held: gave up at once (EAGAIN)", n->path);
+		return -EAGAIN;
+	}
 	for (;;) {
 		struct dstate *s = NULL;
 		unsigned int gen;
@@ -703,7 +734,7 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 
 /* ---- the write side (ops_write.c, ops_ns.c, ops_xattr.c, tree.c) ------ */
 
-int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid)
+int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid, const char *op, const char *path)
 {
 	struct backing *b = ll->backing;
 	int rc;
@@ -711,7 +742,7 @@ int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid)
 	start_idle_thread(b);
 	users_wrlock(b);
 	h5fs_hdf5_lock();
-	rc = open_rw(b);
+	rc = open_rw(b, op, path);
 	if (rc < 0) {
 		h5fs_hdf5_unlock();
 		users_wrunlock(b);

@@ -65,6 +65,7 @@ struct backing {
 	/* the last read that gave up (mu): its readahead siblings log quietly */
 	const struct h5fs_node *gave_up;
 	double gave_up_at;
+	h5fs_live_mark gave_up_mark;	/* the file then */
 	struct h5fs_ll *ll;
 };
 

@@ -2,25 +2,34 @@
  * Following the file on read-write mounts (DESIGN.md section 5): the tree
  * shows the file as it was at a mark (h5fs/sys/live.h: stamp and inotify
  * count), the baseline, taken when the tree was made and whenever the
- * daemon closes the file after writing it.  Before every request
- * (h5fs_follow_fresh(), from the ops table of h5fs_follow_ops()) the
- * file's mark is compared with the baseline; when it moved:
+ * daemon closes the file after writing it.
  *
- *  - while another program holds the file for writing, the tree is
- *    served as it is: the index's answers never wait for that writer,
- *    and they are those of a state of the file from before it came;
- *  - once nobody holds it, the forked indexer runs again from one state
- *    of the file (h5fs_index_build_live()) and its tree is merged into
- *    ours (tree.c); a failed re-index is logged and not tried again
- *    until the file changes again;
+ * A follower thread watches the file (inotify wakes it, else it looks
+ * every FOLLOW_PERIOD) and shows its changes:
+ *
+ *  - while another program is writing the file (a write after its last
+ *    close-after-write, or it holds the file's lock), the tree stays as it
+ *    is: the index's answers never wait for that writer, and they are
+ *    those of a state of the file from before it came;
+ *  - once it is done, the forked indexer runs again from one state of the
+ *    file (h5fs_index_build_live(); datasets the tree shows unchanged are
+ *    not read again) with no lock of ours held, and its tree is merged
+ *    into ours under the tree lock (tree.c); a re-index that the file
+ *    changed under is thrown away and made again after the next change
+ *    (a simulation's step wakes the follower as it closes the file, so
+ *    the next index has the whole gap to the next step);
  *  - a file in SWMR write mode keeps its structure (the writer only
  *    appends to datasets), so only the extents of growable datasets are
  *    read again, at most every 0.1 s, through a fresh handle.
  *
+ * Before every request (h5fs_follow_fresh(), from the ops table of
+ * h5fs_follow_ops()) the file's mark is compared with the baseline; when
+ * it moved and nobody is writing, the request pokes the follower and
+ * waits for it at most REQUEST_WAIT, then takes the tree as it is.
+ *
  * Who holds the file is looked up (h5fs_live_holder_get(), whose
  * /proc/locks is not cheap) only when the file changed, and not again
- * within 50 ms of seeing a writer: requests meanwhile get the tree as it
- * is.
+ * within 50 ms of seeing a writer.
  *
  * A write of ours moves the mark too: backing.c calls write_opening()
  * before it opens the file read-write (a change of another program's
@@ -30,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +61,32 @@ struct follow {
 	double swmr_at;		/* the last refresh of SWMR extents */
 	double writer_at;	/* when another program was last seen writing it */
 	int have_writer_seen;
+	int indexing;		/* a re-index is under way */
+	double failed_at;	/* when the last re-index was thrown away */
+	double index_took;	/* how long the last one took */
+	unsigned long rereads;	/* since the last info line about them */
+	double reread_logged_at;
+	/* the follower thread (mu) */
+	pthread_t thr;
+	int started, stop;
+	pthread_cond_t done;	/* an attempt ended: gen moved */
+	unsigned long gen;
+	int poked;
+	int busy;		/* in follow_step() */
+	int wake_fd[2];		/* a byte wakes the follower from poll() */
 };
+
+/* How long a request waits for a re-index under way before it takes the tree as it is. */
+#define REQUEST_WAIT 0.5
+/* The follower looks at the file at least this often (no inotify, NFS). */
+#define FOLLOW_PERIOD 0.25
 
 /* While a writer was seen this recently, requests do not look again. */
 #define WRITER_RECHECK 0.05
 /* SWMR extents are read again at most this often. */
 #define SWMR_RECHECK 0.1
+/* After a re-index that was thrown away, the next no sooner than this (seconds). */
+#define RETRY_AFTER(took) ((took) > 0.05 ? (took) : 0.05)
 
 static struct follow *FS(struct h5fs_ll *ll)
 {
@@ -194,30 +224,36 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 	set_base(ll, now, 1);
 }
 
+/* Another program is in the middle of writing the file, and not in SWMR mode. */
+static int writing(struct h5fs_ll *ll)
+{
+	return h5fs_live_watch_writing(ll->watch) && !h5fs_live_swmr(ll->opts->source_abs);
+}
+
 /*
- * Before a request: when the file changed since the tree was made, show
- * the change first.  While another program holds it for writing, the
- * tree is served as it is (a state of the file before that writer came:
- * the index's answers never wait for it); once it is gone the file is
- * re-indexed and merged.  Failures are logged and the old tree served.
+ * One look of the follower at the file: show its change when it changed
+ * and nobody is in the middle of writing it.  Without any lock held.
  */
-int h5fs_follow_fresh(struct h5fs_ll *ll)
+static void follow_step(struct h5fs_ll *ll)
 {
 	struct follow *t = FS(ll);
 	h5fs_live_mark now;
 	h5fs_live_holder h;
-	int err = 0, skip;
+	int skip;
 
 	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
-		return 0;
-	/* cheap reasons to serve the tree as it is, before looking at the holders */
+		return;
+	/* a writer between its first write and its close: its close wakes us (a SWMR one never closes) */
+	if (writing(ll))
+		return;
 	pthread_mutex_lock(&t->mu);
 	skip = (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK) ||
 	       (t->base_swmr && mono_now() - t->swmr_at < SWMR_RECHECK) ||
-	       (t->have_failed && h5fs_live_mark_equal(&now, &t->failed));
+	       (t->have_failed && (h5fs_live_mark_equal(&now, &t->failed) ||
+				   mono_now() - t->failed_at < RETRY_AFTER(t->index_took)));
 	pthread_mutex_unlock(&t->mu);
 	if (skip || h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
-		return 0;
+		return;
 	if (h.state == H5FS_LIVE_WRITER) {
 		pthread_mutex_lock(&t->mu);
 		skip = t->have_writer_seen && mono_now() - t->writer_at < 1.0;
@@ -227,45 +263,202 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 		if (!skip)
 			h5fs_log(H5FS_LOG_DEBUG, "'%s' is being written by another program%s: served as it was",
 				 ll->opts->source_abs, h.pid ? "" : " (superblock)");
-		return 0;
+		return;
 	}
 	pthread_mutex_lock(&t->mu);
 	t->have_writer_seen = 0;
+	t->indexing = 1;
 	pthread_mutex_unlock(&t->mu);
-	pthread_rwlock_wrlock(&ll->tree);
-	if (changed(ll, &now)) {
-		if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale)
+	if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale) {
+		pthread_rwlock_wrlock(&ll->tree);
+		if (changed(ll, &now))
 			swmr_refresh(ll, &now);
-		else if ((err = refresh(ll)) != 0) {
-			pthread_mutex_lock(&t->mu);
-			t->failed = now;
-			t->have_failed = 1;
-			pthread_mutex_unlock(&t->mu);
-		}
+		pthread_rwlock_unlock(&ll->tree);
+	} else if (refresh(ll) != 0) {
+		pthread_mutex_lock(&t->mu);
+		t->failed = now;
+		t->have_failed = 1;
+		t->failed_at = mono_now();
+		pthread_mutex_unlock(&t->mu);
 	}
-	pthread_rwlock_unlock(&ll->tree);
-	(void)err;	/* logged; the old tree keeps answering */
+	pthread_mutex_lock(&t->mu);
+	t->indexing = 0;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Wait for inotify's events, a request's poke, or FOLLOW_PERIOD; with mu held. */
+static void follow_wait(struct h5fs_ll *ll, struct follow *t)
+{
+	struct pollfd p[2] = { { t->wake_fd[0], POLLIN, 0 }, { h5fs_live_watch_fd(ll->watch), POLLIN, 0 } };
+	char buf[64];
+
+	if (t->poked || t->stop)
+		return;
+	pthread_mutex_unlock(&t->mu);
+	poll(p, p[1].fd >= 0 ? 2 : 1, (int)(FOLLOW_PERIOD * 1000));
+	if (p[0].revents & POLLIN)
+		while (read(t->wake_fd[0], buf, sizeof(buf)) > 0)
+			;
+	pthread_mutex_lock(&t->mu);
+}
+
+static void poke(struct follow *t)
+{
+	char c = 1;
+
+	t->poked = 1;
+	if (write(t->wake_fd[1], &c, 1) < 0 && errno != EAGAIN)
+		h5fs_log(H5FS_LOG_DEBUG, "cannot wake the follower: %s", strerror(errno));
+}
+
+static void *follower_main(void *arg)
+{
+	struct h5fs_ll *ll = arg;
+	struct follow *t = FS(ll);
+
+	pthread_mutex_lock(&t->mu);
+	while (!t->stop) {
+		follow_wait(ll, t);
+		if (t->stop)
+			break;
+		t->poked = 0;
+		t->busy = 1;
+		pthread_mutex_unlock(&t->mu);
+		follow_step(ll);
+		pthread_mutex_lock(&t->mu);
+		t->busy = 0;
+		t->gen++;
+		pthread_cond_broadcast(&t->done);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+/*
+ * Before a request: when the file changed since the tree was made, the
+ * follower shows the change (it may be at it already: inotify woke it);
+ * the request waits for that at most REQUEST_WAIT, then takes the tree
+ * as it is.  While another program is writing the file it does not wait.
+ */
+int h5fs_follow_fresh(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+	h5fs_live_mark now;
+	struct timespec ts;
+	unsigned long gen;
+
+	pthread_mutex_lock(&t->mu);
+	if (!t->started && !t->stop) {
+		/* started here: fuse_daemonize() forks, and threads do not survive it */
+		if (pthread_create(&t->thr, NULL, follower_main, ll) == 0)
+			t->started = 1;
+		else
+			h5fs_log(H5FS_LOG_WARN, "cannot start the follower thread; changes of the file are not shown");
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (h5fs_backing_is_writing(ll) || !changed(ll, &now) || writing(ll))
+		return 0;
+	pthread_mutex_lock(&t->mu);
+	if (!t->started || (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK)) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
+	}
+	/* a look under way may have begun before the change: then the next one */
+	gen = t->gen + (t->busy ? 2 : 1);
+	poke(t);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)(REQUEST_WAIT * 1e9);
+	while (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (t->gen < gen && !t->stop)
+		if (pthread_cond_timedwait(&t->done, &t->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&t->mu);
 	return 0;
 }
 
+/*
+ * A file a simulation writes is re-read after every step: the first
+ * re-read is an info line, then one a minute says how many there were.
+ */
+static void log_reread(struct h5fs_ll *ll, struct follow *t, double took)
+{
+	double now = mono_now();
+	unsigned long n = 0;
+	int say;
+
+	pthread_mutex_lock(&t->mu);
+	t->rereads++;
+	say = !t->reread_logged_at || now - t->reread_logged_at >= 60.0;
+	if (say) {
+		n = t->rereads;
+		t->rereads = 0;
+		t->reread_logged_at = now;
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (say && n == 1)
+		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
+			 ll->opts->source_abs, took, ll->idx.nnodes);
+	else if (say)
+		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read %lu times in the last minute (%u nodes)",
+			 ll->opts->source_abs, n, ll->idx.nnodes);
+	else
+		h5fs_log(H5FS_LOG_DEBUG, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
+			 ll->opts->source_abs, took, ll->idx.nnodes);
+}
+
+/* Around the indexer's forks: the tree and HDF5 as they are, nobody in them. */
+static void fork_begin(void *arg)
+{
+	struct h5fs_ll *ll = arg;
+
+	pthread_rwlock_rdlock(&ll->tree);
+	h5fs_backing_suspend(ll);
+}
+
+static void fork_end(void *arg)
+{
+	struct h5fs_ll *ll = arg;
+
+	h5fs_backing_resume(ll);
+	pthread_rwlock_unlock(&ll->tree);
+}
+
+/*
+ * One re-index, then the merge.  No lock of ours is held while the child
+ * indexes (requests meanwhile get the tree as it is; the backing is held
+ * only around each fork); the merge takes the tree lock.  0; EAGAIN when
+ * another program held the file or it changed meanwhile (the next request
+ * tries again); EIO.
+ */
 static int refresh(struct h5fs_ll *ll)
 {
+	struct h5fs_index_env env = { &ll->idx, fork_begin, fork_end, ll };
+	struct follow *t = FS(ll);
 	struct h5fs_index nx;
 	h5fs_live_holder held;
 	h5fs_live_mark at;
+	double t0 = mono_now();
 	int rc, err;
 
-	/* no reader in flight and the file closed: then fork the indexer */
-	h5fs_backing_suspend(ll);
-	rc = h5fs_index_build_live(&nx, ll->opts, ll->watch, &at, &held);
-	if (rc != 0) {
-		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (%s); serving the old view",
-			 ll->opts->source_abs, rc == H5FS_EXIT_LOCKED ? "held by another program" : "see above");
-		h5fs_backing_resume(ll);
-		return rc == H5FS_EXIT_LOCKED ? EAGAIN : EIO;
+	rc = h5fs_index_build_live(&nx, ll->opts, &env, 0, ll->watch, &at, &held);
+	pthread_mutex_lock(&t->mu);
+	t->index_took = mono_now() - t0;
+	pthread_mutex_unlock(&t->mu);
+	if (rc == H5FS_INDEX_HELD || rc == H5FS_INDEX_CHANGED) {
+		h5fs_log(H5FS_LOG_DEBUG, "'%s' %s while it was indexed; the tree stays as it was for now",
+			 ll->opts->source_abs, rc == H5FS_INDEX_HELD ? "was held by another program" : "changed");
+		return EAGAIN;
 	}
+	if (rc != 0) {
+		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (exit code %d, see above); "
+			 "serving the old view", ll->opts->source_abs, rc);
+		return EIO;
+	}
+	pthread_rwlock_wrlock(&ll->tree);
 	err = h5fs_tree_merge(ll, &nx);
-	h5fs_index_release(&nx);
 	/* the pread descriptor and the watch follow the file if it was replaced */
 	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
 		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
@@ -284,9 +477,9 @@ static int refresh(struct h5fs_ll *ll)
 	fstat(ll->fd, &ll->st);
 	set_base(ll, &at, held.state == H5FS_LIVE_SWMR);
 	h5fs_backing_quiet(ll, &at, &held);
-	h5fs_backing_resume(ll);
-	h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read (%u nodes)", ll->opts->source_abs,
-		 ll->idx.nnodes);
+	pthread_rwlock_unlock(&ll->tree);
+	h5fs_index_release(&nx);
+	log_reread(ll, t, mono_now() - t0);
 	return err;
 }
 
@@ -303,11 +496,34 @@ int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_li
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->done, NULL);
+	if (pipe2(t->wake_fd, O_CLOEXEC | O_NONBLOCK) < 0) {
+		pthread_cond_destroy(&t->done);
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return -ENOMEM;
+	}
 	ll->follow_state = t;
 	set_base(ll, at, held->state == H5FS_LIVE_SWMR);
 	ll->write_opening = write_opening;
 	ll->write_closed = write_closed;
 	return 0;
+}
+
+void h5fs_follow_stop(struct h5fs_ll *ll)
+{
+	struct follow *t = FS(ll);
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stop = 1;
+	poke(t);
+	pthread_cond_broadcast(&t->done);
+	pthread_mutex_unlock(&t->mu);
+	if (t->started)
+		pthread_join(t->thr, NULL);	/* within FOLLOW_PERIOD, or one re-index */
+	t->started = 0;
 }
 
 void h5fs_follow_release(struct h5fs_ll *ll)
@@ -316,7 +532,11 @@ void h5fs_follow_release(struct h5fs_ll *ll)
 
 	if (!t)
 		return;
+	h5fs_follow_stop(ll);
 	ll->write_opening = ll->write_closed = NULL;
+	close(t->wake_fd[0]);
+	close(t->wake_fd[1]);
+	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	ll->follow_state = NULL;

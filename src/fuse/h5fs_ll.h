@@ -107,6 +107,9 @@ enum h5fs_log_level { H5FS_LOG_ERR, H5FS_LOG_WARN, H5FS_LOG_INFO, H5FS_LOG_DEBUG
 int h5fs_log_open(const char *spec, int foreground, int debug);
 void h5fs_log_close(void);
 void h5fs_log(int level, const char *fmt, ...) H5FS_PRINTF_LL(2, 3);
+/* Hold this thread's messages back until capture_end(): written when @p keep, else dropped. */
+void h5fs_log_capture_begin(void);
+void h5fs_log_capture_end(int keep);
 
 /* ---- notify --------------------------------------------------------- */
 
@@ -237,23 +240,41 @@ struct h5fs_index {
 	unsigned int restarts;
 };
 
+/* What a build of the index may know and must do around its forks. */
+struct h5fs_index_env {
+	/* a re-index: the daemon's tree; datasets it shows probed and unchanged are not read again */
+	const struct h5fs_index *known;
+	/* around each fork: no HDF5 call of another thread may be under way */
+	void (*before_fork)(void *arg);
+	void (*after_fork)(void *arg);
+	void *arg;
+};
+
 /*
- * Index SOURCE in a forked child (see index.c).  On failure prints one
- * line to stderr and returns an exit code (H5FS_EXIT_*); 0 on success.
- * The child opens SOURCE without the OS lock; the caller checks with
- * h5fs_index_build_live() that the file did not change meanwhile.
+ * Index SOURCE in a forked child (see index.c); @p env may be NULL.  On
+ * failure prints one line to stderr and returns an exit code
+ * (H5FS_EXIT_*); 0 on success.  The child opens SOURCE without the OS
+ * lock; the caller checks with h5fs_index_build_live() that the file did
+ * not change meanwhile.
  */
-int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
+int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o, const struct h5fs_index_env *env);
+
+/* h5fs_index_build_live()'s answers besides 0 and exit codes */
+#define H5FS_INDEX_HELD (-1)	/* another program held the file for writing */
+#define H5FS_INDEX_CHANGED (-2)	/* the file changed while it was indexed */
+
 /*
- * h5fs_index_build() from one state of the file: wait (lock_timeout at
- * most) until no other program holds SOURCE for writing, index, and index
- * again when the file changed meanwhile.  *@p at gets the file's mark the
- * index shows, *@p held (may be NULL) who wrote it then (nobody, or a
- * SWMR writer).  H5FS_EXIT_LOCKED when a writer held it all the time (or
- * it kept changing).
+ * h5fs_index_build() from one state of the file: wait until no other
+ * program holds SOURCE for writing, index, and index again when the file
+ * changed meanwhile, for @p patience seconds in all (0: one attempt).
+ * *@p at gets the file's mark the index shows, *@p held (may be NULL) who
+ * wrote it then (nobody, or a SWMR writer).  The warnings of an index
+ * thrown away are dropped.  Returns 0, an exit code of
+ * h5fs_index_build(), H5FS_INDEX_HELD or H5FS_INDEX_CHANGED (the last two
+ * with one line on stderr when @p patience is not 0: the mount's).
  */
-int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
-			  h5fs_live_mark *at, h5fs_live_holder *held);
+int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, const struct h5fs_index_env *env,
+			  double patience, h5fs_live_watch *w, h5fs_live_mark *at, h5fs_live_holder *held);
 
 /*
  * Whether a dataset's byte image is the @p size bytes at *@p off of its
@@ -354,8 +375,10 @@ int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, u
 /*
  * backing.c, write side: hold the file read-write (libhdf5's exclusive
  * lock, retried for lock_timeout), no read in flight; 0 or an errno.
+ * @p op and @p path (HDF5's) name what it is for in the log line of a
+ * failure.
  */
-int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid);
+int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid, const char *op, const char *path);
 /* Close the file at once; @p changed: the file was written, drop cached chunks. */
 void h5fs_backing_end_write(struct h5fs_ll *ll, int changed);
 /* End the hold but keep the file open (the early sink's writes); closed when idle. */
@@ -396,6 +419,8 @@ int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx);
 
 /* follow.c: following the file on read-write mounts */
 int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held);
+/* Stop the follower thread (before the backing goes); release frees the rest. */
+void h5fs_follow_stop(struct h5fs_ll *ll);
 void h5fs_follow_release(struct h5fs_ll *ll);
 /* the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
 const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base);
@@ -426,6 +451,53 @@ int h5fs_handoff_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpa
 			void *payload);
 
 /* ops_write.c */
+/* declared dtype / shape of a dataset being created (node->wr) */
+struct h5fs_wdecl {
+	char *dtype;
+	char *shape;
+};
+
+/* what h5fs_write_commit() did besides committing */
+#define DONE_PREP_USED 1u	/* the early start's dataset was moved into place */
+#define DONE_NPY_NAMED 2u	/* NAME.npy became dataset NAME */
+
+/* The node whose committed bytes h5fs_write_base_read() reads. */
+struct h5fs_basectx {
+	struct h5fs_ll *ll;
+	struct h5fs_node *n;
+};
+
+/* h5fs_stage_base_fn over a node's committed bytes (payload: struct h5fs_basectx) */
+int h5fs_write_base_read(void *buf, size_t len, uint64_t off, void *payload);
+/* A stage over @p base bytes in the mount's staging folder: 0 or an errno. */
+int h5fs_write_new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out);
+/* A shape text like "[3, 4]" ("[]" a scalar): 0, or -1 when it is not one. */
+int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims);
+/*
+ * Commit @p st to node @p n, with the tree lock held exclusively.
+ * @p create: the node is new (or being reinterpreted); *created set on
+ * success.  @p cpath: the path the commit is made for (NULL: the
+ * node's).  @p prep: the hidden dataset of an early start (or NULL).
+ * @p done (may be NULL) gets DONE_* bits.  @p undo (may be NULL) records
+ * how to take the commit back; @p earlier: the same open file committed
+ * before, and that is taken back after a refusal (1) or stays (2); the
+ * log line of a refusal says which.
+ * Returns an errno.
+ */
+int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
+		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier);
+
+/* ops_pour.c: bytes of one dataset poured into another (or itself, anew) */
+/* Rewrite a fresh dataset with its declared dtype / shape: 0 or an errno. */
+int h5fs_write_reinterpret(struct h5fs_ll *ll, struct h5fs_node *n);
+/*
+ * rename of @p from, a dataset the mount made as plain bytes, over the
+ * dataset @p into: @p from's bytes go into @p into as `cat from > into`
+ * would; 0 or an errno (EINVAL: they do not fit; nothing changed; the
+ * rename says EOPNOTSUPP then, since mv takes EINVAL for "into itself").
+ */
+int h5fs_write_pour(struct h5fs_ll *ll, struct h5fs_node *from, struct h5fs_node *into);
+
 void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi);
 void h5fs_ll_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi);
 void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -468,6 +540,7 @@ struct h5fs_open {
 	int npy_named;		/* a create commit named the dataset NAME for NAME.npy */
 	int sinked;		/* the stage had a sink: its descriptor writes to the HDF5 file */
 	int wrote;		/* bytes written since the last commit (not just a truncation) */
+	int committed;		/* a commit of it succeeded */
 	void *undo;		/* h5fs_commit_undo of its flush commits, until release or fsync */
 	int failed;		/* a commit was refused (errno): later writes and commits give EIO */
 };

@@ -116,6 +116,11 @@ struct skip {
 	uint64_t idx;		/* IDX_ALL: every index */
 };
 
+/* the environment of the build under way (h5fs_index_build()), for the fork */
+static const struct h5fs_index_env *cur_env;
+
+static int index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o);
+
 /* ---- child side ----------------------------------------------------- */
 
 struct wbuf {
@@ -151,6 +156,8 @@ struct walker {
 	struct addrmap map;
 	uint64_t probed;	/* bytes read whole so far */
 	uint64_t walked;	/* chunk lookups made by walk_chunk_index() */
+	const struct h5fs_index *known;	/* a re-index: the daemon's tree */
+	struct addrmap known_map;	/* dataset address -> node of known */
 	const struct nrec **chain;	/* the groups being listed, root first */
 	size_t nchain, capchain;
 	const struct h5fs_ll_opts *o;
@@ -815,8 +822,35 @@ static void walk_chunk_index(struct walker *wk, hid_t did, hid_t dcpl, struct nr
 	}
 }
 
-/* Returns whether the data was read whole. */
-static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r, int contig_candidate)
+/*
+ * A re-index: whether dataset @p r is one the daemon's tree already shows,
+ * probed: the same object (address) with the same type, extent and
+ * storage, not flagged.  Its data is then not read whole again (nor its
+ * chunk index walked): a re-index after each step of a simulation costs
+ * the metadata walk, not a read of the file.
+ */
+static int known_same(struct walker *wk, const struct nrec *r)
+{
+	const struct h5fs_node *k;
+	uint32_t id;
+
+	if (!wk->known || !map_get(&wk->known_map, r->addr, &id) || id >= wk->known->nnodes)
+		return 0;
+	k = &wk->known->nodes[id];
+	if (k->kind != H5FS_NK_DATASET || (k->flags & (H5FS_NF_BAD | H5FS_NF_DATA_BAD | H5FS_NF_VLSTR)) ||
+	    (r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) || k->esize != r->esize || k->nelems != r->nelems ||
+	    k->storage != r->storage || k->ndim != r->ndim || !k->meta[H5FS_M_DTYPE] || !r->meta[H5FS_M_DTYPE] ||
+	    strcmp(k->meta[H5FS_M_DTYPE], r->meta[H5FS_M_DTYPE]))
+		return 0;
+	for (int i = 0; i < r->ndim; i++)
+		if (!k->dims || k->dims[i] != r->dims[i])
+			return 0;
+	return 1;
+}
+
+/* Returns whether the data was read whole (or need not be: @p seen). */
+static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r, int contig_candidate,
+		      int seen)
 {
 	uint64_t k;
 	char *hbuf = NULL, *fbuf = NULL;
@@ -853,7 +887,9 @@ static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, s
 		set_err(r, H5FS_NF_DATA_BAD, hdf5_msg("cannot read data"));
 		goto out;
 	}
-	if (!contig_candidate && r->size <= FULL_PROBE_MAX && wk->probed + r->size <= FULL_PROBE_BUDGET) {
+	if (seen) {
+		whole = 1;	/* probed by an earlier index, unchanged */
+	} else if (!contig_candidate && r->size <= FULL_PROBE_MAX && wk->probed + r->size <= FULL_PROBE_BUDGET) {
 		/*
 		 * Read it all the way the daemon will: a corrupt chunk that
 		 * crashes libhdf5 crashes this child, not the mount.
@@ -985,7 +1021,8 @@ static void dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		contig_candidate = h5fs_ll_raw_offset(did, dcpl, ftype, layout, nfilters, r->size, wk->file_size,
 						      &r->offset);
 	H5Eclear2(H5E_DEFAULT);
-	if (!(r->flags & H5FS_NF_DATA_BAD) && !probe_data(wk, did, ftype, fspace, r, contig_candidate) &&
+	if (!(r->flags & H5FS_NF_DATA_BAD) &&
+	    !probe_data(wk, did, ftype, fspace, r, contig_candidate, known_same(wk, r)) &&
 	    layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))
 		walk_chunk_index(wk, did, dcpl, r);
 out:
@@ -1600,6 +1637,13 @@ static void child_main(int wfd, struct progress *pg, const struct skip *skips, s
 	wk.pg = pg;
 	wk.skips = skips;
 	wk.nskips = nskips;
+	if (cur_env && cur_env->known) {
+		/* the daemon's tree, as it was at the fork */
+		wk.known = cur_env->known;
+		for (uint32_t i = 0; i < wk.known->nnodes; i++)
+			if (wk.known->nodes[i].kind == H5FS_NK_DATASET && !h5fs_ext_file_of(&wk.known->nodes[i]))
+				map_put(&wk.known_map, wk.known->nodes[i].addr, i);
+	}
 	wk.fd = open(o->source_abs, O_RDONLY | O_CLOEXEC);
 	if (wk.fd < 0 || fstat(wk.fd, &st) < 0)
 		_exit(5);
@@ -2119,7 +2163,12 @@ static int run_child(const struct h5fs_ll_opts *o, struct progress *pg, const st
 	}
 	memset((void *)pg, 0, sizeof(*pg));
 	fflush(NULL);
+	/* no HDF5 call of another thread is under way while we fork (cur_env) */
+	if (cur_env && cur_env->before_fork)
+		cur_env->before_fork(cur_env->arg);
 	pid = fork();
+	if (pid != 0 && cur_env && cur_env->after_fork)
+		cur_env->after_fork(cur_env->arg);
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
@@ -2203,7 +2252,17 @@ static int is_hdf5_signature(int fd, off_t size)
 	return 0;
 }
 
-int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
+int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o, const struct h5fs_index_env *env)
+{
+	int ret;
+
+	cur_env = env;
+	ret = index_build(idx, o);
+	cur_env = NULL;
+	return ret;
+}
+
+static int index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
 {
 	struct progress *pg;
 	struct skip *skips = NULL;
@@ -2381,8 +2440,8 @@ static double mono_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, h5fs_live_watch *w,
-			  h5fs_live_mark *at, h5fs_live_holder *held)
+int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, const struct h5fs_index_env *env,
+			  double patience, h5fs_live_watch *w, h5fs_live_mark *at, h5fs_live_holder *held)
 {
 	double t0 = mono_s();
 	useconds_t pause_us = 2000;
@@ -2390,36 +2449,38 @@ int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_ll_opts *o, 
 	for (;;) {
 		h5fs_live_mark m0, m1;
 		h5fs_live_holder h;
-		double left = o->lock_timeout - (mono_s() - t0);
-		int rc = h5fs_live_wait(&h, o->source_abs, left > 0 ? left : 0);
+		double left = patience - (mono_s() - t0);
+		int rc = h5fs_live_wait(&h, o->source_abs, left > 0 ? left : 0), same = 0;
 
 		if (rc == H5FS_ELOCKED) {
-			fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source, h5fs_error_last()->message);
-			return H5FS_EXIT_LOCKED;
+			if (patience > 0)
+				fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source, h5fs_error_last()->message);
+			return H5FS_INDEX_HELD;
 		}
 		if (rc < 0 || h5fs_live_mark_get(&m0, w, o->source_abs) < 0) {
 			fprintf(stderr, "h5fs: cannot open '%s': %s\n", o->source, h5fs_error_last()->message);
 			return H5FS_EXIT_OPEN;
 		}
-		rc = h5fs_index_build(idx, o);
-		if (h5fs_live_mark_get(&m1, w, o->source_abs) == 0) {
+		h5fs_log_capture_begin();
+		rc = h5fs_index_build(idx, o, env);
+		if (h5fs_live_mark_get(&m1, w, o->source_abs) == 0)
 			/* a SWMR writer appends meanwhile, which changes no structure */
-			int same = h5fs_live_mark_equal(&m0, &m1) ||
-				   (h.state == H5FS_LIVE_SWMR && m0.stamp.dev == m1.stamp.dev && m0.stamp.ino == m1.stamp.ino);
-
-			if (same) {
-				*at = h.state == H5FS_LIVE_SWMR ? m1 : m0;
-				if (held)
-					*held = h;
-				return rc;
-			}
+			same = h5fs_live_mark_equal(&m0, &m1) ||
+			       (h.state == H5FS_LIVE_SWMR && m0.stamp.dev == m1.stamp.dev && m0.stamp.ino == m1.stamp.ino);
+		h5fs_log_capture_end(same);
+		if (same) {
+			*at = h.state == H5FS_LIVE_SWMR ? m1 : m0;
+			if (held)
+				*held = h;
+			return rc;
 		}
 		if (rc == 0)
 			h5fs_index_release(idx);
-		if (mono_s() - t0 >= o->lock_timeout) {
-			fprintf(stderr, "h5fs: cannot mount '%s': it kept changing while it was indexed (%.1f s)\n",
-				o->source, o->lock_timeout);
-			return H5FS_EXIT_LOCKED;
+		if (mono_s() - t0 >= patience) {
+			if (patience > 0)
+				fprintf(stderr, "h5fs: cannot mount '%s': it kept changing while it was indexed (%.1f s)\n",
+					o->source, patience);
+			return H5FS_INDEX_CHANGED;
 		}
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' changed while it was indexed: again", o->source_abs);
 		usleep(pause_us);

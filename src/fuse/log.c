@@ -24,6 +24,21 @@ static int log_debug;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
+/*
+ * A capture of this thread's messages (h5fs_log_capture_begin()): kept
+ * until the end says whether they count.  An index of a file that
+ * changed while it was made is thrown away, and so are its warnings.
+ */
+struct held {
+	int level;
+	char *msg;
+};
+static _Thread_local struct held *held;
+static _Thread_local size_t nheld, capheld;
+static _Thread_local int capturing;
+
+static void emit(int level, const char *msg);
+
 int h5fs_log_open(const char *spec, int foreground, int debug)
 {
 	log_debug = debug;
@@ -60,10 +75,8 @@ void h5fs_log_close(void)
 
 void h5fs_log(int level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	va_list ap;
 	char *msg = NULL;
-	char *line = NULL;
 	int n;
 
 	if (level == H5FS_LOG_DEBUG && !log_debug)
@@ -77,6 +90,50 @@ void h5fs_log(int level, const char *fmt, ...)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	if (capturing) {
+		if (nheld == capheld) {
+			size_t nc = capheld ? capheld * 2 : 8;
+			struct held *nh = realloc(held, nc * sizeof(*nh));
+
+			if (!nh) {
+				free(msg);
+				return;
+			}
+			held = nh;
+			capheld = nc;
+		}
+		held[nheld].level = level;
+		held[nheld++].msg = msg;
+		return;
+	}
+	emit(level, msg);
+	free(msg);
+}
+
+void h5fs_log_capture_begin(void)
+{
+	capturing = 1;
+}
+
+void h5fs_log_capture_end(int keep)
+{
+	capturing = 0;
+	for (size_t i = 0; i < nheld; i++) {
+		if (keep)
+			emit(held[i].level, held[i].msg);
+		free(held[i].msg);
+	}
+	free(held);
+	held = NULL;
+	nheld = capheld = 0;
+}
+
+static void emit(int level, const char *msg)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	char *line = NULL;
+	int n;
+
 	if (log_syslog) {
 		syslog(prio[level], "%s", msg);
 	} else {
@@ -96,5 +153,4 @@ void h5fs_log(int level, const char *fmt, ...)
 		}
 		free(line);
 	}
-	free(msg);
 }

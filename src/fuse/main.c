@@ -297,7 +297,10 @@ int main(int argc, char *argv[])
 			 o.source_abs);
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
-	if ((ret = h5fs_index_build_live(&ll.idx, &o, ll.watch, &at, &held)) != 0)
+	ret = h5fs_index_build_live(&ll.idx, &o, NULL, o.lock_timeout, ll.watch, &at, &held);
+	if (ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED)
+		ret = H5FS_EXIT_LOCKED;
+	if (ret != 0)
 		goto out_watch;
 	ll.fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
 	if (ll.fd < 0 || fstat(ll.fd, &ll.st) < 0) {
@@ -397,6 +400,7 @@ int main(int argc, char *argv[])
 	}
 
 out_backing:
+	h5fs_follow_stop(&ll);
 	h5fs_backing_shutdown(&ll);
 out_unmount:
 	fuse_session_unmount(se);

@@ -145,7 +145,7 @@ void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+	if ((err = h5fs_backing_begin_write(ll, &fid, "mkdir", path))) {
 		free(path);
 		goto fail;
 	}
@@ -205,7 +205,7 @@ static int do_remove(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, in
 	}
 	if (!(path = h5fs_tree_join(dir->path, name)))
 		return ENOMEM;
-	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+	if ((err = h5fs_backing_begin_write(ll, &fid, dir_wanted ? "rmdir" : "unlink", path))) {
 		free(path);
 		return err;
 	}
@@ -266,6 +266,20 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 		if (old->kind == H5FS_NK_GROUP && old->nchildren)
 			return ENOTEMPTY;
 	}
+	/*
+	 * A temporary file of plain bytes (sed -i, an editor) moved over a
+	 * dataset: its bytes go into the dataset, which keeps its type,
+	 * properties and attributes (ops_pour.c); then the temporary goes.
+	 */
+	if (old && old != n && n->kind == H5FS_NK_DATASET && old->kind == H5FS_NK_DATASET &&
+	    (n->flags & H5FS_NF_FRESH) && !(n->flags & H5FS_NF_PENDING) && !n->nwriters && !n->wr &&
+	    !(old->flags & (H5FS_NF_PENDING | H5FS_NF_FRESH | H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_BAD |
+			    H5FS_NF_DATA_BAD))) {
+		if ((err = h5fs_write_pour(ll, n, old)))
+			/* mv reads EINVAL as "a directory into itself" */
+			return err == EINVAL ? EOPNOTSUPP : err;
+		return do_remove(ll, parent, name, 0);
+	}
 	/* a group into itself: the kernel checks this too */
 	for (struct h5fs_node *p = ndir; n->kind == H5FS_NK_GROUP; p = &ll->idx.nodes[p->parent]) {
 		if (p == n)
@@ -283,7 +297,7 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 	}
 	if (n->flags & H5FS_NF_PENDING) {
 		if (old && !(old->flags & H5FS_NF_PENDING)) {
-			if ((err = h5fs_backing_begin_write(ll, &fid)))
+			if ((err = h5fs_backing_begin_write(ll, &fid, "rename", dst)))
 				goto out;
 			if (H5Ldelete(fid, dst, H5P_DEFAULT) < 0) {
 				h5fs_log_hdf5(H5FS_LOG_WARN, "rename: cannot replace", dst);
@@ -297,7 +311,7 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 		}
 		goto tree;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "rename", dst)))
 		goto out;
 	lcpl = make_lcpl(newname);
 	if (old && !(old->flags & H5FS_NF_PENDING) && H5Lmove(fid, dst, fid, aside, H5P_DEFAULT, H5P_DEFAULT) < 0) {
@@ -430,7 +444,7 @@ void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "symlink", path)))
 		goto fail;
 	lcpl = make_lcpl(name);
 	if (H5Lcreate_soft(target, fid, path, lcpl, H5P_DEFAULT) < 0) {
@@ -491,7 +505,7 @@ void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "link", path)))
 		goto fail;
 	lcpl = make_lcpl(newname);
 	if (H5Lcreate_hard(fid, n->path, fid, path, lcpl, H5P_DEFAULT) < 0) {

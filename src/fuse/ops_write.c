@@ -52,11 +52,6 @@
 #include "h5fs/sys/stage.h"
 #include "h5fs_ll.h"
 
-/* declared dtype / shape of a dataset being created */
-struct h5fs_wdecl {
-	char *dtype;
-	char *shape;
-};
 
 void h5fs_write_free_decl(struct h5fs_node *n)
 {
@@ -81,14 +76,9 @@ static int stage_errno(int rc, const char *what, const char *path)
 
 /* ---- reading the committed bytes ------------------------------------- */
 
-struct basectx {
-	struct h5fs_ll *ll;
-	struct h5fs_node *n;
-};
-
-static int base_read(void *buf, size_t len, uint64_t off, void *payload)
+int h5fs_write_base_read(void *buf, size_t len, uint64_t off, void *payload)
 {
-	struct basectx *c = payload;
+	struct h5fs_basectx *c = payload;
 	struct h5fs_node *n = c->n;
 	size_t done = 0;
 
@@ -116,7 +106,7 @@ static int base_read(void *buf, size_t len, uint64_t off, void *payload)
 
 /* ---- open files --------------------------------------------------------- */
 
-static int new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out)
+int h5fs_write_new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out)
 {
 	h5fs_stage_options so = H5FS_STAGE_OPTIONS_INIT;
 	int rc;
@@ -163,7 +153,7 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 	 */
 	create = (n->flags & H5FS_NF_PENDING) ||
 		 ((n->flags & H5FS_NF_FRESH) && (n->size == 0 || (fi->flags & O_TRUNC)));
-	if ((err = new_stage(ll, create ? 0 : n->size, &st)))
+	if ((err = h5fs_write_new_stage(ll, create ? 0 : n->size, &st)))
 		return err;
 	if ((fi->flags & O_TRUNC) && h5fs_stage_truncate(st, 0) < 0) {
 		h5fs_stage_free(st);
@@ -198,14 +188,14 @@ int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, 
 		    size_t *mlen)
 {
 	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
-	struct basectx c = { ll, of->node };
+	struct h5fs_basectx c = { ll, of->node };
 	char *buf = malloc(size ? size : 1);
 	size_t got = 0;
 	int rc;
 
 	if (!buf)
 		return ENOMEM;
-	rc = h5fs_stage_read(of->st, buf, size, off, &got, base_read, &c);
+	rc = h5fs_stage_read(of->st, buf, size, off, &got, h5fs_write_base_read, &c);
 	if (rc < 0) {
 		free(buf);
 		return h5fs_ll_errno(rc, of->node->path);
@@ -238,7 +228,7 @@ static void drop_prep(struct h5fs_ll *ll, struct h5fs_open *of)
 
 	if (!of->prep)
 		return;
-	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+	if ((err = h5fs_backing_begin_write(ll, &fid, "delete the hidden dataset", of->prep))) {
 		h5fs_log(H5FS_LOG_WARN, "cannot delete the unused hidden dataset '%s': %s", of->prep, strerror(err));
 	} else {
 		drop_prep_held(ll, fid, of->prep);
@@ -269,7 +259,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 		of->early_done = 1;
 		return;
 	}
-	if (h5fs_backing_begin_write(ll, &fid)) {
+	if (h5fs_backing_begin_write(ll, &fid, "write", n->path)) {
 		of->early_done = 1;	/* the commit will say why */
 		return;
 	}
@@ -326,7 +316,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	/* writes into the sink change the HDF5 file: hold it as for a commit */
-	if (of->prep && (err = h5fs_backing_begin_write(ll, &fid))) {
+	if (of->prep && (err = h5fs_backing_begin_write(ll, &fid, "write", of->node->path))) {
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -347,7 +337,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 /* ---- declarations ---------------------------------------------------- */
 
-static int parse_shape(const char *s, int *ndim, uint64_t *dims)
+int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims)
 {
 	const char *p = s;
 	int n = 0;
@@ -389,67 +379,6 @@ static int parse_shape(const char *s, int *ndim, uint64_t *dims)
 	return 0;
 }
 
-/* what commit_node() did besides committing */
-#define DONE_PREP_USED 1u	/* the early start's dataset was moved into place */
-#define DONE_NPY_NAMED 2u	/* NAME.npy became dataset NAME */
-
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		       int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier);
-
-/* Rewrite a fresh dataset with the declared dtype/shape. */
-static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
-{
-	struct h5fs_wdecl *d = n->wr;
-	struct basectx c = { ll, n };
-	h5fs_stage *st = NULL;
-	uint64_t off = 0, total = n->size;
-	char *piece = NULL;
-	int err, created = 1;
-
-	if (d->shape) {
-		int nd;
-		uint64_t dims[32], cnt = 1, es = 1;
-		hid_t t;
-
-		if (parse_shape(d->shape, &nd, dims) < 0)
-			return EINVAL;
-		for (int i = 0; i < nd; i++)
-			cnt *= dims[i];
-		if (d->dtype) {
-			if (h5fs_dtype_to_hid(&t, d->dtype) < 0)
-				return EINVAL;
-			es = H5Tget_size(t);
-			H5Tclose(t);
-		}
-		if (cnt * es != total)
-			return d->dtype ? EINVAL : 0;	/* wait for the dtype */
-	}
-	if ((err = new_stage(ll, 0, &st)))
-		return err;
-	piece = malloc((size_t)1 << 20);
-	if (!piece) {
-		h5fs_stage_free(st);
-		return ENOMEM;
-	}
-	while (off < total) {
-		size_t len = total - off < ((uint64_t)1 << 20) ? (size_t)(total - off) : (size_t)1 << 20;
-		int rc = base_read(piece, len, off, &c);
-
-		if (rc == 0)
-			rc = h5fs_stage_write(st, piece, len, off);
-		if (rc < 0) {
-			free(piece);
-			h5fs_stage_free(st);
-			return EIO;
-		}
-		off += len;
-	}
-	free(piece);
-	err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
-	h5fs_stage_free(st);
-	n->flags |= H5FS_NF_FRESH;
-	return err;
-}
 
 int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len)
 {
@@ -474,7 +403,7 @@ int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key,
 		int nd;
 		uint64_t dims[32];
 
-		if (parse_shape(v, &nd, dims) < 0) {
+		if (h5fs_write_parse_shape(v, &nd, dims) < 0) {
 			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.shape' on '%s': '%s' is not a shape like [3, 4]",
 				 n->path, v);
 			free(v);
@@ -508,7 +437,7 @@ int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key,
 		free(old);
 		return 0;	/* the open writer's commit uses it */
 	}
-	err = reinterpret(ll, n);
+	err = h5fs_write_reinterpret(ll, n);
 	if (err == EINVAL && n->size == 0) {
 		/* made empty (mknod) and declared first: the data comes next */
 		free(old);
@@ -643,30 +572,21 @@ static int commit_errno(int rc)
 	       rc == H5FS_ENOTFOUND ? ENOENT : rc == H5FS_ENOMEM ? ENOMEM : EIO;
 }
 
-/*
- * Commit @p st to node @p n, with the tree lock held exclusively.
- * @p create: the node is new (or being reinterpreted); *created set on
- * success.  @p cpath: the path the commit is made for (NULL: the
- * node's).  @p prep: the hidden dataset of an early start (or NULL).
- * @p done (may be NULL) gets DONE_* bits.  @p undo (may be NULL) records
- * how to take the commit back; @p earlier: earlier commits of the same
- * open file are taken back after a refusal (the log line says so).
- * Returns an errno.
- */
-static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		       int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier)
+/* Commit @p st to node @p n (h5fs_ll.h says how). */
+int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
+		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier)
 {
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_info ci;
 	struct h5fs_wdecl *d = n->wr;
-	struct basectx c = { ll, n };
+	struct h5fs_basectx c = { ll, n };
 	int64_t fid;
 	int rc, err;
 
 	memset(&ci, 0, sizeof(ci));
 	if (!cpath)
 		cpath = n->path;
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "commit", n->path)))
 		return err;
 	co.create = create;
 	if (create && d) {
@@ -679,14 +599,14 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpat
 	rc = 1;
 	/* with an early start the data is in place already: nothing for MPI */
 	if (!co.prepared && h5fs_stage_size(st) >= ll->opts->mpi_threshold_bytes) {
-		rc = h5fs_handoff_commit(ll, n, cpath, st, &co, fid, &ci, base_read, &c);
+		rc = h5fs_handoff_commit(ll, n, cpath, st, &co, fid, &ci, h5fs_write_base_read, &c);
 		if (rc > 0) {
 			h5fs_commit_info_release(&ci);
 			memset(&ci, 0, sizeof(ci));
 		}
 		/* reopen: the helper changed the file (or it was closed for nothing) */
 		h5fs_backing_end_write(ll, 1);
-		if ((err = h5fs_backing_begin_write(ll, &fid))) {
+		if ((err = h5fs_backing_begin_write(ll, &fid, "commit", n->path))) {
 			h5fs_commit_info_release(&ci);
 			return err;
 		}
@@ -696,8 +616,9 @@ static int commit_node(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpat
 	if (rc < 0) {
 		err = commit_errno(rc);
 		h5fs_log(H5FS_LOG_WARN, "commit of '%s' refused: %s (%s); %s", n->path, h5fs_error_last()->message,
-			 strerror(err), earlier ?
-			 "the earlier commits of this open file are taken back" : "nothing changed");
+			 strerror(err), earlier == 1 ? "the earlier commits of this open file are taken back" :
+			 earlier == 2 ? "the earlier commits of this open file stay (each was its process's last close)" :
+			 "nothing changed");
 		H5Eclear2(H5E_DEFAULT);
 		h5fs_commit_info_release(&ci);
 		h5fs_backing_end_write(ll, 1);
@@ -755,7 +676,7 @@ static int settle(struct h5fs_ll *ll, struct h5fs_open *of, int keep)
 
 	if (!h5fs_commit_undo_pending(u))
 		return 0;
-	if ((err = h5fs_backing_begin_write(ll, &fid))) {
+	if ((err = h5fs_backing_begin_write(ll, &fid, keep ? "settle the commits of" : "take back the commits of", n->path))) {
 		/* the kept dataset stays under its hidden name: the next mount's job */
 		h5fs_log(H5FS_LOG_WARN, "'%s': cannot %s its earlier commits: %s", n->path, keep ? "settle" : "take back",
 			 strerror(err));
@@ -821,8 +742,8 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 		free(cpath);
 		return ENOMEM;
 	}
-	err = commit_node(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done, more ? of->undo : NULL,
-			  h5fs_commit_undo_pending(of->undo));
+	err = h5fs_write_commit(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done, more ? of->undo : NULL,
+				h5fs_commit_undo_pending(of->undo) ? 1 : of->committed ? 2 : 0);
 	free(cpath);
 	if (done & DONE_NPY_NAMED)
 		of->npy_named = 1;
@@ -839,6 +760,7 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 	}
 	of->dirty = 0;
 	of->wrote = 0;
+	of->committed = 1;
 	n->wsize = n->size;
 	return more ? 0 : settle(ll, of, 1);
 }
@@ -927,14 +849,14 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		return 0;
 	if (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_BAD | H5FS_NF_DATA_BAD))
 		return EOPNOTSUPP;
-	if ((err = new_stage(ll, n->size, &st)))
+	if ((err = h5fs_write_new_stage(ll, n->size, &st)))
 		return err;
 	rc = h5fs_stage_truncate(st, size);
 	if (rc < 0) {
 		h5fs_stage_free(st);
 		return stage_errno(rc, "truncate", n->path);
 	}
-	err = commit_node(ll, n, NULL, st, 0, &created, NULL, NULL, NULL, 0);
+	err = h5fs_write_commit(ll, n, NULL, st, 0, &created, NULL, NULL, NULL, 0);
 	h5fs_stage_free(st);
 	return err;
 }
@@ -1001,8 +923,8 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 
 	(void)rdev;
 	err = new_file(ll, parent, name, mode, &n);
-	if (!err && !(err = new_stage(ll, 0, &st))) {
-		err = commit_node(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
+	if (!err && !(err = h5fs_write_new_stage(ll, 0, &st))) {
+		err = h5fs_write_commit(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
 		h5fs_stage_free(st);
 	}
 	if (err && n) {

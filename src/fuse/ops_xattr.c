@@ -370,7 +370,7 @@ static int do_setxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 		aflags |= H5FS_ATTR_REPLACE;
 	if (n->flags & H5FS_NF_PENDING)
 		return h5fs_write_pending_attr(ll, n, aname, value, size, aflags);
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "setxattr on", n->path)))
 		return err;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
 	if (oid < 0) {
@@ -434,7 +434,7 @@ static int do_removexattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name)
 		return h5fs_write_pending_attr(ll, n, aname, NULL, 0, 0);
 	if (!find_attr(n, aname))
 		return ENODATA;
-	if ((err = h5fs_backing_begin_write(ll, &fid)))
+	if ((err = h5fs_backing_begin_write(ll, &fid, "removexattr on", n->path)))
 		return err;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
 	if (oid < 0) {

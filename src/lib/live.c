@@ -175,6 +175,18 @@ static int superblock_flags(int fd, uint64_t size)
 	return -1;
 }
 
+int h5fs_live_swmr(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), flags = -1;
+
+	if (fd >= 0 && fstat(fd, &st) == 0)
+		flags = superblock_flags(fd, (uint64_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	return flags >= 0 && (flags & SB_FLAG_SWMR);
+}
+
 int h5fs_live_holder_get(h5fs_live_holder *out, const char *path)
 {
 	struct stat st;
@@ -196,15 +208,18 @@ int h5fs_live_holder_get(h5fs_live_holder *out, const char *path)
 	out->sb_flags = superblock_flags(fd, (uint64_t)st.st_size);
 	close(fd);
 	/*
-	 * The flags decide without /proc/locks when they are set: libhdf5
-	 * refuses a plain read-write open of a file flagged so (until
-	 * h5clear), so no other writer can be in.
+	 * A SWMR flag decides without /proc/locks: libhdf5 refuses a plain
+	 * read-write open of a file flagged so (until h5clear), and the SWMR
+	 * writer itself holds no lock.
 	 */
 	if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_SWMR)) {
 		out->state = H5FS_LIVE_SWMR;
-	} else if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_WRITE)) {
+		return 0;
+	}
+	/* flagged for writing: a writer, and /proc/locks says which (none: it died) */
+	if (out->sb_flags >= 0 && (out->sb_flags & SB_FLAG_WRITE))
 		out->state = H5FS_LIVE_WRITER;
-	} else if ((pid = write_lock_holder(&st)) != 0) {
+	if ((pid = write_lock_holder(&st)) != 0) {
 		out->state = H5FS_LIVE_WRITER;
 		out->pid = pid > 0 ? pid : 0;
 	}
@@ -237,6 +252,10 @@ int h5fs_live_wait(h5fs_live_holder *out, const char *path, double timeout)
 			if (h.pid)
 				h5fs__error_set(H5FS_ERROR_OS, "'%s' is held for writing by process %ld (waited %.1f s)",
 						path, h.pid, timeout);
+			else if (h.sb_flags > 0)
+				h5fs__error_set(H5FS_ERROR_OS, "'%s' is flagged open for writing in its superblock, and no "
+						"process of this machine holds it (a writer that died, or one on another "
+						"node? 'h5clear -s' clears the flags) (waited %.1f s)", path, timeout);
 			else
 				h5fs__error_set(H5FS_ERROR_OS, "'%s' is open for writing in another program (waited %.1f s)",
 						path, timeout);
@@ -303,6 +322,7 @@ struct h5fs_live_watch {
 	int fd;			/* inotify, or -1 */
 	int wd;
 	uint64_t changes;
+	int writing;		/* a write came after the last close-after-write */
 	char *path;
 };
 
@@ -360,6 +380,10 @@ uint64_t h5fs_live_watch_changes(h5fs_live_watch *w)
 
 				if (ev->mask & (WATCH_EVENTS | IN_IGNORED | IN_Q_OVERFLOW))
 					w->changes++;
+				if (ev->mask & (IN_MODIFY | IN_ATTRIB | IN_Q_OVERFLOW))
+					w->writing = 1;
+				if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+					w->writing = 0;
 				if (ev->mask & IN_IGNORED)
 					w->wd = -1;	/* the inode is gone: rearm */
 				p += sizeof(*ev) + ev->len;
@@ -369,6 +393,24 @@ uint64_t h5fs_live_watch_changes(h5fs_live_watch *w)
 	n = w->changes;
 	pthread_mutex_unlock(&w->mu);
 	return n;
+}
+
+int h5fs_live_watch_writing(h5fs_live_watch *w)
+{
+	int writing;
+
+	if (!w)
+		return 0;
+	h5fs_live_watch_changes(w);
+	pthread_mutex_lock(&w->mu);
+	writing = w->writing;
+	pthread_mutex_unlock(&w->mu);
+	return writing;
+}
+
+int h5fs_live_watch_fd(const h5fs_live_watch *w)
+{
+	return h5fs_live_watch_works(w) ? w->fd : -1;
 }
 
 int h5fs_live_watch_rearm(h5fs_live_watch *w)

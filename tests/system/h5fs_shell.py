@@ -1,4 +1,5 @@
-"""Everyday shell writes into a mount, each checked with h5py afterwards
+"""Everyday shell writes into a mount (and sed -i, and a temporary file
+moved over a dataset, as editors do), each checked with h5py afterwards
 (DESIGN.md sections 4 and 5): a commit that is refused leaves the dataset
 exactly as it was before the open.  Run with /usr/bin/python3.
 
@@ -223,6 +224,30 @@ def _(m, tmp):
 @case("bash: exec 3>d, dup to 4, close 3, echo >&4, close 4", "d", False)
 def _(m, tmp):
     return sh("exec 3>'%s/d'; exec 4>&3; exec 3>&-; echo hi >&4; exec 4>&-" % m)
+
+
+# ---- sed -i, and a temporary file moved over the dataset ---------------------------------------
+
+@case("sed -i, nothing matched", "d", True, lambda o: o)
+def _(m, tmp):
+    return sh("sed -i s/zzzz/y/ '%s/d'" % m)
+
+
+@case("sed -i on a growable gzip dataset", "g", True, lambda o: o)
+def _(m, tmp):
+    return sh("sed -i s/zzzz/y/ '%s/g'" % m)
+
+
+@case("a temporary file moved over it, fits", "d", True, lambda o: np.full((3, 2), 7.5))
+def _(m, tmp):
+    put(tmp, F64_3ROWS)
+    return sh("cp '%s' '%s/.d.swp' && mv '%s/.d.swp' '%s/d'" % (tmp, m, m, m))
+
+
+@case("a temporary file of 7 bytes moved over it", "d", False)
+def _(m, tmp):
+    put(tmp, b"1234567")
+    return sh("cp '%s' '%s/.d.swp' && mv '%s/.d.swp' '%s/d'" % (tmp, m, m, m))
 
 
 # ---- the checks --------------------------------------------------------------------------------

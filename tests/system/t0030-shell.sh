@@ -1,7 +1,8 @@
 #!/bin/sh
 # Everyday shell writes (DESIGN.md sections 4 and 5): >, >>, cat a > b,
 # : > f, truncate -s, dd conv=notrunc, tee, python open('w') and a
-# descriptor duplicated and closed twice, each with bytes that fit the
+# descriptor duplicated and closed twice, sed -i and a temporary file
+# moved over a dataset (as editors do), each with bytes that fit the
 # dataset and bytes that do not, each checked with h5py afterwards: what
 # fits is there with its creation properties and attributes, and a
 # refused commit leaves the dataset exactly as it was before the open,

@@ -295,12 +295,17 @@ static void test_live__watch(void **state)
 	assert_int_equal(pread(fd, b, sizeof(b), 0), (ssize_t)sizeof(b));
 	close(fd);
 	assert_int_equal(h5fs_live_watch_changes(w), c0);
+	assert_false(h5fs_live_watch_writing(w));
+	assert_true(h5fs_live_watch_fd(w) >= 0);
 	fd = open(p, O_WRONLY);
 	assert_int_equal(pwrite(fd, b, 1, 0), 1);
 	c1 = h5fs_live_watch_changes(w);
 	assert_true(c1 > c0);
+	/* written, not closed yet: a writer in the middle of its session */
+	assert_true(h5fs_live_watch_writing(w));
 	close(fd);
 	assert_true(h5fs_live_watch_changes(w) > c1);
+	assert_false(h5fs_live_watch_writing(w));
 	/* replaced by a rename: seen, and the new file is watched after rearm */
 	make_file(q, 0);
 	c0 = h5fs_live_watch_changes(w);
@@ -315,6 +320,7 @@ static void test_live__watch(void **state)
 	th_ok(h5fs_live_watch_new(&w, th_path("missing.h5")));
 	assert_false(h5fs_live_watch_works(w));
 	assert_int_equal(h5fs_live_watch_changes(w), 0);
+	assert_int_equal(h5fs_live_watch_fd(w), -1);
 	h5fs_live_watch_free(w);
 	th_assert_no_open_ids();
 }

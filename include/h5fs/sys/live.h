@@ -86,6 +86,12 @@ typedef struct {
 H5FS_EXTERN(int) h5fs_live_holder_get(h5fs_live_holder *out, const char *path);
 
 /**
+ * 1 when the superblock of @p path says a SWMR writer has it (cheap: a
+ * few reads of the file's first bytes, no /proc/locks), else 0.
+ */
+H5FS_EXTERN(int) h5fs_live_swmr(const char *path);
+
+/**
  * Wait until no other process holds @p path for writing (state FREE or
  * SWMR), with back-off: 10 ms, doubling, at most 100 ms between looks,
  * at most @p timeout seconds in all.
@@ -144,6 +150,21 @@ H5FS_EXTERN(int) h5fs_live_watch_works(const h5fs_live_watch *w);
  * writing call returned; the stamp moves when it starts.
  */
 H5FS_EXTERN(uint64_t) h5fs_live_watch_changes(h5fs_live_watch *w);
+
+/**
+ * 1 while a writer seems to be in the middle of a session: a write (or
+ * attribute change) came after the last close after writing, so more
+ * may come before the file is whole again; 0 otherwise.  A writer that
+ * opened the file but wrote nothing yet is not seen.  Thread-safe.
+ */
+H5FS_EXTERN(int) h5fs_live_watch_writing(h5fs_live_watch *w);
+
+/**
+ * The inotify descriptor, to poll(2) for readability (events waiting),
+ * or -1 when the watch does not work.  Read it only through
+ * h5fs_live_watch_changes().
+ */
+H5FS_EXTERN(int) h5fs_live_watch_fd(const h5fs_live_watch *w);
 
 /**
  * Watch the file now at the watch's path again (it was replaced by
