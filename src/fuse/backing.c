@@ -183,6 +183,7 @@ static void close_all(struct backing *b, int changed)
 			h5fs_backing_log_hdf5("cannot close", h5fs_ext_path(k));
 		b->xfids[k] = -1;
 	}
+	atomic_store(&b->nxopen, 0);
 	if (changed)
 		h5fs_chunk_cache_clear(b->cache);
 	if (b->fid >= 0) {
@@ -251,6 +252,13 @@ static int open_read(struct backing *b)
 	}
 	if (h.state == H5FS_LIVE_WRITER)
 		return -EBUSY;
+	{
+		struct stat fst;
+
+		/* replaced by another file: data at the tree's offsets comes from ll->fd, the old one */
+		if (fstat(ll->fd, &fst) == 0 && (m0.stamp.ino != (uint64_t)fst.st_ino || m0.stamp.dev != (uint64_t)fst.st_dev))
+			return -EXDEV;
+	}
 	b->quiet = m0;
 	b->quiet_holder = h;
 	b->have_quiet = 1;
@@ -383,6 +391,7 @@ static int node_fid(struct backing *b, struct h5fs_node *n, hid_t *fid)
 			b->xfids[k] = -1;
 			return -EIO;
 		}
+		atomic_fetch_add(&b->nxopen, 1);
 	}
 	if (b->xfids[k] < 0) {
 		h5fs_log(H5FS_LOG_WARN, "dataset '%s': its external file is not open", n->path);
@@ -401,6 +410,42 @@ static hid_t dset_image_type(hid_t did)
 		return ft;
 	H5Tclose(ft);
 	return wt;
+}
+
+/*
+ * Whether the open dataset can still serve what node @p n describes: the
+ * same rank and element size, and along every axis at least the node's
+ * extent (a dataset that grew, as a simulation's time series or a SWMR
+ * writer's arrays do, serves the elements the node shows: reads select
+ * them by the node's own dimensions).
+ */
+static int same_shape(const struct h5fs_node *n, const struct dstate *s)
+{
+	hsize_t d[H5S_MAX_RANK];
+	int nd = H5Sget_simple_extent_ndims(s->fspace);
+	hid_t ft = H5Dget_type(s->did);	/* s->ftype may be widened: the node has the file's size */
+	size_t es = ft >= 0 ? H5Tget_size(ft) : 0;
+
+	if (ft >= 0)
+		H5Tclose(ft);
+	if (es != n->esize)
+		return 0;
+	if (n->ndim <= 0)	/* scalar (0) or null (-1): both have rank 0 */
+		return nd == 0 && (H5Sget_simple_extent_type(s->fspace) == H5S_NULL) == (n->ndim < 0);
+	if (nd != n->ndim || H5Sget_simple_extent_dims(s->fspace, d, NULL) != nd)
+		return 0;
+	for (int i = 0; i < nd; i++)
+		if (d[i] < n->dims[i])
+			return 0;
+	return 1;
+}
+
+static void drop_state(struct dstate *s)
+{
+	H5Sclose(s->fspace);
+	H5Tclose(s->ftype);
+	H5Dclose(s->did);
+	free(s);
 }
 
 /* With the HDF5 lock held. */
@@ -449,6 +494,10 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 		free(s);
 		return -EIO;
 	}
+	if (!same_shape(n, s)) {
+		drop_state(s);
+		return -EXDEV;
+	}
 	if (n->flags & H5FS_NF_VLSTR) {
 		s->mstr = H5Tcopy(H5T_C_S1);
 		H5Tset_size(s->mstr, H5T_VARIABLE);
@@ -472,7 +521,7 @@ static void *idle_main(void *arg)
 		double wait = 0.25;
 
 		/* wake when the open handle's idle time is up */
-		if (atomic_load(&b->is_open) || b->nxfids) {
+		if (atomic_load(&b->is_open) || atomic_load(&b->nxopen)) {
 			double left = atomic_load(&b->last_use) + b->ll->opts->idle_close - mono_now();
 
 			wait = left < 0.005 ? 0.005 : left < wait ? left : wait;
@@ -487,10 +536,10 @@ static void *idle_main(void *arg)
 		if (b->stop)
 			break;
 		pthread_mutex_unlock(&b->mu);
-		if ((atomic_load(&b->is_open) || b->nxfids) &&
+		if ((atomic_load(&b->is_open) || atomic_load(&b->nxopen)) &&
 		    mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close && users_trywrlock(b) == 0) {
 			h5fs_hdf5_lock();
-			if ((b->fid >= 0 || b->nxfids) && mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close)
+			if ((b->fid >= 0 || atomic_load(&b->nxopen)) && mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close)
 				close_all(b, 0);
 			h5fs_hdf5_unlock();
 			users_wrunlock(b);
@@ -669,6 +718,32 @@ static int just_gave_up(struct backing *b, const struct h5fs_node *n)
 	return same;
 }
 
+/*
+ * The file is no longer what node @p n was made from: replaced by another
+ * file, or the dataset has another shape or type.  A read-only mount
+ * keeps its tree (EIO, and a line saying to remount); on a read-write one
+ * the follower shows the change at the next request (EAGAIN meanwhile).
+ */
+static ssize_t changed_under(struct backing *b, const struct h5fs_node *n)
+{
+	double t = mono_now();
+	int level;
+
+	pthread_mutex_lock(&b->mu);
+	level = b->changed == n && t - b->changed_at < 1.0 ? H5FS_LOG_DEBUG : H5FS_LOG_WARN;
+	b->changed = n;
+	b->changed_at = t;
+	pthread_mutex_unlock(&b->mu);
+	if (b->ll->opts->ro) {
+		h5fs_log(level, "read '%s': the file or the dataset changed since it was mounted; remount to "
+			 "read it (EIO)", n->path);
+		return -EIO;
+	}
+	h5fs_log(level, "read '%s': the dataset changed since the tree was made; the next request shows "
+		 "it (EAGAIN)", n->path);
+	return -EAGAIN;
+}
+
 ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attempt_fn fn, void *arg)
 {
 	const char *path = b->ll->opts->source_abs;
@@ -698,6 +773,8 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 		stale = rc == -ESTALE || (used && !handle_fresh(b, 1));
 		atomic_store(&b->last_use, mono_now());
 		users_unlock(b, taken);
+		if (rc == -EXDEV)
+			return changed_under(b, n);
 		if (!stale && rc != -EBUSY)
 			return rc;
 		if (!taken)
@@ -719,6 +796,16 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 				h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, h5fs_error_last()->message);
 				return -EIO;
 			}
+			/* a writer that comes and goes between our looks: no spinning, and not past
+			 * lock_timeout (one more try after the wait that reached it) */
+			if (left <= 0) {
+				h5fs_log(gave_up_level(b, n), "read '%s': '%s' kept being opened for writing for "
+					 "%.1f s: gave up (EAGAIN)", n->path, path, limit);
+				return -EAGAIN;
+			}
+			usleep(pause_us);
+			if (pause_us < 50000)
+				pause_us *= 2;
 		} else if (left <= 0) {
 			h5fs_log(gave_up_level(b, n), "read '%s': '%s' kept changing for %.1f s: gave up (EAGAIN)",
 				 n->path, path, limit);

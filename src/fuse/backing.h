@@ -61,11 +61,15 @@ struct backing {
 	int have_quiet;
 	h5fs_chunk_cache *cache;	/* decoded chunks, shared by the readers */
 	hid_t *xfids;		/* external files (-o follow_external), under the HDF5 lock */
-	uint32_t nxfids;
+	uint32_t nxfids;	/* the size of xfids */
+	atomic_uint nxopen;	/* how many of them are open: the idle thread closes them */
 	/* the last read that gave up (mu): its readahead siblings log quietly */
 	const struct h5fs_node *gave_up;
 	double gave_up_at;
 	h5fs_live_mark gave_up_mark;	/* the file then */
+	/* the last read that found its dataset changed under it (mu): the kernel's retry logs quietly */
+	const struct h5fs_node *changed;
+	double changed_at;
 	struct h5fs_ll *ll;
 };
 

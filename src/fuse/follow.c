@@ -179,49 +179,104 @@ static void write_opening(struct h5fs_ll *ll)
 		h5fs_follow_mark_stale(ll);
 }
 
+/* A growable dataset's extent that moved (swmr_refresh) */
+struct moved {
+	uint32_t node;
+	uint64_t storage;
+	uint64_t dims[H5S_MAX_RANK];
+};
+
+/* Whether node @p n is a chunked dataset whose extent a SWMR writer may move. */
+static int may_grow(const struct h5fs_node *n)
+{
+	return n->kind == H5FS_NK_DATASET && !(n->flags & (H5FS_NF_DEAD | H5FS_NF_PENDING | H5FS_NF_BAD)) &&
+	       n->meta[H5FS_M_CHUNKS] && strcmp(n->meta[H5FS_M_CHUNKS], "null") && n->ndim >= 1 &&
+	       n->ndim <= H5S_MAX_RANK && !(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE));
+}
+
+/* Show extent @p m on its node; with the tree lock held exclusively. */
+static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
+{
+	struct h5fs_node *n = &ll->idx.nodes[m->node];
+	uint64_t nelems = 1;
+	char *shape, *st = NULL;
+
+	if (!may_grow(n))
+		return;		/* changed by a request since it was read */
+	for (int d = 0; d < n->ndim; d++)
+		nelems *= m->dims[d];
+	shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)m->dims, 0);
+	if (!shape || asprintf(&st, "%" PRIu64, m->storage) < 0) {
+		h5fs_log(H5FS_LOG_WARN, "'%s': out of memory: its new extent shows later", n->path);
+		free(shape);
+		return;
+	}
+	memcpy(n->dims, m->dims, (size_t)n->ndim * sizeof(*m->dims));
+	n->nelems = nelems;
+	n->size = nelems * n->esize;
+	n->storage = m->storage;
+	free(n->meta[H5FS_M_SHAPE]);
+	n->meta[H5FS_M_SHAPE] = shape;
+	free(n->meta[H5FS_M_STORAGE]);
+	n->meta[H5FS_M_STORAGE] = st;
+	h5fs_tree_inval_inode(ll, n);
+}
+
 /*
  * A file in SWMR write mode: its writer appends to datasets and makes no
  * new objects, so the tree stands and only the extents of growable
  * datasets move.  Read them afresh (at most every 0.1 s) instead of
- * re-indexing.  With the tree lock held exclusively.
+ * re-indexing: read with the tree lock shared, so requests go on meanwhile,
+ * and shown with it held exclusively.
  */
 static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 {
 	struct follow *t = FS(ll);
-	uint64_t dims[H5S_MAX_RANK];
+	struct moved *mv = NULL;
+	size_t nmv = 0, cap = 0;
+	int stale;
 
+	pthread_rwlock_rdlock(&ll->tree);
 	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
 		struct h5fs_node *n = &ll->idx.nodes[i];
-		uint64_t storage = 0, nelems = 1;
-		char *shape, *st = NULL;
+		struct moved m = { i, 0, { 0 } };
+		uint64_t nelems = 1;
 
-		if (n->kind != H5FS_NK_DATASET || (n->flags & (H5FS_NF_DEAD | H5FS_NF_PENDING | H5FS_NF_BAD)) ||
-		    !n->meta[H5FS_M_CHUNKS] || !strcmp(n->meta[H5FS_M_CHUNKS], "null") || n->ndim < 1 ||
-		    n->ndim > H5S_MAX_RANK || (n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)))
-			continue;
-		if (h5fs_backing_dims(ll, n, dims, &storage) != 0)
+		if (!may_grow(n) || h5fs_backing_dims(ll, n, m.dims, &m.storage) != 0)
 			continue;
 		for (int d = 0; d < n->ndim; d++)
-			nelems *= dims[d];
-		if (nelems == n->nelems && !memcmp(dims, n->dims, (size_t)n->ndim * sizeof(*dims)))
+			nelems *= m.dims[d];
+		if (nelems == n->nelems && !memcmp(m.dims, n->dims, (size_t)n->ndim * sizeof(*m.dims)))
 			continue;
-		shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)dims, 0);
-		if (!shape || asprintf(&st, "%" PRIu64, storage) < 0) {
-			free(shape);
-			continue;
+		if (nmv == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct moved *g = realloc(mv, nc * sizeof(*g));
+
+			if (!g) {
+				h5fs_log(H5FS_LOG_WARN, "'%s': out of memory: new extents show later", ll->opts->source_abs);
+				break;
+			}
+			mv = g;
+			cap = nc;
 		}
-		memcpy(n->dims, dims, (size_t)n->ndim * sizeof(*dims));
-		n->nelems = nelems;
-		n->size = nelems * n->esize;
-		n->storage = storage;
-		free(n->meta[H5FS_M_SHAPE]);
-		n->meta[H5FS_M_SHAPE] = shape;
-		free(n->meta[H5FS_M_STORAGE]);
-		n->meta[H5FS_M_STORAGE] = st;
-		h5fs_tree_inval_inode(ll, n);
+		mv[nmv++] = m;
 	}
+	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_wrlock(&ll->tree);
+	for (size_t k = 0; k < nmv; k++)
+		apply_moved(ll, &mv[k]);
+	/* what was read is at least as new as @p now: a change since shows at the next look;
+	 * one of ours meanwhile (stale) re-indexes */
+	pthread_mutex_lock(&t->mu);
+	stale = t->stale;
+	pthread_mutex_unlock(&t->mu);
+	if (!stale)
+		set_base(ll, now, 1);
+	pthread_rwlock_unlock(&ll->tree);
+	free(mv);
+	pthread_mutex_lock(&t->mu);
 	t->swmr_at = mono_now();
-	set_base(ll, now, 1);
+	pthread_mutex_unlock(&t->mu);
 }
 
 /* Another program is in the middle of writing the file, and not in SWMR mode. */
@@ -270,10 +325,7 @@ static void follow_step(struct h5fs_ll *ll)
 	t->indexing = 1;
 	pthread_mutex_unlock(&t->mu);
 	if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale) {
-		pthread_rwlock_wrlock(&ll->tree);
-		if (changed(ll, &now))
-			swmr_refresh(ll, &now);
-		pthread_rwlock_unlock(&ll->tree);
+		swmr_refresh(ll, &now);
 	} else if (refresh(ll) != 0) {
 		pthread_mutex_lock(&t->mu);
 		t->failed = now;
@@ -441,15 +493,15 @@ static int refresh(struct h5fs_ll *ll)
 	h5fs_live_holder held;
 	h5fs_live_mark at;
 	double t0 = mono_now();
-	int rc, err;
+	int rc, err, nfd = -1;
 
 	rc = h5fs_index_build_live(&nx, ll->opts, &env, 0, ll->watch, &at, &held);
 	pthread_mutex_lock(&t->mu);
 	t->index_took = mono_now() - t0;
 	pthread_mutex_unlock(&t->mu);
-	if (rc == H5FS_INDEX_HELD || rc == H5FS_INDEX_CHANGED) {
+	if (rc == H5FS_INDEX_HELD || rc == H5FS_INDEX_CHANGED || rc == H5FS_EXIT_LOCKED) {
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' %s while it was indexed; the tree stays as it was for now",
-			 ll->opts->source_abs, rc == H5FS_INDEX_HELD ? "was held by another program" : "changed");
+			 ll->opts->source_abs, rc == H5FS_INDEX_CHANGED ? "changed" : "was held by another program");
 		return EAGAIN;
 	}
 	if (rc != 0) {
@@ -457,22 +509,64 @@ static int refresh(struct h5fs_ll *ll)
 			 "serving the old view", ll->opts->source_abs, rc);
 		return EIO;
 	}
-	pthread_rwlock_wrlock(&ll->tree);
-	err = h5fs_tree_merge(ll, &nx);
-	/* the pread descriptor and the watch follow the file if it was replaced */
+	/* replaced by another file: its descriptor first, the one the index was made from */
 	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
-		int fd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
+		struct stat nst;
 
-		if (fd >= 0) {
-			if (dup2(fd, ll->fd) < 0)
-				h5fs_log(H5FS_LOG_WARN, "cannot reopen '%s'", ll->opts->source_abs);
-			close(fd);
+		nfd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
+		if (nfd < 0 || fstat(nfd, &nst) < 0 || (uint64_t)nst.st_ino != at.stamp.ino ||
+		    (uint64_t)nst.st_dev != at.stamp.dev) {
+			if (nfd < 0)
+				h5fs_log(H5FS_LOG_WARN, "'%s' was replaced, but it cannot be opened (%s); serving the "
+					 "old view", ll->opts->source_abs, strerror(errno));
+			else
+				close(nfd);
+			h5fs_index_release(&nx);
+			return nfd < 0 ? EIO : EAGAIN;	/* replaced again meanwhile: again */
 		}
+	}
+	pthread_rwlock_wrlock(&ll->tree);
+	{
+		/* a write of ours between the index and now: the index is older than the tree */
+		h5fs_live_mark now;
+
+		if (h5fs_live_mark_get(&now, ll->watch, ll->opts->source_abs) < 0 ||
+		    (held.state == H5FS_LIVE_SWMR ? now.stamp.ino != at.stamp.ino || now.stamp.dev != at.stamp.dev
+						  : !h5fs_live_mark_equal(&now, &at))) {
+			pthread_rwlock_unlock(&ll->tree);
+			h5fs_index_release(&nx);
+			if (nfd >= 0)
+				close(nfd);
+			h5fs_log(H5FS_LOG_DEBUG, "'%s' changed before its new index could be shown: again",
+				 ll->opts->source_abs);
+			return EAGAIN;
+		}
+	}
+	if ((err = h5fs_tree_merge(ll, &nx)) != 0) {
+		pthread_rwlock_unlock(&ll->tree);
+		h5fs_index_release(&nx);
+		if (nfd >= 0)
+			close(nfd);
+		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but its new tree cannot be shown (%s); serving the old view",
+			 ll->opts->source_abs, strerror(err));
+		return err;
+	}
+	/* the pread descriptor and the watch follow the file if it was replaced */
+	if (nfd >= 0) {
+		h5fs_live_mark again;
+
+		if (dup2(nfd, ll->fd) < 0)
+			h5fs_log(H5FS_LOG_WARN, "cannot take '%s' in place of the file it replaced (%s)",
+				 ll->opts->source_abs, strerror(errno));
+		close(nfd);
 		if (h5fs_live_watch_rearm(ll->watch) < 0)
 			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
 				 h5fs_error_last()->message);
-		/* the rearm counted a change: the tree shows the file as indexed */
-		h5fs_live_mark_get(&at, ll->watch, ll->opts->source_abs);
+		/* the rearm counted a change: the tree shows the file as indexed, unless its
+		 * stamp moved too (then the next look indexes again) */
+		if (h5fs_live_mark_get(&again, ll->watch, ll->opts->source_abs) == 0 &&
+		    h5fs_live_stamp_equal(&again.stamp, &at.stamp))
+			at = again;
 	}
 	fstat(ll->fd, &ll->st);
 	set_base(ll, &at, held.state == H5FS_LIVE_SWMR);
@@ -482,7 +576,6 @@ static int refresh(struct h5fs_ll *ll)
 	log_reread(ll, t, mono_now() - t0);
 	return err;
 }
-
 
 static void write_closed(struct h5fs_ll *ll)
 {

@@ -228,6 +228,7 @@ struct h5fs_node {
 
 	/* write side, under ll->tree held exclusively (ops_write.c) */
 	uint32_t nwriters;	/* open files staging writes to it */
+	uint32_t ndirty;	/* of them, those holding writes not committed yet */
 	uint64_t wsize;		/* the size their latest write or truncate left */
 	void *wr;		/* declared user.h5.dtype / user.h5.shape (struct h5fs_wdecl) */
 };
@@ -242,7 +243,8 @@ struct h5fs_index {
 
 /* What a build of the index may know and must do around its forks. */
 struct h5fs_index_env {
-	/* a re-index: the daemon's tree; datasets it shows probed and unchanged are not read again */
+	/* a re-index: the daemon's tree; datasets it shows probed and unchanged are not read again,
+	 * and a writer holding the file is not waited for */
 	const struct h5fs_index *known;
 	/* around each fork: no HDF5 call of another thread may be under way */
 	void (*before_fork)(void *arg);
@@ -298,6 +300,8 @@ H5D_layout_t h5fs_ll_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfi
 void h5fs_index_release(struct h5fs_index *idx);
 /* Binary search of a group's children; NULL when absent. */
 const struct h5fs_entry *h5fs_index_find(const struct h5fs_node *dir, const char *name);
+/* qsort order of a group's entries: by name (h5fs_index_find() searches it) */
+int h5fs_index_entry_cmp(const void *a, const void *b);
 
 /* ---- the daemon ----------------------------------------------------- */
 
@@ -313,6 +317,7 @@ struct h5fs_ll {
 	double timeout;		/* entry/attr timeout */
 	atomic_uint_fast64_t nforgets;
 	h5fs_live_watch *watch;	/* inotify on SOURCE (h5fs/sys/live.h) */
+	char *mnt_dev;		/* the mount's device "MAJOR:MINOR" (set at INIT), or NULL */
 	void *backing;		/* backing.c */
 
 	/*
@@ -342,7 +347,7 @@ void h5fs_ll_entry(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_entry_pa
 void h5fs_ll_forget_one(struct h5fs_ll *ll, fuse_ino_t ino, uint64_t nlookup);
 uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n);
 
-/* ops_file.c: compute every link's readlink text once, after indexing */
+/* links.c: compute every link's readlink text once, after indexing */
 int h5fs_ll_links_init(struct h5fs_ll *ll);
 
 /* backing.c */
@@ -362,7 +367,7 @@ int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size
 /* Render the vlen-string text of @p n: bytes read or -errno. */
 ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
 
-/* Escaped text of one vlen string element (ops_file.c documents it). */
+/* Escaped text of one vlen string element (vlstr.c; ops_file.c documents it). */
 size_t h5fs_vlstr_text_len(const char *s);
 char *h5fs_vlstr_text_put(char *out, const char *s);
 
@@ -478,18 +483,23 @@ int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims);
  * @p create: the node is new (or being reinterpreted); *created set on
  * success.  @p cpath: the path the commit is made for (NULL: the
  * node's).  @p prep: the hidden dataset of an early start (or NULL).
- * @p done (may be NULL) gets DONE_* bits.  @p undo (may be NULL) records
- * how to take the commit back; @p earlier: the same open file committed
- * before, and that is taken back after a refusal (1) or stays (2); the
- * log line of a refusal says which.
- * Returns an errno.
+ * @p done (may be NULL) gets DONE_* bits.  @p undo (may be NULL): the
+ * open file's way back; this commit is recorded in it when @p record,
+ * and after a refusal what it holds is taken back in the same hold of
+ * the file.  @p earlier: the same open file committed before, and that
+ * is taken back after a refusal (1) or stays (2); the log line of a
+ * refusal says which.  Returns an errno.
  */
 int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier);
+		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int record,
+		      int earlier);
 
 /* ops_pour.c: bytes of one dataset poured into another (or itself, anew) */
-/* Rewrite a fresh dataset with its declared dtype / shape: 0 or an errno. */
-int h5fs_write_reinterpret(struct h5fs_ll *ll, struct h5fs_node *n);
+/*
+ * user.h5.dtype / user.h5.shape set on a dataset being created, or on
+ * one the mount made as plain bytes (rewritten with them): 0 or an errno.
+ */
+int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len);
 /*
  * rename of @p from, a dataset the mount made as plain bytes, over the
  * dataset @p into: @p from's bytes go into @p into as `cat from > into`
@@ -508,21 +518,17 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi);
 /* read through a file open for writing: the staged image */
 int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, uint64_t off, char **mem, size_t *mlen);
-int h5fs_write_is_writer(struct fuse_file_info *fi);
 /* truncate a dataset with no open file (commit at once) */
 int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, struct fuse_file_info *fi);
-/* user.h5.dtype / user.h5.shape set on a dataset being created */
-int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len);
 /* set (@p value) or remove (NULL) attribute @p aname of a node not yet in the file */
 int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
 			    size_t len, unsigned int aflags);
-void h5fs_write_free_decl(struct h5fs_node *n);
 /*
  * opens.c: whether process @p pid still has another descriptor on node
  * @p n of the mount (1; also when that cannot be told) or not (0).
  */
 int h5fs_ll_open_elsewhere(struct h5fs_ll *ll, pid_t pid, const struct h5fs_node *n);
-/* ops_file.c: (re)compute a link node's readlink text */
+/* links.c: (re)compute a link node's readlink text */
 int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n);
 
 /* An open file (ops_file.c, ops_write.c). */
@@ -544,6 +550,14 @@ struct h5fs_open {
 	void *undo;		/* h5fs_commit_undo of its flush commits, until release or fsync */
 	int failed;		/* a commit was refused (errno): later writes and commits give EIO */
 };
+
+/* Whether @p fi is a file open for writing (follow.c, ops_file.c). */
+static inline int h5fs_write_is_writer(const struct fuse_file_info *fi)
+{
+	const struct h5fs_open *of = (const struct h5fs_open *)(uintptr_t)fi->fh;
+
+	return of && of->writer;
+}
 
 /* ops */
 void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn);

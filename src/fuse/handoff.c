@@ -5,7 +5,6 @@
  * shell, and the caller reopens.  When mpiexec or the helper cannot be
  * found the commit is made in-process and a warning says why.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,22 +26,19 @@ static double now_s(void)
 /* The helper beside our own binary, else "h5fs-mpiwrite" on PATH. */
 static char *helper_path(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *p = NULL;
+	char *self = realpath("/proc/self/exe", NULL), *slash, *p = NULL;
 
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-
-		if (slash) {
-			*slash = '\0';
-			if (asprintf(&p, "%s/h5fs-mpiwrite", self) >= 0 && access(p, X_OK) == 0)
-				return p;
-			free(p);
+	if (self && (slash = strrchr(self, '/'))) {
+		*slash = '\0';
+		if (asprintf(&p, "%s/h5fs-mpiwrite", self) < 0)
 			p = NULL;
+		else if (access(p, X_OK) == 0) {
+			free(self);
+			return p;
 		}
+		free(p);
 	}
+	free(self);
 	return strdup("h5fs-mpiwrite");
 }
 

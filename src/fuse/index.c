@@ -1551,13 +1551,15 @@ static void walk_group(struct walker *wk, hid_t gid, struct nrec *g)
 /*
  * Open SOURCE without the OS lock (h5fs/sys/live.h), so that a program
  * opening it for writing meanwhile never fails because of us; while
- * another program holds it for writing, wait for lock_timeout seconds.
- * The parent checks that the file did not change while we read it.
+ * another program holds it for writing, wait for lock_timeout seconds
+ * (a re-index does not wait).  The parent checks that the file did not change while we read it.
  */
 static hid_t child_open(struct walker *wk, const struct h5fs_ll_opts *o, char **msg, int *code)
 {
 	struct timespec t0, now;
 	long delay_ms = 10;
+	/* a re-index does not wait: the follower looks again when the writer is done */
+	double patience = cur_env && cur_env->known ? 0 : o->lock_timeout;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -1579,7 +1581,7 @@ static hid_t child_open(struct walker *wk, const struct h5fs_ll_opts *o, char **
 			return -1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= o->lock_timeout) {
+		if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= patience) {
 			*msg = strdup("the file is locked by another process");
 			*code = H5FS_EXIT_LOCKED;
 			return -1;
@@ -1984,7 +1986,7 @@ static int parse_stream(struct h5fs_index *idx, const char *buf, size_t len, int
 	return r.bad || !done ? -1 : 0;
 }
 
-static int entry_cmp(const void *a, const void *b)
+int h5fs_index_entry_cmp(const void *a, const void *b)
 {
 	const struct h5fs_entry *x = a, *y = b;
 
@@ -2015,7 +2017,7 @@ static void sort_dir(struct h5fs_node *d, struct h5fs_index *idx)
 
 	if (!d->nchildren)
 		return;
-	qsort(d->children, d->nchildren, sizeof(*d->children), entry_cmp);
+	qsort(d->children, d->nchildren, sizeof(*d->children), h5fs_index_entry_cmp);
 	/* a corrupt file may repeat a name: keep the first */
 	for (uint32_t i = 0; i < d->nchildren; i++) {
 		if (j && !strcmp(d->children[j - 1].name, d->children[i].name)) {
@@ -2315,8 +2317,10 @@ static int index_build(struct h5fs_index *idx, const struct h5fs_ll_opts *o)
 			prc = parse_stream(idx, buf, len, &xcode, &xmsg);
 			free(buf);
 			if (prc == 1) {
-				fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source,
-					xmsg ? xmsg : "cannot open the file");
+				/* a re-index that met a writer: the follower says so, and looks again */
+				if (!(cur_env && cur_env->known && xcode == H5FS_EXIT_LOCKED))
+					fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source,
+						xmsg ? xmsg : "cannot open the file");
 				free(xmsg);
 				h5fs_index_release(idx);
 				ret = xcode ? xcode : H5FS_EXIT_OPEN;

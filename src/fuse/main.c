@@ -81,23 +81,17 @@ static void unescape_octal(char *s)
 }
 
 /*
- * The kernel caps a FUSE mount's readahead at its bdi's read_ahead_kb
- * (128 KiB by default) whatever INIT asks for, so sequential reads come
- * as 128 KiB requests.  Raise this mount's to @p kb (root only; best
- * effort).  Called during INIT, before the kernel takes
- * min(read_ahead_kb, max_readahead); the bdi is named by the mount's
- * device, found in /proc/self/mountinfo (the last fuse mount on our
- * mount point).
+ * The device of the fuse mount on @p mountpoint (the last one there), from
+ * /proc/self/mountinfo, as "MAJOR:MINOR" (malloc'd), or NULL.
  */
-static void raise_readahead(const char *mountpoint, unsigned int kb)
+static char *mount_dev(const char *mountpoint)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char *line = NULL, dev[32] = "", path[96];
+	char *line = NULL, *dev = NULL;
 	size_t cap = 0;
-	int fd, n;
 
 	if (!f)
-		return;
+		return NULL;
 	while (getline(&line, &cap, f) > 0) {
 		char *save = NULL, *mdev, *mp, *sep;
 
@@ -107,20 +101,39 @@ static void raise_readahead(const char *mountpoint, unsigned int kb)
 		    !(mp = strtok_r(NULL, " ", &save)) || !sep || strncmp(sep + 3, "fuse", 4))
 			continue;
 		unescape_octal(mp);
-		if (!strcmp(mp, mountpoint) && strlen(mdev) < sizeof(dev))
-			strcpy(dev, mdev);
+		if (!strcmp(mp, mountpoint)) {
+			free(dev);
+			dev = strdup(mdev);
+		}
 	}
 	free(line);
 	fclose(f);
-	if (!*dev)
+	return dev;
+}
+
+/*
+ * The kernel caps a FUSE mount's readahead at its bdi's read_ahead_kb
+ * (128 KiB by default) whatever INIT asks for, so sequential reads come
+ * as 128 KiB requests.  Raise this mount's to @p kb (root only; best
+ * effort).  Called during INIT, before the kernel takes
+ * min(read_ahead_kb, max_readahead); the bdi is named by the mount's
+ * device (mount_dev()).
+ */
+static void raise_readahead(const char *dev, unsigned int kb)
+{
+	char *path = NULL, val[32];
+	int fd, n;
+
+	if (!dev || asprintf(&path, "/sys/class/bdi/%s/read_ahead_kb", dev) < 0)
 		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		h5fs_log(H5FS_LOG_DEBUG, "readahead stays at the kernel's default: %s: %s", path, strerror(errno));
+		free(path);
 		return;
 	}
-	snprintf(path, sizeof(path), "%u\n", kb);
-	n = (int)write(fd, path, strlen(path));
+	free(path);
+	snprintf(val, sizeof(val), "%u\n", kb);
+	n = (int)write(fd, val, strlen(val));
 	close(fd);
 	if (n < 0)
 		h5fs_log(H5FS_LOG_DEBUG, "cannot raise readahead: %s", strerror(errno));
@@ -137,7 +150,9 @@ void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	 * 1 GiB cat went from 0.55-0.6 s (1 MiB) to 0.44-0.48 s.
 	 */
 	conn->max_readahead = conn->max_readahead > (4u << 20) ? conn->max_readahead : (4u << 20);
-	raise_readahead(ll->opts->mountpoint, conn->max_readahead >> 10);
+	free(ll->mnt_dev);
+	ll->mnt_dev = mount_dev(ll->opts->mountpoint);
+	raise_readahead(ll->mnt_dev, conn->max_readahead >> 10);
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -409,6 +424,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_fd:
+	free(ll.mnt_dev);
 	h5fs_follow_release(&ll);
 	h5fs_tree_release(&ll);
 	close(ll.fd);

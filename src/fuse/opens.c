@@ -7,12 +7,19 @@
  * opens the file, dup2()s it to 1 and closes the first descriptor
  * before anything is written, so a FLUSH may well be followed by more
  * writes to the same open file; a commit there would empty the dataset
- * before the data arrives (DESIGN.md section 5).  The closing process's
- * other descriptors tell: /proc/PID/fd links (read with readlink(),
+ * before the data arrives (DESIGN.md section 5).
+ *
+ * The closing process's other descriptors tell.  A descriptor is on our
+ * file when its inode (/proc/PID/fdinfo "ino:") is the node's and its
+ * mount (fdinfo "mnt_id:", looked up in the process's own
+ * /proc/PID/mountinfo) has our mount's device: that holds through bind
+ * mounts, containers and chroots, whatever path the process sees, and
+ * for every hard link's name.  Only descriptors whose link (readlink(),
  * which asks the filesystem nothing, so no request of ours waits for
- * another) that lead into the mount and resolve in the tree to the
- * same node.  A process whose descriptors we may not read counts as
- * holding the file (more may follow).  Descriptors shared with other
+ * another) is a path are looked at so.  A process whose descriptors we
+ * may not read counts as holding the file (more may follow), and so does
+ * a descriptor whose fdinfo lacks "ino:" (Linux before 5.14): the commit
+ * then waits for the last close.  Descriptors shared with other
  * processes through fork (the same open file in a parent and a child)
  * are not seen.
  */
@@ -23,43 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5fs/sys/live.h"
 #include "h5fs_ll.h"
-
-/* The node the mount-relative path @p rel names ('/'-separated), or NULL. */
-static const struct h5fs_node *walk(struct h5fs_ll *ll, char *rel)
-{
-	const struct h5fs_node *cur = &ll->idx.nodes[0];
-	char *save = NULL;
-
-	for (char *c = strtok_r(rel, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		const struct h5fs_entry *e;
-
-		if (cur->kind != H5FS_NK_GROUP || !(e = h5fs_index_find(cur, c)))
-			return NULL;
-		cur = &ll->idx.nodes[e->node];
-	}
-	return cur;
-}
-
-/* Whether the descriptor link @p target names node @p n of the mount. */
-static int names_node(struct h5fs_ll *ll, const char *target, const struct h5fs_node *n)
-{
-	const char *mp = ll->opts->mountpoint;
-	size_t ml = strlen(mp), tl = strlen(target);
-	static const char deleted[] = " (deleted)";
-	char *rel;
-	int same;
-
-	if (strncmp(target, mp, ml) || (target[ml] != '/' && target[ml] != '\0'))
-		return 0;
-	if (tl >= ml + sizeof(deleted) - 1 && !strcmp(target + tl - (sizeof(deleted) - 1), deleted))
-		tl -= sizeof(deleted) - 1;
-	if (!(rel = strndup(target + ml, tl - ml)))
-		return 1;	/* cannot tell: more may follow */
-	same = walk(ll, rel) == n;
-	free(rel);
-	return same;
-}
 
 /* The target of link @p name in folder @p dfd, malloc'd; NULL when it cannot be read. */
 static char *read_link(int dfd, const char *name)
@@ -86,8 +58,35 @@ static char *read_link(int dfd, const char *name)
 	}
 }
 
+/* Whether mount @p mnt of @p pid's namespace has device @p dev ("MAJOR:MINOR"); 1 when unknown. */
+static int mount_is(long pid, long mnt, const char *dev)
+{
+	char *path = NULL, *line = NULL;
+	size_t cap = 0;
+	int is = -1;
+	FILE *f;
+
+	if (!dev || asprintf(&path, "/proc/%ld/mountinfo", pid) < 0)
+		return 1;
+	f = fopen(path, "re");
+	free(path);
+	if (!f)
+		return 1;
+	while (is < 0 && getline(&line, &cap, f) > 0) {
+		long id;
+		char mdev[64];
+
+		if (sscanf(line, "%ld %*d %63s", &id, mdev) == 2 && id == mnt)
+			is = !strcmp(mdev, dev);
+	}
+	free(line);
+	fclose(f);
+	return is != 0;
+}
+
 int h5fs_ll_open_elsewhere(struct h5fs_ll *ll, pid_t pid, const struct h5fs_node *n)
 {
+	unsigned long long want = (unsigned long long)h5fs_ll_ino(ll, n);
 	struct dirent *e;
 	char *dir = NULL;
 	DIR *d;
@@ -100,13 +99,16 @@ int h5fs_ll_open_elsewhere(struct h5fs_ll *ll, pid_t pid, const struct h5fs_node
 	if (!d)
 		return errno == ENOENT ? 0 : 1;	/* gone: nothing follows; not ours to read: may */
 	while (!found && (e = readdir(d))) {
+		unsigned long long ino = 0;
+		long mnt = 0;
 		char *target;
 
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || !(target = read_link(dirfd(d), e->d_name)))
 			continue;
-		if (!(target = read_link(dirfd(d), e->d_name)))
-			continue;
-		found = names_node(ll, target, n);
+		/* a file (not a pipe, socket or anon inode), by whichever of its names */
+		if (target[0] == '/')
+			found = h5fs_live_fdinfo((long)pid, e->d_name, &ino, &mnt) != 3 ||
+				(ino == want && mount_is((long)pid, mnt, ll->mnt_dev));
 		free(target);
 	}
 	closedir(d);

@@ -270,14 +270,23 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 	 * A temporary file of plain bytes (sed -i, an editor) moved over a
 	 * dataset: its bytes go into the dataset, which keeps its type,
 	 * properties and attributes (ops_pour.c); then the temporary goes.
+	 * Its writes committed is enough: the kernel sends the release of
+	 * sed's descriptor after close(2) returned, often after the rename.
 	 */
 	if (old && old != n && n->kind == H5FS_NK_DATASET && old->kind == H5FS_NK_DATASET &&
-	    (n->flags & H5FS_NF_FRESH) && !(n->flags & H5FS_NF_PENDING) && !n->nwriters && !n->wr &&
+	    (n->flags & H5FS_NF_FRESH) && !(n->flags & H5FS_NF_PENDING) && !n->ndirty && !n->wr &&
 	    !(old->flags & (H5FS_NF_PENDING | H5FS_NF_FRESH | H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_BAD |
 			    H5FS_NF_DATA_BAD))) {
 		if ((err = h5fs_write_pour(ll, n, old)))
 			/* mv reads EINVAL as "a directory into itself" */
 			return err == EINVAL ? EOPNOTSUPP : err;
+		/*
+		 * The kernel moves its entry NEWNAME to the temporary's inode when
+		 * we say yes; the dataset keeps its own.  Told from the notify
+		 * thread, which waits for the directory the rename holds, so it
+		 * comes after the move.
+		 */
+		h5fs_tree_inval_entry(ll, ndir, newname);
 		return do_remove(ll, parent, name, 0);
 	}
 	/* a group into itself: the kernel checks this too */

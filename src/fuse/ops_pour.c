@@ -47,7 +47,7 @@ static int copy_bytes(struct h5fs_ll *ll, struct h5fs_node *n, h5fs_stage *st)
 }
 
 /* Rewrite a fresh dataset with the declared dtype/shape. */
-int h5fs_write_reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
+static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 {
 	struct h5fs_wdecl *d = n->wr;
 	h5fs_stage *st = NULL;
@@ -78,7 +78,7 @@ int h5fs_write_reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 		h5fs_stage_free(st);
 		return err;
 	}
-	err = h5fs_write_commit(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
+	err = h5fs_write_commit(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0, 0);
 	h5fs_stage_free(st);
 	n->flags |= H5FS_NF_FRESH;
 	return err;
@@ -97,10 +97,84 @@ int h5fs_write_pour(struct h5fs_ll *ll, struct h5fs_node *from, struct h5fs_node
 		return EIO;
 	}
 	if (!(err = copy_bytes(ll, from, st)))
-		err = h5fs_write_commit(ll, into, NULL, st, 0, &created, NULL, NULL, NULL, 0);
+		err = h5fs_write_commit(ll, into, NULL, st, 0, &created, NULL, NULL, NULL, 0, 0);
 	h5fs_stage_free(st);
 	if (!err)
 		h5fs_log(H5FS_LOG_DEBUG, "rename '%s' over '%s': its %llu bytes went into '%s'", from->path, into->path,
 			 (unsigned long long)from->size, into->path);
+	return err;
+}
+
+int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len)
+{
+	struct h5fs_wdecl *d = n->wr;
+	char *v = strndup(value, len), *old;
+	char **slot;
+	int err = 0;
+
+	if (!v)
+		return ENOMEM;
+	if (!strcmp(key, "dtype")) {
+		hid_t t;
+
+		if (h5fs_dtype_to_hid(&t, v) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.dtype' on '%s': '%s' is not a dtype (%s)", n->path, v,
+				 h5fs_error_last()->message);
+			free(v);
+			return EINVAL;
+		}
+		H5Tclose(t);
+	} else {
+		int nd;
+		uint64_t dims[32];
+
+		if (h5fs_write_parse_shape(v, &nd, dims) < 0) {
+			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.shape' on '%s': '%s' is not a shape like [3, 4]",
+				 n->path, v);
+			free(v);
+			return EINVAL;
+		}
+	}
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d) {
+			free(v);
+			return ENOMEM;
+		}
+		n->wr = d;
+	}
+	slot = !strcmp(key, "dtype") ? &d->dtype : &d->shape;
+	old = *slot;
+	*slot = v;
+	if (n->flags & H5FS_NF_PENDING) {
+		/* shown at once; used by the commit */
+		int m = !strcmp(key, "dtype") ? H5FS_M_DTYPE : H5FS_M_SHAPE;
+		char *c = strdup(v);
+
+		if (c) {
+			free(n->meta[m]);
+			n->meta[m] = c;
+		}
+		free(old);
+		return 0;
+	}
+	if (n->nwriters) {
+		free(old);
+		return 0;	/* the open writer's commit uses it */
+	}
+	err = reinterpret(ll, n);
+	if (err == EINVAL && n->size == 0) {
+		/* made empty (mknod) and declared first: the data comes next */
+		free(old);
+		return 0;
+	}
+	if (err) {
+		*slot = old;
+		free(v);
+		h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.%s' on '%s': %zu bytes do not fit dtype %s shape %s",
+			 key, n->path, (size_t)n->size, d->dtype ? d->dtype : "|u1", d->shape ? d->shape : "(1-D)");
+	} else {
+		free(old);
+	}
 	return err;
 }

@@ -52,17 +52,16 @@
 #include "h5fs/sys/stage.h"
 #include "h5fs_ll.h"
 
-
-void h5fs_write_free_decl(struct h5fs_node *n)
+/* Whether @p of holds writes not committed yet (counted on its node: ops_ns.c's rename asks). */
+static void set_dirty(struct h5fs_open *of, int dirty)
 {
-	struct h5fs_wdecl *d = n->wr;
-
-	if (!d)
-		return;
-	free(d->dtype);
-	free(d->shape);
-	free(d);
-	n->wr = NULL;
+	if (!of->dirty != !dirty) {
+		if (dirty)
+			of->node->ndirty++;
+		else if (of->node->ndirty)
+			of->node->ndirty--;
+	}
+	of->dirty = dirty;
 }
 
 static int stage_errno(int rc, const char *what, const char *path)
@@ -117,13 +116,6 @@ int h5fs_write_new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out)
 	return rc < 0 ? h5fs_ll_errno(rc, "stage") : 0;
 }
 
-int h5fs_write_is_writer(struct fuse_file_info *fi)
-{
-	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
-
-	return of && of->writer;
-}
-
 int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_info *fi)
 {
 	struct h5fs_open *of;
@@ -169,7 +161,7 @@ int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_in
 	of->writer = 1;
 	of->st = st;
 	of->create = create;
-	of->dirty = (fi->flags & O_TRUNC) && n->size != 0;
+	set_dirty(of, (fi->flags & O_TRUNC) && n->size != 0);
 	n->nwriters++;
 	n->wsize = h5fs_stage_size(st);
 	fi->fh = (uint64_t)(uintptr_t)of;
@@ -327,7 +319,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, stage_errno(rc, "write", of->node->path));
 		return;
 	}
-	of->dirty = 1;
+	set_dirty(of, 1);
 	of->wrote = 1;
 	of->node->wsize = h5fs_stage_size(of->st);
 	if (of->create && !of->prep && !of->early_done)
@@ -377,81 +369,6 @@ int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims)
 		return -1;
 	*ndim = n;
 	return 0;
-}
-
-
-int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key, const char *value, size_t len)
-{
-	struct h5fs_wdecl *d = n->wr;
-	char *v = strndup(value, len), *old;
-	char **slot;
-	int err = 0;
-
-	if (!v)
-		return ENOMEM;
-	if (!strcmp(key, "dtype")) {
-		hid_t t;
-
-		if (h5fs_dtype_to_hid(&t, v) < 0) {
-			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.dtype' on '%s': '%s' is not a dtype (%s)", n->path, v,
-				 h5fs_error_last()->message);
-			free(v);
-			return EINVAL;
-		}
-		H5Tclose(t);
-	} else {
-		int nd;
-		uint64_t dims[32];
-
-		if (h5fs_write_parse_shape(v, &nd, dims) < 0) {
-			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.shape' on '%s': '%s' is not a shape like [3, 4]",
-				 n->path, v);
-			free(v);
-			return EINVAL;
-		}
-	}
-	if (!d) {
-		d = calloc(1, sizeof(*d));
-		if (!d) {
-			free(v);
-			return ENOMEM;
-		}
-		n->wr = d;
-	}
-	slot = !strcmp(key, "dtype") ? &d->dtype : &d->shape;
-	old = *slot;
-	*slot = v;
-	if (n->flags & H5FS_NF_PENDING) {
-		/* shown at once; used by the commit */
-		int m = !strcmp(key, "dtype") ? H5FS_M_DTYPE : H5FS_M_SHAPE;
-		char *c = strdup(v);
-
-		if (c) {
-			free(n->meta[m]);
-			n->meta[m] = c;
-		}
-		free(old);
-		return 0;
-	}
-	if (n->nwriters) {
-		free(old);
-		return 0;	/* the open writer's commit uses it */
-	}
-	err = h5fs_write_reinterpret(ll, n);
-	if (err == EINVAL && n->size == 0) {
-		/* made empty (mknod) and declared first: the data comes next */
-		free(old);
-		return 0;
-	}
-	if (err) {
-		*slot = old;
-		free(v);
-		h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.%s' on '%s': %zu bytes do not fit dtype %s shape %s",
-			 key, n->path, (size_t)n->size, d->dtype ? d->dtype : "|u1", d->shape ? d->shape : "(1-D)");
-	} else {
-		free(old);
-	}
-	return err;
 }
 
 int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
@@ -572,9 +489,38 @@ static int commit_errno(int rc)
 	       rc == H5FS_ENOTFOUND ? ENOENT : rc == H5FS_ENOMEM ? ENOMEM : EIO;
 }
 
+/*
+ * With the file held read-write: take back what @p u recorded of node
+ * @p n's commits, and make the tree follow (a create whose dataset is
+ * gone again is pending again).  0, or an h5fs error: every step was
+ * tried, and the log line names what could not be put back (@p u is
+ * empty either way).
+ */
+static int take_back(struct h5fs_ll *ll, struct h5fs_node *n, int64_t fid, h5fs_commit_undo *u, int create,
+		     int *created)
+{
+	int rc = h5fs_commit_undo_apply(u, fid);
+
+	if (rc < 0)
+		h5fs_log(H5FS_LOG_WARN, "'%s': cannot take its earlier commits back: %s", n->path,
+			 h5fs_error_last()->message);
+	/* what the commits made is gone: the tree follows the file again */
+	h5fs_backing_forget_node(ll, n);
+	if (create && !(n->flags & H5FS_NF_FRESH) && H5Lexists(fid, n->path, H5P_DEFAULT) <= 0) {
+		n->flags |= H5FS_NF_PENDING;
+		*created = 0;
+	} else {
+		h5fs_tree_describe(ll, fid, n);
+	}
+	H5Eclear2(H5E_DEFAULT);
+	h5fs_tree_inval_inode(ll, n);
+	h5fs_follow_mark_stale(ll);
+	return rc;
+}
+
 /* Commit @p st to node @p n (h5fs_ll.h says how). */
 int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath, h5fs_stage *st, int create,
-		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int earlier)
+		      int *created, const char *prep, unsigned *done, h5fs_commit_undo *undo, int record, int earlier)
 {
 	h5fs_commit_options co = H5FS_COMMIT_OPTIONS_INIT;
 	h5fs_commit_info ci;
@@ -595,7 +541,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 	}
 	if (create)
 		co.prepared = prep;
-	co.undo = undo;
+	co.undo = record ? undo : NULL;
 	rc = 1;
 	/* with an early start the data is in place already: nothing for MPI */
 	if (!co.prepared && h5fs_stage_size(st) >= ll->opts->mpi_threshold_bytes) {
@@ -608,6 +554,17 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 		h5fs_backing_end_write(ll, 1);
 		if ((err = h5fs_backing_begin_write(ll, &fid, "commit", n->path))) {
 			h5fs_commit_info_release(&ci);
+			if (rc == 0) {
+				/* the helper's commit is in the file: the follower's next index describes it */
+				h5fs_log(H5FS_LOG_WARN, "commit of '%s': made by h5fs-mpiwrite, but the file cannot be "
+					 "opened again now (%s): the tree shows it when it can", n->path, strerror(err));
+				if (create) {
+					*created = 1;
+					n->flags &= ~H5FS_NF_PENDING;
+				}
+				h5fs_follow_mark_stale(ll);
+				return 0;
+			}
 			return err;
 		}
 	}
@@ -621,6 +578,9 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 			 "nothing changed");
 		H5Eclear2(H5E_DEFAULT);
 		h5fs_commit_info_release(&ci);
+		/* in the same hold: nobody can take the file before the way back */
+		if (h5fs_commit_undo_pending(undo))
+			take_back(ll, n, fid, undo, create, created);
 		h5fs_backing_end_write(ll, 1);
 		return err;
 	}
@@ -676,28 +636,13 @@ static int settle(struct h5fs_ll *ll, struct h5fs_open *of, int keep)
 
 	if (!h5fs_commit_undo_pending(u))
 		return 0;
-	if ((err = h5fs_backing_begin_write(ll, &fid, keep ? "settle the commits of" : "take back the commits of", n->path))) {
-		/* the kept dataset stays under its hidden name: the next mount's job */
-		h5fs_log(H5FS_LOG_WARN, "'%s': cannot %s its earlier commits: %s", n->path, keep ? "settle" : "take back",
-			 strerror(err));
-		return err;
-	}
-	rc = keep ? h5fs_commit_undo_drop(u, fid) : h5fs_commit_undo_apply(u, fid);
-	if (rc < 0)
+	if ((err = h5fs_backing_begin_write(ll, &fid, keep ? "settle the commits of" : "take back the commits of",
+					    n->path)))
+		return err;	/* tried again at release; the log says why */
+	if (keep && (rc = h5fs_commit_undo_drop(u, fid)) < 0)
 		h5fs_log(H5FS_LOG_WARN, "'%s': %s", n->path, h5fs_error_last()->message);
-	if (!keep) {
-		/* what the commits made is gone: the tree follows the file again */
-		h5fs_backing_forget_node(ll, n);
-		if (of->create && !(n->flags & H5FS_NF_FRESH) && H5Lexists(fid, n->path, H5P_DEFAULT) <= 0) {
-			n->flags |= H5FS_NF_PENDING;
-			of->created = 0;
-		} else {
-			h5fs_tree_describe(ll, fid, n);
-		}
-		H5Eclear2(H5E_DEFAULT);
-		h5fs_tree_inval_inode(ll, n);
-		h5fs_follow_mark_stale(ll);
-	}
+	else if (!keep)
+		rc = take_back(ll, n, fid, u, of->create, &of->created);
 	h5fs_backing_end_write(ll, 1);
 	return rc < 0 ? EIO : 0;
 }
@@ -721,9 +666,11 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 
 	if (of->failed) {
 		/* an earlier commit was refused and taken back: this open is done */
-		if (why != BY_RELEASE)
+		if (why != BY_RELEASE) {
 			h5fs_log(H5FS_LOG_DEBUG, "'%s': an earlier commit of this open file was refused", n->path);
-		return why == BY_RELEASE ? 0 : of->failed;
+			return of->failed;
+		}
+		return settle(ll, of, 0);	/* what could not be taken back then */
 	}
 	if (n->flags & H5FS_NF_DEAD)
 		return settle(ll, of, 1);	/* unlinked while open: nothing to keep */
@@ -742,7 +689,7 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 		free(cpath);
 		return ENOMEM;
 	}
-	err = h5fs_write_commit(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done, more ? of->undo : NULL,
+	err = h5fs_write_commit(ll, n, cpath, of->st, of->create, &of->created, of->prep, &done, of->undo, more,
 				h5fs_commit_undo_pending(of->undo) ? 1 : of->committed ? 2 : 0);
 	free(cpath);
 	if (done & DONE_NPY_NAMED)
@@ -753,12 +700,11 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 		of->prep = NULL;
 	}
 	if (err) {
-		/* refused: back to the state at the open, and no more commits of this open file */
-		settle(ll, of, 0);
+		/* refused (and taken back in the same hold): no more commits of this open file */
 		of->failed = err;
 		return err;
 	}
-	of->dirty = 0;
+	set_dirty(of, 0);
 	of->wrote = 0;
 	of->committed = 1;
 	n->wsize = n->size;
@@ -793,6 +739,7 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 	struct h5fs_node *n = of->node;
 	int err = commit_open(ll, of, BY_RELEASE);
 
+	set_dirty(of, 0);
 	if (n->nwriters)
 		n->nwriters--;
 	if (err)
@@ -806,7 +753,15 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 	}
 	/* an early start the commit did not take (refused, abandoned, unlinked) */
 	drop_prep(ll, of);
-	h5fs_commit_undo_free(of->undo);	/* settled by the commit above */
+	if (h5fs_commit_undo_pending(of->undo))
+		/* the file could not be opened for writing to settle them (the line before says why) */
+		h5fs_log(H5FS_LOG_WARN, of->failed ?
+			 "'%s': a commit was refused, but the earlier commits of this open file could not be taken "
+			 "back: the dataset holds them, and what they replaced stays in the file under hidden "
+			 "'.h5fs-old.*' names" :
+			 "'%s': its commits stand; what they replaced stays in the file under hidden '.h5fs-old.*' "
+			 "names (h5py can delete them, h5repack drops them)", n->path);
+	h5fs_commit_undo_free(of->undo);	/* settled by the commit above, or left as the line says */
 	/* a created file whose data never made it into the file vanishes */
 	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
 		struct h5fs_node *dir = &ll->idx.nodes[n->parent];
@@ -839,7 +794,7 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		rc = h5fs_stage_truncate(of->st, size);
 		if (rc < 0)
 			return stage_errno(rc, "truncate", n->path);
-		of->dirty = 1;
+		set_dirty(of, 1);
 		n->wsize = h5fs_stage_size(of->st);
 		return 0;
 	}
@@ -856,7 +811,7 @@ int h5fs_write_truncate(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t size, 
 		h5fs_stage_free(st);
 		return stage_errno(rc, "truncate", n->path);
 	}
-	err = h5fs_write_commit(ll, n, NULL, st, 0, &created, NULL, NULL, NULL, 0);
+	err = h5fs_write_commit(ll, n, NULL, st, 0, &created, NULL, NULL, NULL, 0, 0);
 	h5fs_stage_free(st);
 	return err;
 }
@@ -924,7 +879,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	(void)rdev;
 	err = new_file(ll, parent, name, mode, &n);
 	if (!err && !(err = h5fs_write_new_stage(ll, 0, &st))) {
-		err = h5fs_write_commit(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0);
+		err = h5fs_write_commit(ll, n, NULL, st, 1, &created, NULL, NULL, NULL, 0, 0);
 		h5fs_stage_free(st);
 	}
 	if (err && n) {

@@ -86,6 +86,19 @@ void h5fs_log_hdf5(int level, const char *what, const char *path)
 
 /* ---- the node table ---------------------------------------------------- */
 
+/* A write's dtype / shape declaration (ops_pour.c) */
+static void free_decl(struct h5fs_node *n)
+{
+	struct h5fs_wdecl *d = n->wr;
+
+	if (!d)
+		return;
+	free(d->dtype);
+	free(d->shape);
+	free(d);
+	n->wr = NULL;
+}
+
 int h5fs_tree_init(struct h5fs_ll *ll)
 {
 	struct tstate *t = calloc(1, sizeof(*t));
@@ -132,7 +145,7 @@ void h5fs_tree_release(struct h5fs_ll *ll)
 		free(t->q[i].name);
 	free(t->q);
 	for (uint32_t i = 0; i < ll->idx.nnodes; i++)
-		h5fs_write_free_decl(&ll->idx.nodes[i]);
+		free_decl(&ll->idx.nodes[i]);
 	/* hand the table back as the indexer made it: malloc'd */
 	copy = malloc(((size_t)ll->idx.nnodes + 1) * sizeof(*copy));
 	if (copy)
@@ -683,8 +696,9 @@ static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned 
 static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node *s, unsigned depth)
 {
 	struct h5fs_ll *ll = m->ll;
-	struct h5fs_entry *nc = NULL;
+	struct h5fs_entry *nc = NULL, *keep = NULL;
 	uint32_t nsub = 0;
+	size_t nkeep = 0;
 
 	if (s->nchildren) {
 		nc = calloc(s->nchildren, sizeof(*nc));
@@ -728,8 +742,15 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 			return err;
 		}
 	}
-	/* names that vanished */
+	/* names that vanished; a dataset of ours not committed yet is in no file: it stays */
+	if (d->nchildren && !(keep = calloc(d->nchildren, sizeof(*keep)))) {
+		for (uint32_t k = 0; k < s->nchildren; k++)
+			free(nc[k].name);
+		free(nc);
+		return ENOMEM;
+	}
 	for (uint32_t i = 0; i < d->nchildren; i++) {
+		const struct h5fs_node *on = &ll->idx.nodes[d->children[i].node];
 		int found = 0;
 		size_t lo = 0, hi = s->nchildren;
 
@@ -746,6 +767,10 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 			else
 				lo = mid + 1;
 		}
+		if (!found && (on->flags & H5FS_NF_PENDING) && !(on->flags & H5FS_NF_DEAD)) {
+			keep[nkeep++] = d->children[i];
+			continue;
+		}
 		if (!found) {
 			h5fs_tree_inval_entry(ll, d, d->children[i].name);
 			m->changed = 1;
@@ -753,8 +778,28 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 		free(d->children[i].name);
 	}
 	free(d->children);
+	if (nkeep) {
+		struct h5fs_entry *all = realloc(nc, (s->nchildren + nkeep) * sizeof(*all));
+
+		if (!all) {
+			/* the tree holds none of the names now: none may be lost */
+			for (size_t k = 0; k < nkeep; k++)
+				free(keep[k].name);
+			for (uint32_t k = 0; k < s->nchildren; k++)
+				free(nc[k].name);
+			free(nc);
+			free(keep);
+			d->children = NULL;
+			d->nchildren = 0;
+			return ENOMEM;
+		}
+		memcpy(all + s->nchildren, keep, nkeep * sizeof(*keep));
+		nc = all;
+		qsort(nc, s->nchildren + nkeep, sizeof(*nc), h5fs_index_entry_cmp);
+	}
+	free(keep);
 	d->children = nc;
-	d->nchildren = s->nchildren;
+	d->nchildren = s->nchildren + (uint32_t)nkeep;
 	d->nsubdirs = nsub;
 	return 0;
 }

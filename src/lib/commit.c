@@ -499,7 +499,16 @@ static int commit_in_place(struct plan *p, const h5fs_stage *st, struct h5fs_com
 	error = write_ranges(ds, st, new_size, old_nelem, &u, false);
 	if (error == 0 && p->info->kind == H5FS_COMMIT_RESIZE && !grow)
 		error = h5fs__set_rows(ds, p->info->dims[0]);
+	if (error == 0 && undo) {
+		const char *d = u.dir;
+
+		u.dir = NULL;
+		error = h5fs__undo_take_bytes(undo, p->info->path, &u, p->info->kind == H5FS_COMMIT_RESIZE, old_rows);
+		if (error < 0)
+			u.dir = d;	/* not taken: the log is still ours, and put back below */
+	}
 	if (error < 0) {
+		/* a refused commit changes nothing: the old bytes (and rows) go back */
 		const h5fs_error *e = h5fs_error_last();
 		int klass = e->klass;
 		char *msg = h5fs__strdup(e->message);
@@ -511,9 +520,6 @@ static int commit_in_place(struct plan *p, const h5fs_stage *st, struct h5fs_com
 		if (msg)
 			h5fs__error_set(klass, "%s", msg);
 		free(msg);
-	} else if (undo) {
-		u.dir = NULL;
-		error = h5fs__undo_take_bytes(undo, p->info->path, &u, p->info->kind == H5FS_COMMIT_RESIZE, old_rows);
 	}
 out:
 	free(dir);

@@ -12,9 +12,9 @@
  * process on our inode means a writer has the file open.  Some
  * filesystems (btrfs subvolumes, overlayfs) show another device number in
  * /proc/locks than stat(2) does: a lock on the same inode number of
- * another device counts when the holder has our file open (its
- * /proc/PID/fd), or when we may not look (then we assume it does: a
- * needless wait is better than a torn read).
+ * another device counts when the holder has a file of that inode number
+ * open (its /proc/PID/fdinfo), or when we may not look (then we assume it
+ * does: a needless wait is better than a torn read).
  *
  * Reading /proc/locks is not cheap: the kernel takes its file-lock
  * rwsem for writing, which costs an RCU grace period (about 10 ms here)
@@ -80,23 +80,59 @@ int h5fs_live_stamp_equal(const h5fs_live_stamp *a, const h5fs_live_stamp *b)
 
 /* ---- /proc/locks --------------------------------------------------------- */
 
-/* Whether process @p pid has the file (dev, ino) open; 1 also when we may not look. */
-static int pid_has_file(long pid, dev_t dev, ino_t ino)
+int h5fs_live_fdinfo(long pid, const char *fd, unsigned long long *ino, long *mnt_id)
 {
-	char dir[64];
+	char *path = NULL, *line = NULL;
+	size_t cap = 0;
+	int have = 0;
+	FILE *f;
+
+	if (asprintf(&path, "/proc/%ld/fdinfo/%s", pid, fd) < 0)
+		return 0;
+	f = fopen(path, "re");
+	free(path);
+	if (!f)
+		return 0;
+	while (have != 3 && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "ino: %llu", ino) == 1)
+			have |= 1;
+		else if (sscanf(line, "mnt_id: %ld", mnt_id) == 1)
+			have |= 2;
+	}
+	free(line);
+	fclose(f);
+	return have;
+}
+
+/*
+ * Whether process @p pid has a file with inode @p ino open, on a device
+ * /proc/locks names otherwise than stat(2) does (btrfs subvolumes,
+ * overlayfs); 1 also when we may not look.  Only fdinfo is read: a
+ * stat(2) through /proc/PID/fd would follow links into any FUSE mount
+ * (ours too, whose thread would then wait for itself).
+ */
+static int pid_has_file(long pid, unsigned long long ino)
+{
+	char *dir = NULL;
 	DIR *d;
 	struct dirent *e;
 	int found = 0;
 
-	snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
-	if (!(d = opendir(dir)))
+	if (asprintf(&dir, "/proc/%ld/fd", pid) < 0)
+		return 1;
+	d = opendir(dir);
+	free(dir);
+	if (!d)
 		return errno == ENOENT ? 0 : 1;
 	while (!found && (e = readdir(d))) {
-		struct stat st;
+		unsigned long long fino = 0;
+		long mnt;
+		int have;
 
-		if (e->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino)
+		if (e->d_name[0] == '.' || !(have = h5fs_live_fdinfo(pid, e->d_name, &fino, &mnt)))
+			continue;	/* closed meanwhile */
+		/* without "ino:" (Linux before 5.14) it cannot be told: counted */
+		if (!(have & 1) || fino == ino)
 			found = 1;
 	}
 	closedir(d);
@@ -149,7 +185,7 @@ static long write_lock_holder(const struct stat *st)
 
 		if (!lock_line(line, (unsigned long long)st->st_ino, st->st_dev, &pid, &exact) || pid == self)
 			continue;
-		if (exact || (pid > 0 && pid_has_file(pid, st->st_dev, st->st_ino)))
+		if (exact || (pid > 0 && pid_has_file(pid, (unsigned long long)st->st_ino)))
 			holder = pid > 0 ? pid : -1;
 	}
 	free(line);
@@ -380,12 +416,16 @@ uint64_t h5fs_live_watch_changes(h5fs_live_watch *w)
 
 				if (ev->mask & (WATCH_EVENTS | IN_IGNORED | IN_Q_OVERFLOW))
 					w->changes++;
-				if (ev->mask & (IN_MODIFY | IN_ATTRIB | IN_Q_OVERFLOW))
+				/* a write, until its close; not a chmod, a touch or a link count that
+				 * moved (the file replaced by another: the old one is not written) */
+				if (ev->mask & IN_MODIFY)
 					w->writing = 1;
-				if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+				/* events lost: whether a writer closed meanwhile is not known */
+				if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED |
+						IN_Q_OVERFLOW))
 					w->writing = 0;
-				if (ev->mask & IN_IGNORED)
-					w->wd = -1;	/* the inode is gone: rearm */
+				if ((ev->mask & IN_IGNORED) && ev->wd == w->wd)
+					w->wd = -1;	/* the inode is gone: rearm (not the one a rearm left) */
 				p += sizeof(*ev) + ev->len;
 			}
 		}
@@ -427,6 +467,9 @@ int h5fs_live_watch_rearm(h5fs_live_watch *w)
 		h5fs__error_set(H5FS_ERROR_OS, "cannot watch '%s': %s", w->path, strerror(errno));
 		error = H5FS_ERROR;
 	} else {
+		/* the replaced file's watch goes (its IN_IGNORED is told apart by its wd) */
+		if (w->wd >= 0 && w->wd != wd)
+			inotify_rm_watch(w->fd, w->wd);
 		w->wd = wd;
 	}
 	pthread_mutex_unlock(&w->mu);

@@ -13,8 +13,9 @@ through a mount (DESIGN.md section 5).  Run with /usr/bin/python3.
     h5fs_live.py read MOUNT STOPFILE PERIOD OUT.json
         until STOPFILE exists: every PERIOD seconds walk the mount, stat
         and list every entry, read user.h5.* and the parameters, cat the
-        newest step, globals/time and the gzip dataset.  Writes
-        {"rounds", "errors"} to OUT.json (errors: EAGAIN etc. with text).
+        newest step, globals/time and the gzip dataset, each checked
+        against the bytes the simulation writes.  Writes {"rounds",
+        "errors"} to OUT.json (errors: EAGAIN, wrong bytes etc. with text).
     h5fs_live.py check MOUNT FILE STEPS
         the mount and h5py agree on every step: names, bytes, attributes.
 """
@@ -95,9 +96,26 @@ def read_round(mnt):
     os.listxattr(os.path.join(mnt, ".parameters"))
     for rel in ["globals/time", "mesh/coords"] + (["data/fields/u/%d" % newest] if newest is not None else []):
         with open(os.path.join(mnt, rel), "rb") as fi:
-            while fi.read(1 << 20):
-                pass
+            got = fi.read()
+        if got != expected(rel, len(got)):
+            raise WrongBytes("%s: %d bytes, not the ones the simulation wrote" % (rel, len(got)))
     return n
+
+
+class WrongBytes(Exception):
+    pass
+
+
+COORDS = np.arange(200000, dtype="<f8").tobytes()
+
+
+def expected(rel, size):
+    """What the simulation wrote at REL, of SIZE bytes (time grows: any whole prefix)."""
+    if rel == "mesh/coords":
+        return COORDS
+    if rel == "globals/time":
+        return (np.arange(size // 8, dtype="<f8") * 0.1).tobytes() if size % 8 == 0 else None
+    return step_data(int(rel.rsplit("/", 1)[1])).tobytes()
 
 
 def reader(mnt, stopfile, period, out):
@@ -111,6 +129,8 @@ def reader(mnt, stopfile, period, out):
             pass  # a step appeared and the walk raced it: fine
         except OSError as e:
             errors.append("%s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+        except WrongBytes as e:
+            errors.append("wrong bytes: %s" % e)
         rounds += 1
         delay = period - (time.monotonic() - t0)
         if delay > 0:

@@ -45,6 +45,14 @@ h5fs_cleanup() {
 	for p in $DAEMON_PIDS; do
 		kill "$p" 2>/dev/null
 	done
+	if [ "$rc" -ne 0 ]; then
+		# what the daemons said, where the summary shows it (the work folder goes)
+		for m in $(printf '%s\n' $MOUNTS | sort -u); do
+			[ -s "$m.log" ] || continue
+			echo "--- the last warnings of $m.log:" >&2
+			grep -E " (warning|error):" "$m.log" | tail -n 15 >&2
+		done
+	fi
 	if [ -n "$WORK" ] && [ -z "$H5FS_KEEP" ]; then
 		rm -rf "$WORK"
 	elif [ -n "$WORK" ]; then

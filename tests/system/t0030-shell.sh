@@ -6,7 +6,8 @@
 # dataset and bytes that do not, each checked with h5py afterwards: what
 # fits is there with its creation properties and attributes, and a
 # refused commit leaves the dataset exactly as it was before the open,
-# with no hidden dataset behind.
+# with no hidden dataset behind.  Then all of it again through a bind
+# mount of the mount.
 . "$(dirname "$0")/lib.sh"
 h5fs_test_init
 
@@ -23,4 +24,18 @@ h5fs_check_log "$M" "commit of '.*' refused: "
 want=$(grep -c "does not fit" "$WORK/cases.txt")
 n=$(grep -c "refused: " "$M.log")
 [ "$n" -eq "$want" ] || { grep "refused: " "$M.log" >&2; fail "$n refusal lines for $want refused cases"; }
+
+say "the same through a bind mount of the mount (the daemon tells its own mount from others)"
+[ "$(id -u)" -eq 0 ] || { echo "not root: no bind mount here, that half is not run"; h5fs_done; }
+"$PY" "$TESTS_DIR/h5fs_shell.py" make "$F" || fail "fixture (bind)"
+h5fs_mount "$F" "$M" || fail "mount (bind)"
+B=$WORK/bind
+mkdir -p "$B" && mount --bind "$M" "$B" || fail "bind mount"
+"$PY" "$TESTS_DIR/h5fs_shell.py" run "$B" "$F" >"$WORK/cases-bind.txt"
+rc=$?
+umount "$B"
+cat "$WORK/cases-bind.txt"
+[ "$rc" -eq 0 ] || fail "shell writes through a bind mount"
+h5fs_umount "$M"
+h5fs_check_log "$M" "commit of '.*' refused: "
 h5fs_done

@@ -54,6 +54,17 @@ H5FS_EXTERN(int) h5fs_live_stamp_get(h5fs_live_stamp *out, const char *path);
 /** 1 when both stamps are the same, else 0. */
 H5FS_EXTERN(int) h5fs_live_stamp_equal(const h5fs_live_stamp *a, const h5fs_live_stamp *b);
 
+/**
+ * What /proc/PID/fdinfo/FD says of descriptor @p fd of process @p pid:
+ * its inode (@p ino) and the id of its mount (@p mnt_id, as in
+ * /proc/PID/mountinfo).  Reads nothing through the descriptor itself (no
+ * stat(2) of a FUSE mount's file, which would wait for that mount).
+ *
+ * @return a bit set: 1 when *ino was read, 2 when *mnt_id was; 0 when
+ *	   the process or the descriptor is gone or not ours to read
+ */
+H5FS_EXTERN(int) h5fs_live_fdinfo(long pid, const char *fd, unsigned long long *ino, long *mnt_id);
+
 /** Who is writing a file. */
 typedef enum {
 	H5FS_LIVE_FREE = 0,	/**< nobody holds it for writing */
@@ -152,10 +163,12 @@ H5FS_EXTERN(int) h5fs_live_watch_works(const h5fs_live_watch *w);
 H5FS_EXTERN(uint64_t) h5fs_live_watch_changes(h5fs_live_watch *w);
 
 /**
- * 1 while a writer seems to be in the middle of a session: a write (or
- * attribute change) came after the last close after writing, so more
- * may come before the file is whole again; 0 otherwise.  A writer that
- * opened the file but wrote nothing yet is not seen.  Thread-safe.
+ * 1 while a writer seems to be in the middle of a session: a write
+ * came after the last close after writing, so more may come before the
+ * file is whole again; 0 otherwise (an attribute change such as chmod,
+ * touch or the link count the file's replacement moves is no write).  A
+ * writer that opened the file but wrote nothing yet is not seen, nor one
+ * whose events the kernel dropped (queue overflow).  Thread-safe.
  */
 H5FS_EXTERN(int) h5fs_live_watch_writing(h5fs_live_watch *w);
 
