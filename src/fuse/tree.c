@@ -696,12 +696,13 @@ static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned 
 static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node *s, unsigned depth)
 {
 	struct h5fs_ll *ll = m->ll;
-	struct h5fs_entry *nc = NULL, *keep = NULL;
+	struct h5fs_entry *nc = NULL;
 	uint32_t nsub = 0;
 	size_t nkeep = 0;
 
-	if (s->nchildren) {
-		nc = calloc(s->nchildren, sizeof(*nc));
+	/* room for the kept ones too (below): nothing fails once names start to go */
+	if (s->nchildren + d->nchildren) {
+		nc = calloc((size_t)s->nchildren + d->nchildren, sizeof(*nc));
 		if (!nc)
 			return ENOMEM;
 	}
@@ -743,12 +744,6 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 		}
 	}
 	/* names that vanished; a dataset of ours not committed yet is in no file: it stays */
-	if (d->nchildren && !(keep = calloc(d->nchildren, sizeof(*keep)))) {
-		for (uint32_t k = 0; k < s->nchildren; k++)
-			free(nc[k].name);
-		free(nc);
-		return ENOMEM;
-	}
 	for (uint32_t i = 0; i < d->nchildren; i++) {
 		const struct h5fs_node *on = &ll->idx.nodes[d->children[i].node];
 		int found = 0;
@@ -768,7 +763,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 				lo = mid + 1;
 		}
 		if (!found && (on->flags & H5FS_NF_PENDING) && !(on->flags & H5FS_NF_DEAD)) {
-			keep[nkeep++] = d->children[i];
+			nc[s->nchildren + nkeep++] = d->children[i];
 			continue;
 		}
 		if (!found) {
@@ -778,26 +773,8 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 		free(d->children[i].name);
 	}
 	free(d->children);
-	if (nkeep) {
-		struct h5fs_entry *all = realloc(nc, (s->nchildren + nkeep) * sizeof(*all));
-
-		if (!all) {
-			/* the tree holds none of the names now: none may be lost */
-			for (size_t k = 0; k < nkeep; k++)
-				free(keep[k].name);
-			for (uint32_t k = 0; k < s->nchildren; k++)
-				free(nc[k].name);
-			free(nc);
-			free(keep);
-			d->children = NULL;
-			d->nchildren = 0;
-			return ENOMEM;
-		}
-		memcpy(all + s->nchildren, keep, nkeep * sizeof(*keep));
-		nc = all;
+	if (nkeep)
 		qsort(nc, s->nchildren + nkeep, sizeof(*nc), h5fs_index_entry_cmp);
-	}
-	free(keep);
 	d->children = nc;
 	d->nchildren = s->nchildren + (uint32_t)nkeep;
 	d->nsubdirs = nsub;
