@@ -87,7 +87,8 @@ deps:
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/h5fs/*.h include/h5fs/sys/*.h) $(wildcard src/*/*.h) | deps-check
 	@mkdir -p $(dir $@)
-	$(QCC)$(CC) $(ALL_CFLAGS) $(if $(filter src/fuse/%,$<),$(FUSE_CFLAGS)) -c -o $@ $<
+	$(QCC)$(CC) $(ALL_CFLAGS) $(if $(filter src/fuse/%,$<),$(FUSE_CFLAGS)) \
+		$(if $(filter src/lib/%,$<),-fvisibility=hidden) -c -o $@ $<
 
 # Fail early with a hint when the packages are missing.
 .PHONY: deps-check
@@ -133,6 +134,7 @@ check-headers: | deps-check
 		$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude $(HDF5_CFLAGS) $(MPI_CFLAGS) \
 			-x c -fsyntax-only - || { echo "headers: $$h does not compile alone"; exit 1; }; \
 	done; echo "headers: $$(ls include/h5fs.h include/h5fs/*.h include/h5fs/sys/*.h | wc -l) passed, 0 failed"
+	@$(MAKE) --no-print-directory $(LIBSO) >/dev/null && sh tools/check-exports.sh $(LIBSO)
 
 check-build: deps
 	$(MAKE) all unit-bins

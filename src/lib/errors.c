@@ -123,39 +123,36 @@ static herr_t stack_walk_cb(unsigned n, const H5E_error2_t *e, void *payload)
 void h5fs__error_hdf5(const char *fmt, ...)
 {
 	struct stack_walk w = { NULL, -1, false, false };
-	h5fs_buf b = H5FS_BUF_INIT;
 	va_list ap;
-	int n;
-	char *ours;
+	size_t n, inner;
+	int len;
+	char *msg;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	len = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(ours = malloc((size_t)n + 1))) {
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, stack_walk_cb, &w);
+	inner = w.innermost ? strlen(w.innermost) + 2 : 0;
+	if (len < 0 || !(msg = malloc((size_t)len + inner + 1))) {
 		h5fs__hdf5_clear();
 		h5fs__error_oom();
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(ours, (size_t)n + 1, fmt, ap);
+	vsnprintf(msg, (size_t)len + 1, fmt, ap);
 	va_end(ap);
-
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, stack_walk_cb, &w);
-	h5fs_buf_puts(&b, ours);
+	n = (size_t)len;
 	if (w.innermost) {
-		h5fs_buf_puts(&b, ": ");
+		msg[n++] = ':';
+		msg[n++] = ' ';
 		/* keep it one line */
 		for (const char *p = w.innermost; *p; p++)
-			h5fs_buf_putc(&b, (*p == '\n' || *p == '\r') ? ' ' : *p);
+			msg[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
 	}
-	free(ours);
+	msg[n] = '\0';
 	h5fs__hdf5_clear();
-	if (h5fs_buf_check(&b) < 0) {
-		h5fs_buf_release(&b);
-		return;
-	}
 	error_free_message();
-	error_keep_message(h5fs_buf_detach(&b, NULL));
+	error_keep_message(msg);
 	last_error.message = last_message;
 	last_error.klass = H5FS_ERROR_HDF5;
 }

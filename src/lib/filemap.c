@@ -20,217 +20,6 @@
 #include "file.h"
 #include "filemap.h"
 
-struct entry {
-	struct entry *next;	/* hash chain */
-	char *path;
-	h5fs_kind kind;
-	bool expanded;
-	bool has_children;
-	char **children;
-	size_t nchildren, cap;
-};
-
-struct h5fs_filemap {
-	struct entry **buckets;
-	size_t nbuckets;
-	size_t count;
-};
-
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
-static struct entry **map_slot(const h5fs_filemap *map, const char *path)
-{
-	struct entry **slot = &map->buckets[hash_path(path) % map->nbuckets];
-
-	while (*slot && strcmp((*slot)->path, path))
-		slot = &(*slot)->next;
-	return slot;
-}
-
-static struct entry *map_find(const h5fs_filemap *map, const char *path)
-{
-	return *map_slot(map, path);
-}
-
-static void entry_free(struct entry *e)
-{
-	for (size_t i = 0; i < e->nchildren; i++)
-		free(e->children[i]);
-	free(e->children);
-	free(e->path);
-	free(e);
-}
-
-static int map_grow(h5fs_filemap *map)
-{
-	size_t n = map->nbuckets * 2;
-	struct entry **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return h5fs__error_oom();
-	for (size_t i = 0; i < map->nbuckets; i++) {
-		struct entry *e = map->buckets[i], *next;
-
-		for (; e; e = next) {
-			size_t k = hash_path(e->path) % n;
-
-			next = e->next;
-			e->next = b[k];
-			b[k] = e;
-		}
-	}
-	free(map->buckets);
-	map->buckets = b;
-	map->nbuckets = n;
-	return 0;
-}
-
-/* The entry for @p path, created with @p kind when missing. */
-static int map_put(struct entry **out, h5fs_filemap *map, const char *path, h5fs_kind kind)
-{
-	struct entry **slot = map_slot(map, path), *e = *slot;
-
-	if (e) {
-		e->kind = kind;
-		*out = e;
-		return 0;
-	}
-	if (map->count + 1 > map->nbuckets * 3 / 4) {
-		int error = map_grow(map);
-
-		if (error < 0)
-			return error;
-		slot = map_slot(map, path);
-	}
-	if (!(e = calloc(1, sizeof(*e))) || !(e->path = h5fs__strdup(path))) {
-		free(e);
-		return h5fs__error_oom();
-	}
-	e->kind = kind;
-	*slot = e;
-	map->count++;
-	*out = e;
-	return 0;
-}
-
-static void map_clear(h5fs_filemap *map)
-{
-	for (size_t i = 0; i < map->nbuckets; i++) {
-		struct entry *e = map->buckets[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			entry_free(e);
-		}
-		map->buckets[i] = NULL;
-	}
-	map->count = 0;
-}
-
-static int map_reset(h5fs_filemap *map)
-{
-	struct entry *root;
-
-	map_clear(map);
-	return map_put(&root, map, "/", H5FS_KIND_GROUP);
-}
-
-int h5fs__filemap_new(h5fs_filemap **out)
-{
-	h5fs_filemap *map = calloc(1, sizeof(*map));
-	int error;
-
-	if (!map)
-		return h5fs__error_oom();
-	map->nbuckets = 64;
-	if (!(map->buckets = calloc(map->nbuckets, sizeof(*map->buckets)))) {
-		free(map);
-		return h5fs__error_oom();
-	}
-	if ((error = map_reset(map)) < 0) {
-		h5fs__filemap_free(map);
-		return error;
-	}
-	*out = map;
-	return 0;
-}
-
-void h5fs__filemap_free(h5fs_filemap *map)
-{
-	if (!map)
-		return;
-	map_clear(map);
-	free(map->buckets);
-	free(map);
-}
-
-/* Binary search in the sorted child list; *found says whether present. */
-static size_t child_pos(const struct entry *e, const char *name, bool *found)
-{
-	size_t lo = 0, hi = e->nchildren;
-
-	*found = false;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(e->children[mid], name);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int child_add(struct entry *e, const char *name)
-{
-	bool found;
-	size_t pos = child_pos(e, name, &found);
-	char *copy;
-
-	e->has_children = true;
-	if (found)
-		return 0;
-	if (e->nchildren == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 8;
-		char **c = realloc(e->children, cap * sizeof(*c));
-
-		if (!c)
-			return h5fs__error_oom();
-		e->children = c;
-		e->cap = cap;
-	}
-	if (!(copy = h5fs__strdup(name)))
-		return H5FS_ENOMEM;
-	memmove(e->children + pos + 1, e->children + pos, (e->nchildren - pos) * sizeof(char *));
-	e->children[pos] = copy;
-	e->nchildren++;
-	return 0;
-}
-
-static void child_remove(struct entry *e, const char *name)
-{
-	bool found;
-	size_t pos = child_pos(e, name, &found);
-
-	if (!found)
-		return;
-	free(e->children[pos]);
-	memmove(e->children + pos, e->children + pos + 1, (e->nchildren - pos - 1) * sizeof(char *));
-	e->nchildren--;
-}
-
 const char *h5fs_kind_name(h5fs_kind kind)
 {
 	switch (kind) {
@@ -273,11 +62,11 @@ static h5fs_kind link_kind(hid_t loc, const char *name, H5L_type_t ltype)
 /* Record @p path as @p kind and join it to its parent's known children. */
 static int record(h5fs_filemap *map, const char *path, h5fs_kind kind, bool create_list)
 {
-	struct entry *e, *parent;
+	struct h5fs__map_entry *e, *parent;
 	char *ppath;
 	int error;
 
-	if ((error = map_put(&e, map, path, kind)) < 0)
+	if ((error = h5fs__map_put(&e, map, path, kind)) < 0)
 		return error;
 	if (!strcmp(path, "/"))
 		return 0;
@@ -287,19 +76,19 @@ static int record(h5fs_filemap *map, const char *path, h5fs_kind kind, bool crea
 	 * A missing parent stays missing: populate() visits parents first,
 	 * so one is only absent when exclude_numeric skipped it.
 	 */
-	parent = map_find(map, ppath);
+	parent = h5fs__map_find(map, ppath);
 	free(ppath);
 	if (error < 0)
 		return error;
 	if (parent && (parent->has_children || create_list))
-		error = child_add(parent, h5fs_path_basename(path));
+		error = h5fs__map_child_add(parent, h5fs_path_basename(path));
 	return error;
 }
 
 struct expand_ctx {
 	h5fs_filemap *map;
 	const char *dir;
-	struct entry *self;
+	struct h5fs__map_entry *self;
 	int error;
 };
 
@@ -307,14 +96,14 @@ static herr_t expand_cb(hid_t group, const char *name, const H5L_info_t *info, v
 {
 	struct expand_ctx *c = payload;
 	char *path;
-	struct entry *e;
+	struct h5fs__map_entry *e;
 
 	if ((c->error = h5fs_path_join(&path, c->dir, name)) < 0)
 		return -1;
-	c->error = map_put(&e, c->map, path, link_kind(group, name, info->type));
+	c->error = h5fs__map_put(&e, c->map, path, link_kind(group, name, info->type));
 	free(path);
 	if (c->error == 0)
-		c->error = child_add(c->self, name);
+		c->error = h5fs__map_child_add(c->self, name);
 	return c->error < 0 ? -1 : 0;
 }
 
@@ -322,7 +111,7 @@ int h5fs_filemap_expand(h5fs_file *file, const char *path)
 {
 	h5fs_filemap *map = file->map;
 	struct expand_ctx ctx = { map, NULL, NULL, 0 };
-	struct entry *e;
+	struct h5fs__map_entry *e;
 	H5O_info_t oi;
 	hid_t grp = H5I_INVALID_HID;
 	char *norm;
@@ -330,7 +119,7 @@ int h5fs_filemap_expand(h5fs_file *file, const char *path)
 
 	if ((error = h5fs_path_normalize(&norm, path, 1)) < 0)
 		return error;
-	e = map_find(map, norm);
+	e = h5fs__map_find(map, norm);
 	if (e && e->expanded) {
 		free(norm);
 		return 0;
@@ -347,7 +136,7 @@ int h5fs_filemap_expand(h5fs_file *file, const char *path)
 	}
 	if ((error = record(map, norm, kind_of_objtype(oi.type), false)) < 0)
 		goto out;
-	e = map_find(map, norm);
+	e = h5fs__map_find(map, norm);
 	if (oi.type == H5O_TYPE_GROUP) {
 		if ((grp = H5Gopen2(file->fid, norm, H5P_DEFAULT)) < 0) {
 			h5fs__error_hdf5("cannot open group '%s'", norm);
@@ -379,7 +168,7 @@ out:
 
 int h5fs_filemap_get(h5fs_kind *out, h5fs_file *file, const char *path)
 {
-	struct entry *e;
+	struct h5fs__map_entry *e;
 	char *norm = NULL, *ppath = NULL;
 	int error;
 
@@ -387,12 +176,12 @@ int h5fs_filemap_get(h5fs_kind *out, h5fs_file *file, const char *path)
 	*out = H5FS_KIND_NONE;
 	if ((error = h5fs_path_normalize(&norm, path, 1)) < 0)
 		return error;
-	if (!(e = map_find(file->map, norm))) {
-		struct entry *pe;
+	if (!(e = h5fs__map_find(file->map, norm))) {
+		struct h5fs__map_entry *pe;
 
 		if ((error = h5fs_path_parent(&ppath, norm)) < 0)
 			goto out;
-		pe = map_find(file->map, ppath);
+		pe = h5fs__map_find(file->map, ppath);
 		if (!pe || !pe->expanded) {
 			error = h5fs_filemap_expand(file, ppath);
 			if (error < 0 && error != H5FS_ENOTFOUND)
@@ -401,7 +190,7 @@ int h5fs_filemap_get(h5fs_kind *out, h5fs_file *file, const char *path)
 			if (error == H5FS_ENOTFOUND && access(file->path, F_OK) < 0)
 				goto out;
 		}
-		e = map_find(file->map, norm);
+		e = h5fs__map_find(file->map, norm);
 	}
 	if (!e) {
 		h5fs__error_set(H5FS_ERROR_INVALID, "object '%s' not found in file '%s'", norm, file->path);
@@ -428,12 +217,12 @@ int h5fs_filemap_contains(h5fs_file *file, const char *path)
 
 h5fs_kind h5fs_filemap_cached(const h5fs_file *file, const char *path)
 {
-	struct entry *e;
+	struct h5fs__map_entry *e;
 	char *norm;
 
 	if (!file || h5fs_path_normalize(&norm, path, 1) < 0)
 		return H5FS_KIND_NONE;
-	e = map_find(file->map, norm);
+	e = h5fs__map_find(file->map, norm);
 	free(norm);
 	return e ? e->kind : H5FS_KIND_NONE;
 }
@@ -495,7 +284,7 @@ int h5fs_filemap_populate(h5fs_file *file, int exclude_numeric)
 void h5fs_filemap_invalidate(h5fs_file *file)
 {
 	if (file)
-		map_reset(file->map);
+		h5fs__map_reset(file->map);
 }
 
 static int strarray_from(char ***out, size_t *count, char **names, size_t n)
@@ -526,7 +315,7 @@ static bool kind_passes(h5fs_kind kind, unsigned int filter)
 
 int h5fs_filemap_children(char ***out, size_t *count, h5fs_file *file, const char *path, unsigned int filter)
 {
-	struct entry *e;
+	struct h5fs__map_entry *e;
 	char **names = NULL, *norm, *child;
 	size_t n = 0;
 	int error;
@@ -534,12 +323,12 @@ int h5fs_filemap_children(char ***out, size_t *count, h5fs_file *file, const cha
 	H5FS_ASSERT_ARG(out && file && path);
 	if ((error = h5fs_path_normalize(&norm, path, 1)) < 0)
 		return error;
-	e = map_find(file->map, norm);
+	e = h5fs__map_find(file->map, norm);
 	if (!e || !e->expanded) {
 		error = h5fs_filemap_expand(file, norm);
 		if (error < 0 && error != H5FS_ENOTFOUND)
 			goto out;
-		e = map_find(file->map, norm);
+		e = h5fs__map_find(file->map, norm);
 	}
 	if (!e || !e->has_children) {
 		error = strarray_from(out, count, NULL, 0);
@@ -550,11 +339,11 @@ int h5fs_filemap_children(char ***out, size_t *count, h5fs_file *file, const cha
 		goto out;
 	}
 	for (size_t i = 0; i < e->nchildren; i++) {
-		struct entry *ce;
+		struct h5fs__map_entry *ce;
 
 		if ((error = h5fs_path_join(&child, norm, e->children[i])) < 0)
 			goto out;
-		ce = map_find(file->map, child);
+		ce = h5fs__map_find(file->map, child);
 		free(child);
 		if (ce && kind_passes(ce->kind, filter))
 			names[n++] = e->children[i];
@@ -581,7 +370,7 @@ int h5fs_filemap_paths(char ***out, size_t *count, const h5fs_file *file, unsign
 	if (!(names = calloc(map->count + 1, sizeof(*names))))
 		return h5fs__error_oom();
 	for (size_t i = 0; i < map->nbuckets; i++)
-		for (struct entry *e = map->buckets[i]; e; e = e->next)
+		for (struct h5fs__map_entry *e = map->buckets[i]; e; e = e->next)
 			if (kind_passes(e->kind, filter))
 				names[n++] = e->path;
 	qsort(names, n, sizeof(*names), cmp_str);
@@ -606,9 +395,8 @@ int h5fs_filemap_set(h5fs_file *file, const char *path, h5fs_kind kind)
 void h5fs_filemap_remove(h5fs_file *file, const char *path)
 {
 	h5fs_filemap *map;
-	struct entry *parent, **slot;
+	struct h5fs__map_entry *parent;
 	char *norm, *ppath;
-	size_t plen;
 
 	if (!file || h5fs_path_normalize(&norm, path, 1) < 0)
 		return;
@@ -617,26 +405,10 @@ void h5fs_filemap_remove(h5fs_file *file, const char *path)
 		free(norm);
 		return;
 	}
-	plen = strlen(norm);
-	/* the entry itself and every descendant ("/g/..." under "/g") */
-	for (size_t i = 0; i < map->nbuckets; i++) {
-		slot = &map->buckets[i];
-		while (*slot) {
-			struct entry *e = *slot;
-
-			if (!strncmp(e->path, norm, plen) &&
-			    (e->path[plen] == '\0' || e->path[plen] == '/')) {
-				*slot = e->next;
-				entry_free(e);
-				map->count--;
-			} else {
-				slot = &e->next;
-			}
-		}
-	}
+	h5fs__map_drop_tree(map, norm);
 	if (h5fs_path_parent(&ppath, norm) == 0) {
-		if ((parent = map_find(map, ppath)))
-			child_remove(parent, h5fs_path_basename(norm));
+		if ((parent = h5fs__map_find(map, ppath)))
+			h5fs__map_child_remove(parent, h5fs_path_basename(norm));
 		free(ppath);
 	}
 	free(norm);
