@@ -6,7 +6,8 @@
 #   check           deps, build with -Werror, run every suite, and the unit and
 #                   system suites again under ASan+UBSan (LeakSanitizer included)
 #   check-unit, check-san, check-system, check-mpi, check-headers, check-clang
-#                   one suite each
+#                   one suite each (check-headers also checks what libh5fs.so
+#                   exports and the layout rules: tools/check-layout.py)
 #   bench           measured speed against the baselines (see README)
 #   soak            the random tests again and again with new seeds (SOAK=10 rounds)
 #   demo            mount a generated bamboost-style sample and walk through it
@@ -59,6 +60,8 @@ endif
 
 LIB_SRC = $(sort $(wildcard src/lib/*.c))
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ENGINE_SRC = $(sort $(wildcard src/engine/*.c))
+ENGINE_OBJ = $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 FUSE_SRC = $(sort $(wildcard src/fuse/*.c))
 FUSE_OBJ = $(FUSE_SRC:%.c=$(BUILD)/obj/%.o)
 MPIW_SRC = $(sort $(wildcard src/mpiwrite/*.c))
@@ -73,6 +76,7 @@ TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 LIBA = $(BUILD)/lib/libh5fs.a
 LIBSO = $(BUILD)/lib/libh5fs.so
+ENGINE_A = $(BUILD)/lib/libh5fs-engine.a
 DAEMON = $(BUILD)/bin/h5fs
 MPIWRITE = $(BUILD)/bin/h5fs-mpiwrite
 
@@ -87,7 +91,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/h5fs/*.h include/h5fs/sys/*.h) $(wildcard src/*/*.h) | deps-check
 	@mkdir -p $(dir $@)
-	$(QCC)$(CC) $(ALL_CFLAGS) $(if $(filter src/fuse/%,$<),$(FUSE_CFLAGS)) \
+	$(QCC)$(CC) $(ALL_CFLAGS) $(if $(filter src/fuse/%,$<),-Isrc $(FUSE_CFLAGS)) $(if $(filter src/engine/% tests/unit/%,$<),-Isrc) \
 		$(if $(filter src/lib/%,$<),-fvisibility=hidden) -c -o $@ $<
 
 # Fail early with a hint when the packages are missing.
@@ -103,17 +107,22 @@ $(LIBSO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(QLD)$(CC) -shared -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
 
-$(DAEMON): $(FUSE_OBJ) $(LIBA)
+# the engine (src/engine/): the daemon's FUSE-free layer, never installed
+$(ENGINE_A): $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
-	$(QLD)$(CC) -o $@ $(FUSE_OBJ) $(LIBA) $(ALL_LDFLAGS) $(FUSE_LIBS) $(LIBS)
+	$(QAR)rm -f $@ && ar rcs $@ $^
+
+$(DAEMON): $(FUSE_OBJ) $(ENGINE_A) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) -o $@ $(FUSE_OBJ) $(ENGINE_A) $(LIBA) $(ALL_LDFLAGS) $(FUSE_LIBS) $(LIBS)
 
 $(MPIWRITE): $(MPIW_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(QLD)$(CC) -o $@ $(MPIW_OBJ) $(LIBA) $(ALL_LDFLAGS) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIBA)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ENGINE_A) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(QLD)$(CC) -o $@ $< $(UNIT_HELPER_OBJ) $(LIBA) $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(LIBS)
+	$(QLD)$(CC) -o $@ $< $(UNIT_HELPER_OBJ) $(ENGINE_A) $(LIBA) $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(LIBS)
 
 $(MPI_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/mpi/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -135,6 +144,7 @@ check-headers: | deps-check
 			-x c -fsyntax-only - || { echo "headers: $$h does not compile alone"; exit 1; }; \
 	done; echo "headers: $$(ls include/h5fs.h include/h5fs/*.h include/h5fs/sys/*.h | wc -l) passed, 0 failed"
 	@$(MAKE) --no-print-directory $(LIBSO) >/dev/null && sh tools/check-exports.sh $(LIBSO)
+	@$(MAKE) --no-print-directory all >/dev/null && $(PYTHON) tools/check-layout.py $(BUILD)
 
 check-build: deps
 	$(MAKE) all unit-bins
@@ -172,7 +182,7 @@ bench: deps all
 SOAK ?= 10
 soak: check-build
 	@i=0; while [ $$i -lt $(SOAK) ]; do i=$$((i + 1)); echo "soak round $$i of $(SOAK)"; \
-		H5FS_SEED=random sh tests/run-suite.sh soak-unit $(BUILD)/tests/test_stage $(BUILD)/tests/test_codec $(BUILD)/tests/test_reader || exit 1; \
+		H5FS_SEED=random sh tests/run-suite.sh soak-unit $(BUILD)/tests/test_stage $(BUILD)/tests/test_codec $(BUILD)/tests/test_reader $(BUILD)/tests/test_index || exit 1; \
 		H5FS_SEED=random H5FS_BUILD=$(BUILD) sh tests/run-suite.sh soak-system tests/system/t0025-write-model.sh || exit 1; \
 	done
 

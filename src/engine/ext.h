@@ -1,5 +1,5 @@
 /*
- * External files of a mount (-o follow_external), kept by index.c.
+ * External files of a mount (-o follow_external), kept by exttab.c.
  *
  * When external links are followed, objects of other HDF5 files appear
  * in the tree.  Their nodes carry the file's number in the top byte of
@@ -11,12 +11,12 @@
  * append-only and shared by every index built in this process (a
  * re-index forks from the daemon, so it numbers files the same way).
  */
-#ifndef H5FS_FUSE_EXT_H
-#define H5FS_FUSE_EXT_H
+#ifndef H5FS_ENGINE_EXT_H
+#define H5FS_ENGINE_EXT_H
 
 #include <stdint.h>
 
-#include "h5fs_ll.h"
+#include "engine.h"
 
 #define H5FS_EXT_SHIFT 56
 
@@ -34,6 +34,8 @@ static inline uint64_t h5fs_ext_addr_of(const struct h5fs_node *n)
 int h5fs_ext_fd(uint32_t file);
 /* Absolute real path of file @p file; NULL for SOURCE. */
 const char *h5fs_ext_path(uint32_t file);
+/* Files in the table, SOURCE included (at least 1). */
+uint32_t h5fs_ext_count(void);
 
 /*
  * External link @p name of group @p dir, in the last index built: 1 with

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "h5fs_ll.h"
+#include "engine.h"
 
 static int log_fd = 2;
 static int log_syslog;

@@ -1,11 +1,11 @@
 /*
  * The text of a variable-length string element, escaped as ops_file.c's
  * header says: "\n" and "\\" become two bytes each, so every element is
- * one line (index.c sizes the text, read.c renders it).
+ * one line (walk_dset.c sizes the text, src/fuse/read.c renders it).
  */
 #include <stddef.h>
 
-#include "h5fs_ll.h"
+#include "engine.h"
 
 size_t h5fs_vlstr_text_len(const char *s)
 {

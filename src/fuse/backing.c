@@ -59,7 +59,7 @@
 #include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
-#include "h5fs_ext.h"
+#include "engine/ext.h"
 #include "backing.h"
 
 static double mono_now(void)

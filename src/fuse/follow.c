@@ -205,7 +205,7 @@ static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
 		return;		/* changed by a request since it was read */
 	for (int d = 0; d < n->ndim; d++)
 		nelems *= m->dims[d];
-	shape = h5fs_ll_json_dims(n->ndim, (const hsize_t *)m->dims, 0);
+	shape = h5fs_index_json_dims(n->ndim, (const hsize_t *)m->dims, 0);
 	if (!shape || asprintf(&st, "%" PRIu64, m->storage) < 0) {
 		h5fs_log(H5FS_LOG_WARN, "'%s': out of memory: its new extent shows later", n->path);
 		free(shape);
@@ -495,7 +495,7 @@ static int refresh(struct h5fs_ll *ll)
 	double t0 = mono_now();
 	int rc, err, nfd = -1;
 
-	rc = h5fs_index_build_live(&nx, ll->opts, &env, 0, ll->watch, &at, &held);
+	rc = h5fs_index_build_live(&nx, &ll->opts->index, &env, 0, ll->watch, &at, &held);
 	pthread_mutex_lock(&t->mu);
 	t->index_took = mono_now() - t0;
 	pthread_mutex_unlock(&t->mu);

@@ -12,7 +12,7 @@
  *    may have several, a group may even contain its own ancestor;
  *  - fuse_ino_t: what we hand out.
  *
- * Strategy: the indexer (index.c) gives every distinct object header one
+ * Strategy: the indexer (src/engine/) gives every distinct object header one
  * node, deduplicated by address, so every hard link of an object leads
  * to the same node; soft and external links, which have no header, get
  * one node per link (their identity is parent group + name).  Nodes are

@@ -4,7 +4,7 @@
  *   h5fs [options] SOURCE MOUNTPOINT
  *
  * Lifecycle (libfuse's passthrough_ll, a goto ladder): parse options,
- * check SOURCE and MOUNTPOINT, index SOURCE in a forked child (index.c),
+ * check SOURCE and MOUNTPOINT, index SOURCE in a forked child (src/engine/index.c),
  * then session_new -> signal handlers -> mount -> daemonize -> loop ->
  * unmount, each step undone by its own label on the way out.  Every
  * failure before the loop prints one line naming the file and the cause
@@ -232,6 +232,97 @@ static int has_opt(const struct fuse_args *args, const char *prefix)
 	return 0;
 }
 
+/* SOURCE's real path, and whether the mount is read-only: 0 or an exit code (one line said why). */
+static int settle_source(struct h5fs_ll_opts *o)
+{
+	o->source_abs = realpath(o->source, NULL);
+	if (!o->source_abs) {
+		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o->source, strerror(errno));
+		return H5FS_EXIT_OPEN;
+	}
+	if (!o->ro && !o->rw_asked)
+		o->ro = access(o->source_abs, W_OK) != 0;
+	if (!o->ro && o->view == H5FS_VIEW_NPY) {
+		/* the npy view's names and headers are not the file's: no writes through it */
+		if (o->rw_asked) {
+			fprintf(stderr, "h5fs: -o rw cannot be combined with view=npy (npy mounts are read-only)\n");
+			return H5FS_EXIT_USAGE;
+		}
+		o->ro = 1;
+	}
+	return 0;
+}
+
+/* Owner, permission bits and cache timeouts of what the mount shows. */
+static void set_modes(struct h5fs_ll *ll)
+{
+	const struct h5fs_ll_opts *o = ll->opts;
+
+	ll->uid = o->uid_set ? (uid_t)o->uid : getuid();
+	ll->gid = o->gid_set ? (gid_t)o->gid : getgid();
+	ll->fmode = ll->st.st_mode & 0666;
+	if (o->ro)
+		ll->fmode &= 0444;
+	ll->dmode = ll->fmode | ((ll->fmode & 0444) >> 2);
+	if (o->umask_set) {
+		ll->fmode &= ~o->umask;
+		ll->dmode &= ~o->umask;
+	}
+	ll->timeout = o->ro ? 86400.0 : 1.0;
+}
+
+/* The kernel mount options h5fs sets unless given: fsname, subtype, default_permissions, ro. */
+static int add_mount_opts(struct fuse_args *args, const struct h5fs_ll_opts *o)
+{
+	if (!has_opt(args, "fsname=")) {
+		char *fs = NULL;
+		int rc = asprintf(&fs, "fsname=%s", o->source_abs) < 0 ? -1 : add_opt(args, fs);
+
+		free(fs);
+		if (rc < 0)
+			return -1;
+	}
+	if (!has_opt(args, "subtype=") && add_opt(args, "subtype=h5fs") < 0)
+		return -1;
+	if (!has_opt(args, "default_permissions") && add_opt(args, "default_permissions") < 0)
+		return -1;
+	if (o->ro && !has_opt(args, "ro") && add_opt(args, "ro") < 0)
+		return -1;
+	return 0;
+}
+
+/* The session loop until unmount or a signal: 0 (a clean stop), 1 (the loop failed), -1 (no loop). */
+static int serve(struct fuse_session *se, const struct h5fs_ll_opts *o, const struct fuse_cmdline_opts *cl,
+		 int user_threads)
+{
+	int ret;
+
+	if (o->singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (!cfg)
+			return -1;
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned int)cl->clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, user_threads ? cl->max_threads :
+					      (unsigned int)(ncpu > H5FS_MIN_THREADS ? ncpu : H5FS_MIN_THREADS));
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* a positive value is the signal that stopped the loop: a clean stop */
+	if (ret > 0) {
+		h5fs_log(H5FS_LOG_INFO, "stopped by signal %d", ret);
+		return 0;
+	}
+	if (ret < 0) {
+		h5fs_log(H5FS_LOG_ERR, "session loop failed: %s", strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -277,23 +368,8 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 
-	o.source_abs = realpath(o.source, NULL);
-	if (!o.source_abs) {
-		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o.source, strerror(errno));
-		ret = H5FS_EXIT_OPEN;
+	if ((ret = settle_source(&o)) != 0)
 		goto out_opts;
-	}
-	if (!o.ro && !o.rw_asked)
-		o.ro = access(o.source_abs, W_OK) != 0;
-	if (!o.ro && o.view == H5FS_VIEW_NPY) {
-		/* the npy view's names and headers are not the file's: no writes through it */
-		if (o.rw_asked) {
-			fprintf(stderr, "h5fs: -o rw cannot be combined with view=npy (npy mounts are read-only)\n");
-			ret = H5FS_EXIT_USAGE;
-			goto out_opts;
-		}
-		o.ro = 1;
-	}
 	if (h5fs_log_open(o.log, o.foreground, o.debug) < 0) {
 		fprintf(stderr, "h5fs: cannot open log '%s': %s\n", o.log, strerror(errno));
 		ret = H5FS_EXIT_USAGE;
@@ -312,7 +388,9 @@ int main(int argc, char *argv[])
 			 o.source_abs);
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
-	ret = h5fs_index_build_live(&ll.idx, &o, NULL, o.lock_timeout, ll.watch, &at, &held);
+	o.index = (struct h5fs_index_opts){ o.source, o.source_abs, o.follow_external, o.view,
+					    o.index_timeout, o.lock_timeout };
+	ret = h5fs_index_build_live(&ll.idx, &o.index, NULL, o.lock_timeout, ll.watch, &at, &held);
 	if (ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED)
 		ret = H5FS_EXIT_LOCKED;
 	if (ret != 0)
@@ -323,42 +401,14 @@ int main(int argc, char *argv[])
 		ret = H5FS_EXIT_OPEN;
 		goto out_index;
 	}
-	ll.uid = o.uid_set ? (uid_t)o.uid : getuid();
-	ll.gid = o.gid_set ? (gid_t)o.gid : getgid();
-	ll.fmode = ll.st.st_mode & 0666;
-	if (o.ro)
-		ll.fmode &= 0444;
-	ll.dmode = ll.fmode | ((ll.fmode & 0444) >> 2);
-	if (o.umask_set) {
-		ll.fmode &= ~o.umask;
-		ll.dmode &= ~o.umask;
-	}
-	ll.timeout = o.ro ? 86400.0 : 1.0;
+	set_modes(&ll);
 	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && (h5fs_tree_init(&ll) != 0 || h5fs_follow_init(&ll, &at, &held) != 0))) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
 	}
 
-	if (!has_opt(&args, "fsname=")) {
-		char *fs = NULL;
-
-		if (asprintf(&fs, "fsname=%s", o.source_abs) < 0 || add_opt(&args, fs) < 0) {
-			free(fs);
-			ret = H5FS_EXIT_USAGE;
-			goto out_fd;
-		}
-		free(fs);
-	}
-	if (!has_opt(&args, "subtype=") && add_opt(&args, "subtype=h5fs") < 0) {
-		ret = H5FS_EXIT_USAGE;
-		goto out_fd;
-	}
-	if (!has_opt(&args, "default_permissions") && add_opt(&args, "default_permissions") < 0) {
-		ret = H5FS_EXIT_USAGE;
-		goto out_fd;
-	}
-	if (o.ro && !has_opt(&args, "ro") && add_opt(&args, "ro") < 0) {
+	if (add_mount_opts(&args, &o) < 0) {
 		ret = H5FS_EXIT_USAGE;
 		goto out_fd;
 	}
@@ -389,29 +439,10 @@ int main(int argc, char *argv[])
 	}
 	h5fs_backing_quiet(&ll, &at, &held);
 
-	if (o.singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		if (!cfg) {
-			ret = H5FS_EXIT_USAGE;
-			goto out_backing;
-		}
-		fuse_loop_cfg_set_clone_fd(cfg, (unsigned int)cl.clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, user_threads ? cl.max_threads :
-					      (unsigned int)(ncpu > H5FS_MIN_THREADS ? ncpu : H5FS_MIN_THREADS));
-		ret = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
-	/* a positive value is the signal that stopped the loop: a clean stop */
-	if (ret > 0) {
-		h5fs_log(H5FS_LOG_INFO, "stopped by signal %d", ret);
-		ret = 0;
-	} else if (ret < 0) {
-		h5fs_log(H5FS_LOG_ERR, "session loop failed: %s", strerror(-ret));
-		ret = 1;
+	ret = serve(se, &o, &cl, user_threads);
+	if (ret == -1) {
+		ret = H5FS_EXIT_USAGE;
+		goto out_backing;
 	}
 
 out_backing:

@@ -41,7 +41,7 @@
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs_ll.h"
-#include "h5fs_ext.h"
+#include "engine/ext.h"
 
 #define XATTR_MAX_VALUE 65536
 #define XATTR_MAX_LIST 65536

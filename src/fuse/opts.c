@@ -227,19 +227,15 @@ void h5fs_ll_usage(const char *prog)
 	       "\n", prog);
 }
 
-int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
-		       struct fuse_cmdline_opts *cl)
+/*
+ * SOURCE is the first argument that is not an option: take it out of
+ * @p args (libfuse would take it for the mount point) and check the
+ * mount point after it.  0 or an exit code (one line said why).
+ */
+static int take_source(struct h5fs_ll_opts *o, struct fuse_args *args)
 {
 	int i, skip_next = 0, dashdash = 0, src_i = -1, mp_err;
 
-	/* defaults */
-	o->idle_close = 0.05;
-	o->lock_timeout = 10.0;
-	o->index_timeout = 10.0;
-	o->chunk_cache = (size_t)256 << 20;
-	o->view = H5FS_VIEW_RAW;
-
-	/* pass 1: SOURCE is the first non-option argument */
 	for (i = 1; i < args->argc; i++) {
 		const char *a = args->argv[i];
 
@@ -286,51 +282,12 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		fuse_opt_free_args(args);
 		*args = nargs;
 	}
+	return 0;
+}
 
-	/* pass 2: libfuse's own command line */
-	if (fuse_parse_cmdline(args, cl) != 0)
-		return H5FS_EXIT_USAGE;
-	o->show_help = cl->show_help;
-	o->show_version = cl->show_version;
-	if (o->show_help || o->show_version)
-		return 0;
-
-	/* pass 3: ours */
-	if (fuse_opt_parse(args, o, h5fs_opt_table, opt_proc) != 0) {
-		free(o->unknown);
-		o->unknown = NULL;
-		return H5FS_EXIT_USAGE;
-	}
-	if (o->unknown) {
-		fprintf(stderr, "h5fs: unknown option(s): %s (see h5fs -h)\n", o->unknown);
-		free(o->unknown);
-		o->unknown = NULL;
-		return H5FS_EXIT_USAGE;
-	}
-	o->mountpoint = cl->mountpoint;
-	cl->mountpoint = NULL;
-	o->foreground = cl->foreground;
-	o->debug = cl->debug;
-	o->singlethread = cl->singlethread;
-	o->max_threads = cl->max_threads;
-
-	if (!o->source || !o->mountpoint) {
-		fprintf(stderr, "h5fs: %s (usage: h5fs [options] SOURCE MOUNTPOINT; h5fs -h for help)\n",
-			!o->source ? "missing SOURCE and MOUNTPOINT" : "missing MOUNTPOINT");
-		return H5FS_EXIT_USAGE;
-	}
-	if (o->ro && o->rw_asked) {
-		fprintf(stderr, "h5fs: options 'ro' and 'rw' conflict\n");
-		return H5FS_EXIT_USAGE;
-	}
-	/* objects of other files are shown, but writes would go to SOURCE: read-only */
-	if (o->follow_external) {
-		if (o->rw_asked) {
-			fprintf(stderr, "h5fs: -o rw cannot be combined with follow_external (such mounts are read-only)\n");
-			return H5FS_EXIT_USAGE;
-		}
-		o->ro = 1;
-	}
+/* Every option's value, parsed and checked: 0 or H5FS_EXIT_USAGE after one line naming the option. */
+static int check_values(struct h5fs_ll_opts *o)
+{
 	if (o->umask_str) {
 		char *end;
 		unsigned long m = strtoul(o->umask_str, &end, 8);
@@ -394,6 +351,69 @@ int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
 		return H5FS_EXIT_USAGE;
 	}
 	return 0;
+}
+
+int h5fs_ll_opts_parse(struct h5fs_ll_opts *o, struct fuse_args *args,
+		       struct fuse_cmdline_opts *cl)
+{
+	int rc;
+
+	/* defaults */
+	o->idle_close = 0.05;
+	o->lock_timeout = 10.0;
+	o->index_timeout = 10.0;
+	o->chunk_cache = (size_t)256 << 20;
+	o->view = H5FS_VIEW_RAW;
+
+	/* pass 1: SOURCE is the first non-option argument */
+	if ((rc = take_source(o, args)) != 0)
+		return rc;
+
+	/* pass 2: libfuse's own command line */
+	if (fuse_parse_cmdline(args, cl) != 0)
+		return H5FS_EXIT_USAGE;
+	o->show_help = cl->show_help;
+	o->show_version = cl->show_version;
+	if (o->show_help || o->show_version)
+		return 0;
+
+	/* pass 3: ours */
+	if (fuse_opt_parse(args, o, h5fs_opt_table, opt_proc) != 0) {
+		free(o->unknown);
+		o->unknown = NULL;
+		return H5FS_EXIT_USAGE;
+	}
+	if (o->unknown) {
+		fprintf(stderr, "h5fs: unknown option(s): %s (see h5fs -h)\n", o->unknown);
+		free(o->unknown);
+		o->unknown = NULL;
+		return H5FS_EXIT_USAGE;
+	}
+	o->mountpoint = cl->mountpoint;
+	cl->mountpoint = NULL;
+	o->foreground = cl->foreground;
+	o->debug = cl->debug;
+	o->singlethread = cl->singlethread;
+	o->max_threads = cl->max_threads;
+
+	if (!o->source || !o->mountpoint) {
+		fprintf(stderr, "h5fs: %s (usage: h5fs [options] SOURCE MOUNTPOINT; h5fs -h for help)\n",
+			!o->source ? "missing SOURCE and MOUNTPOINT" : "missing MOUNTPOINT");
+		return H5FS_EXIT_USAGE;
+	}
+	if (o->ro && o->rw_asked) {
+		fprintf(stderr, "h5fs: options 'ro' and 'rw' conflict\n");
+		return H5FS_EXIT_USAGE;
+	}
+	/* objects of other files are shown, but writes would go to SOURCE: read-only */
+	if (o->follow_external) {
+		if (o->rw_asked) {
+			fprintf(stderr, "h5fs: -o rw cannot be combined with follow_external (such mounts are read-only)\n");
+			return H5FS_EXIT_USAGE;
+		}
+		o->ro = 1;
+	}
+	return check_values(o);
 }
 
 void h5fs_ll_opts_release(struct h5fs_ll_opts *o)

@@ -11,7 +11,7 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
 #include "h5fs_ll.h"
-#include "h5fs_ext.h"
+#include "engine/ext.h"
 #include "backing.h"
 
 /* Read elements [e0, e1) into @p out, with the HDF5 lock held. */

@@ -1,7 +1,7 @@
 /*
  * The mutable index of read-write mounts.
  *
- * The indexer (index.c) builds the tree once; on a read-write mount the
+ * The indexer (src/engine/) builds the tree once; on a read-write mount the
  * daemon then changes it itself, after every write it makes (mkdir,
  * unlink, rename, commit, setxattr), and re-runs the indexer when the
  * file changed behind its back (DESIGN.md section 5).
@@ -524,8 +524,8 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 			n->dims[i] = dims[i];
 			n->nelems *= dims[i];
 		}
-		n->meta[H5FS_M_SHAPE] = h5fs_ll_json_dims(nd, dims, 0);
-		n->meta[H5FS_M_MAXSHAPE] = h5fs_ll_json_dims(nd, maxdims, 1);
+		n->meta[H5FS_M_SHAPE] = h5fs_index_json_dims(nd, dims, 0);
+		n->meta[H5FS_M_MAXSHAPE] = h5fs_index_json_dims(nd, maxdims, 1);
 		break;
 	default:
 		n->ndim = -1;
@@ -542,12 +542,12 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 		n->flags |= H5FS_NF_NOIMAGE;
 	else
 		n->size = n->nelems * n->esize;
-	layout = h5fs_ll_describe_layout(n->meta, dcpl, n->ndim, &nfilters);
+	layout = h5fs_index_describe_layout(n->meta, dcpl, n->ndim, &nfilters);
 	n->storage = H5Dget_storage_size(oid);
 	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
 		n->meta[H5FS_M_STORAGE] = NULL;
 	if (!(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) &&
-	    h5fs_ll_raw_offset(oid, dcpl, ftype, layout, nfilters, n->size, UINT64_MAX, &n->offset))
+	    h5fs_index_raw_offset(oid, dcpl, ftype, layout, nfilters, n->size, UINT64_MAX, &n->offset))
 		n->flags |= H5FS_NF_CONTIG;
 out:
 	if (err)
