@@ -59,6 +59,15 @@ H5FS_BEGIN_DECL
 H5FS_EXTERN(int) h5fs_dtype_normalize(char **out, const char *dtype);
 
 /**
+ * A shape text, as user.h5.shape shows it: a JSON list of non-negative
+ * integers ("[3, 4]"; "[]" for a scalar), at most 32 of them.
+ *
+ * @param dims room for 32 sizes
+ * @return 0, H5FS_EINVALID when @p text is not such a list
+ */
+H5FS_EXTERN(int) h5fs_shape_parse(int *ndim, uint64_t *dims, const char *text);
+
+/**
  * Bytes of one element of @p dtype (0 for a variable-length string at
  * top level; inside a compound it takes a pointer).
  *

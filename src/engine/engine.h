@@ -6,13 +6,18 @@
  *   index.c      the indexer's parent side: fork, watchdog, restarts,
  *                one state of the file (h5fs_index_build_live())
  *   walk.c       the indexer's child: groups, objects, links, attributes
- *   walk_dset.c  the child's description of a dataset (shared with the
- *                daemon's own description of what it made: tree.c)
- *   extlinks.c   external files (-o follow_external): both sides
+ *   walk_base.c  what every step of the child uses: progress page, skip
+ *                list, address map, record errors
+ *   walk_dset.c  the child's probe of a dataset's data
+ *   walk_ext.c   external links (-o follow_external), the child's side
  *   wire.c       the child -> parent record stream, both ends
  *   indexer.h    what the indexer's files share
+ *   describe.c   the one description of a dataset (the child's and
+ *                tree.c's, for what the mount made)
+ *   exttab.c     external files, the daemon's side (engine/ext.h)
  *   vlstr.c      the text of vlen strings
- *   log.c        one line per event to syslog, stderr or a file
+ *   log.c        one line per event to syslog, stderr or a file; HDF5's
+ *                error stack in one line
  *
  * Nothing here includes a FUSE header; src/fuse/ is the glue.
  */
@@ -67,6 +72,13 @@ void h5fs_log(int level, const char *fmt, ...) H5FS_PRINTF_LL(2, 3);
 /* Hold this thread's messages back until capture_end(): written when @p keep, else dropped. */
 void h5fs_log_capture_begin(void);
 void h5fs_log_capture_end(int keep);
+/*
+ * HDF5's error stack in one line (the one place it is read for the log):
+ * "WHAT: innermost message" (malloc'd, NULL when out of memory), or a
+ * log line "WHAT 'PATH': innermost message".  Both clear the stack.
+ */
+char *h5fs_hdf5_msg(const char *what);
+void h5fs_log_hdf5(int level, const char *what, const char *path);
 
 /* ---- the index ------------------------------------------------------ */
 
@@ -222,25 +234,50 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o, co
 int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct h5fs_index_env *env,
 			  double patience, h5fs_live_watch *w, h5fs_live_mark *at, h5fs_live_holder *held);
 
-/*
- * Whether a dataset's byte image is the @p size bytes at *@p off of its
- * file (@p file_size bytes): contiguous, unfiltered, not external,
- * allocated, and without n-bit integers (libhdf5 must convert those,
- * h5fs_dtype_widened()).  Then reads reply from the file (H5FS_NF_CONTIG).
- */
-int h5fs_index_raw_offset(hid_t did, hid_t dcpl, hid_t ftype, H5D_layout_t layout, int nfilters, uint64_t size,
-		       uint64_t file_size, uint64_t *off);
+
+/* ---- the one description of a dataset (describe.c) ---------------- */
+
+/* elements larger than this have no byte image shown; more strings than this are not indexed */
+#define H5FS_DSET_MAX_ESIZE ((uint64_t)64 << 20)
+#define H5FS_DSET_MAX_VL_ELEMS ((uint64_t)1 << 26)
 
 /*
- * user.h5.* texts shared by the indexer and by tree.c (objects the mount
- * made itself): a JSON list of dims ("null" for unlimited when @p nulls),
- * and the JSON filter list of a dataset creation property list.  Both
- * malloc'd; NULL when out of memory.
+ * A dataset as the mount shows it, read from an open handle: by the
+ * indexer's child for what the file holds, and by tree.c for what the
+ * mount made.  Every size is checked against 64-bit overflow.
  */
+struct h5fs_dset_desc {
+	uint32_t flags;		/* H5FS_NF_VLSTR, H5FS_NF_NOIMAGE, H5FS_NF_DATA_BAD */
+	char *errmsg;		/* why H5FS_NF_DATA_BAD */
+	int ndim;		/* -1: null dataspace */
+	hsize_t dims[H5S_MAX_RANK];
+	uint64_t nelems, esize;
+	uint64_t size;		/* of the byte image (of the text, after h5fs_dset_text()) */
+	uint64_t storage;
+	H5D_layout_t layout;
+	int contig;		/* the image is the size bytes at offset of the file */
+	uint64_t offset;
+	char *meta[H5FS_M_COUNT];	/* the user.h5.* texts */
+	uint64_t *vl_off;	/* vlen strings: text offset of each H5FS_VL_BLOCK block */
+	uint64_t n_vl;
+};
+
+/*
+ * Describe dataset @p did of a file of @p file_size bytes (UINT64_MAX:
+ * not known).  0, or -1 with H5FS_NF_DATA_BAD and errmsg set (what could
+ * be read is filled in); release it either way.  No data is read.
+ */
+int h5fs_dset_describe(struct h5fs_dset_desc *d, hid_t did, uint64_t file_size);
+/*
+ * Vlen strings: read every string once and record where each block of
+ * their text starts (vl_off, n_vl) and the text's size.  @p step (may be
+ * NULL) is called before each block.  0, or -1 with H5FS_NF_DATA_BAD.
+ */
+int h5fs_dset_text(struct h5fs_dset_desc *d, hid_t did, void (*step)(void *arg, uint64_t block), void *arg);
+void h5fs_dset_desc_release(struct h5fs_dset_desc *d);
+
+/* The user.h5.shape text of @p ndim sizes: a JSON list ("null" for unlimited ones when @p nulls); malloc'd. */
 char *h5fs_index_json_dims(int ndim, const hsize_t *d, int nulls);
-char *h5fs_index_filters_json(hid_t dcpl, int *nfilters);
-/* Fill meta's layout, chunks and filters texts from @p dcpl. */
-H5D_layout_t h5fs_index_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfilters);
 void h5fs_index_release(struct h5fs_index *idx);
 /* Binary search of a group's children; NULL when absent. */
 const struct h5fs_entry *h5fs_index_find(const struct h5fs_node *dir, const char *name);

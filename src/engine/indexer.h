@@ -67,8 +67,6 @@
 #define IDX_ALL UINT64_MAX
 #define MAX_ATTR_TEXT 65536		/* XATTR_SIZE_MAX */
 #define MAX_LINK_VALUE 65536
-#define MAX_ESIZE ((uint64_t)64 << 20)
-#define MAX_VL_ELEMS ((uint64_t)1 << 26)
 #define PROBE_BYTES 65536
 /* datasets up to this size are read whole by the child, through the
    daemon's own reader, until FULL_PROBE_BUDGET bytes were read */
@@ -149,6 +147,7 @@ struct walker {
 	struct xfile *xf;	/* files, numbered as in the daemon's table */
 	uint32_t nxf;
 	char *root_dir;		/* realpath of SOURCE's folder, with follow_external */
+	uint64_t cur_addr;	/* the dataset whose text is being sized (progress records) */
 };
 
 /* A node record under construction. */
@@ -198,8 +197,6 @@ void h5fs_ix_progress(struct walker *wk, uint32_t phase, uint64_t addr, uint64_t
 int h5fs_ix_skipped(const struct walker *wk, uint32_t phase, uint64_t addr, uint64_t idx);
 int h5fs_ix_map_get(const struct addrmap *m, uint64_t addr, uint32_t *out);
 void h5fs_ix_map_put(struct addrmap *m, uint64_t addr, uint32_t id);
-/* "WHAT: HDF5's innermost message"; clears HDF5's stack. */
-char *h5fs_ix_hdf5_msg(const char *what);
 void h5fs_ix_nrec_init(struct nrec *r, uint32_t id, uint8_t kind, uint32_t parent, const char *path);
 /* Flag @p r bad with @p msg (taken) as its first reason. */
 void h5fs_ix_set_err(struct nrec *r, uint32_t flag, char *msg);

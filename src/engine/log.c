@@ -154,3 +154,36 @@ static void emit(int level, const char *msg)
 		free(line);
 	}
 }
+
+/* ---- HDF5's error stack, in one line --------------------------------- */
+
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *payload)
+{
+	const char **d = payload;
+
+	(void)n;
+	if (!*d && e->desc && *e->desc)
+		*d = e->desc;
+	return 0;
+}
+
+char *h5fs_hdf5_msg(const char *what)
+{
+	const char *d = NULL;
+	char *out = NULL;
+
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, &d);
+	if (asprintf(&out, "%s%s%s", what, d ? ": " : "", d ? d : "") < 0)
+		out = NULL;
+	H5Eclear2(H5E_DEFAULT);
+	return out;
+}
+
+void h5fs_log_hdf5(int level, const char *what, const char *path)
+{
+	const char *d = NULL;
+
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, &d);
+	h5fs_log(level, "%s '%s': %s", what, path, d ? d : "HDF5 error");
+	H5Eclear2(H5E_DEFAULT);
+}

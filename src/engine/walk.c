@@ -41,7 +41,7 @@ void h5fs_ix_walk_attrs(struct walker *wk, hid_t oid, struct nrec *r, uint64_t a
 		}
 		aid = H5Aopen_by_idx(oid, ".", H5_INDEX_NAME, H5_ITER_NATIVE, j, H5P_DEFAULT, H5P_DEFAULT);
 		if (aid < 0) {
-			h5fs_ix_set_err(r, H5FS_NF_ATTR_BAD, h5fs_ix_hdf5_msg("cannot open an attribute"));
+			h5fs_ix_set_err(r, H5FS_NF_ATTR_BAD, h5fs_hdf5_msg("cannot open an attribute"));
 			consecutive_errors++;
 			continue;
 		}
@@ -51,7 +51,7 @@ void h5fs_ix_walk_attrs(struct walker *wk, hid_t oid, struct nrec *r, uint64_t a
 		    H5Aget_name(aid, (size_t)nlen + 1, name) < 0) {
 			free(name);
 			H5Aclose(aid);
-			h5fs_ix_set_err(r, H5FS_NF_ATTR_BAD, h5fs_ix_hdf5_msg("cannot read an attribute name"));
+			h5fs_ix_set_err(r, H5FS_NF_ATTR_BAD, h5fs_hdf5_msg("cannot read an attribute name"));
 			continue;
 		}
 		rc = h5fs_codec_format_attr(&text, &len, aid);
@@ -129,7 +129,7 @@ static uint32_t visit_object(struct walker *wk, hid_t gid, const char *name, con
 		H5Pclose(lapl);
 	if (oid < 0 || H5Oget_info2(oid, &oi, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0) {
 		r.id = id = wk->next_id++;
-		h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_ix_hdf5_msg("cannot open the object"));
+		h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_hdf5_msg("cannot open the object"));
 		if (oid >= 0)
 			H5Oclose(oid);
 		h5fs_ix_nrec_emit(wk, &r);
@@ -229,7 +229,7 @@ static int follow_link(struct walker *wk, struct nrec *g, const char *name, uint
 		if (oid >= 0)
 			H5Oclose(oid);
 		if (!ok) {
-			char *m = h5fs_ix_hdf5_msg("not followed: no such object");
+			char *m = h5fs_hdf5_msg("not followed: no such object");
 
 			h5fs_ix_set_err(r, 0, m ? m : strdup("not followed: no such object"));
 			return 0;
@@ -312,7 +312,7 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 		} else if (vs == 0 || vs > MAX_LINK_VALUE || !(val = calloc(1, vs + 1))) {
 			h5fs_ix_set_err(&r, H5FS_NF_BAD, strdup("implausible link value size"));
 		} else if (H5Lget_val(gid, name, val, vs, H5P_DEFAULT) < 0) {
-			h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_ix_hdf5_msg("cannot read the link"));
+			h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_hdf5_msg("cannot read the link"));
 			free(val);
 		} else if (li->type == H5L_TYPE_SOFT) {
 			r.target = strndup(val, vs);
@@ -322,7 +322,7 @@ static herr_t link_cb(hid_t gid, const char *name, const H5L_info_t *li, void *p
 			unsigned flags = 0;
 
 			if (H5Lunpack_elink_val(val, vs, &flags, &file, &obj) < 0 || !file || !obj) {
-				h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_ix_hdf5_msg("cannot decode the external link"));
+				h5fs_ix_set_err(&r, H5FS_NF_BAD, h5fs_hdf5_msg("cannot decode the external link"));
 			} else {
 				r.meta[H5FS_M_LINKFILE] = strdup(file);
 				r.meta[H5FS_M_LINKPATH] = strdup(obj);
@@ -391,7 +391,7 @@ static void walk_group(struct walker *wk, hid_t gid, struct nrec *g)
 	wk->chain[wk->nchain++] = g;
 	/* a listing that fails part way keeps what it found */
 	if (H5Literate(gid, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, link_cb, &c) < 0)
-		h5fs_ix_set_err(g, c.i ? 0 : H5FS_NF_LIST_BAD, h5fs_ix_hdf5_msg("cannot list the group"));
+		h5fs_ix_set_err(g, c.i ? 0 : H5FS_NF_LIST_BAD, h5fs_hdf5_msg("cannot list the group"));
 	H5Eclear2(H5E_DEFAULT);
 	wk->nchain--;
 }

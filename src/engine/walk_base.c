@@ -137,36 +137,6 @@ void h5fs_ix_map_put(struct addrmap *m, uint64_t addr, uint32_t id)
 	m->vals[h] = id;
 }
 
-struct hmsg {
-	char *desc;
-};
-
-static herr_t hmsg_cb(unsigned n, const H5E_error2_t *e, void *payload)
-{
-	struct hmsg *m = payload;
-
-	(void)n;
-	if (!m->desc && e->desc && *e->desc)
-		m->desc = strdup(e->desc);
-	return 0;
-}
-
-/* "WHAT: HDF5's innermost message"; clears HDF5's stack. */
-char *h5fs_ix_hdf5_msg(const char *what)
-{
-	struct hmsg m = { NULL };
-	char *out = NULL;
-
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, hmsg_cb, &m);
-	H5Eclear2(H5E_DEFAULT);
-	if (asprintf(&out, "%s%s%s", what, m.desc ? ": " : "", m.desc ? m.desc : "") < 0)
-		out = NULL;
-	free(m.desc);
-	return out;
-}
-
-
-
 void h5fs_ix_nrec_init(struct nrec *r, uint32_t id, uint8_t kind, uint32_t parent, const char *path)
 {
 	memset(r, 0, sizeof(*r));

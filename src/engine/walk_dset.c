@@ -1,7 +1,8 @@
 /*
- * The indexer's child, datasets: type, shape, layout, filters, where the
- * bytes lie, a probe of the data, vlen string text offsets.  The layout
- * texts are shared with tree.c, which describes what the mount made.
+ * The indexer's child, datasets: the description (describe.c, shared
+ * with tree.c), then a probe of the data under the watchdog -- a little
+ * of it, all of it when small, every chunk's index entry when large --
+ * so that what crashes libhdf5 crashes the child, not the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,276 +23,31 @@
 #include "h5fs/sys/reader.h"
 #include "indexer.h"
 
-/* ---- datasets ----- */
-
-static int has_vlen(hid_t t)
+static void text_step(void *arg, uint64_t block)
 {
-	H5T_class_t c = H5Tget_class(t);
-	int r = 0;
+	struct walker *wk = arg;
 
-	switch (c) {
-	case H5T_VLEN:
-	case H5T_REFERENCE:
-		return 1;
-	case H5T_STRING:
-		return H5Tis_variable_str(t) > 0;
-	case H5T_COMPOUND: {
-		int n = H5Tget_nmembers(t);
-
-		for (int i = 0; i < n && !r; i++) {
-			hid_t m = H5Tget_member_type(t, (unsigned)i);
-
-			if (m < 0)
-				return 1;
-			r = has_vlen(m);
-			H5Tclose(m);
-		}
-		return r;
-	}
-	case H5T_ARRAY: {
-		hid_t b = H5Tget_super(t);
-
-		if (b < 0)
-			return 1;
-		r = has_vlen(b);
-		H5Tclose(b);
-		return r;
-	}
-	default:
-		return 0;
-	}
+	h5fs_ix_progress(wk, P_PROBE, wk->cur_addr, block);
 }
 
-/* Shared with tree.c, which describes objects the mount itself made. */
-char *h5fs_index_json_dims(int ndim, const hsize_t *d, int nulls)
+/* The text of a vlen string dataset: where each block of it starts, and its size. */
+static void vlstr_scan(struct walker *wk, hid_t did, struct nrec *r)
 {
-	size_t cap = 2 + (size_t)ndim * 24;
-	char *s = malloc(cap + 1);
-	size_t n = 0;
+	struct h5fs_dset_desc d = { 0 };
 
-	if (!s)
-		return NULL;
-	s[n++] = '[';
-	for (int i = 0; i < ndim; i++) {
-		if (i)
-			n += (size_t)sprintf(s + n, ", ");
-		if (nulls && d[i] == H5S_UNLIMITED)
-			n += (size_t)sprintf(s + n, "null");
-		else
-			n += (size_t)sprintf(s + n, "%" PRIu64, (uint64_t)d[i]);
+	d.ndim = r->ndim;
+	memcpy(d.dims, r->dims, sizeof(d.dims));
+	d.nelems = r->nelems;
+	wk->cur_addr = r->addr;
+	if (h5fs_dset_text(&d, did, text_step, wk) < 0) {
+		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, d.errmsg);
+		d.errmsg = NULL;
 	}
-	s[n++] = ']';
-	s[n] = '\0';
-	return s;
-}
-
-static void json_escape_into(char **buf, size_t *len, size_t *cap, const char *s)
-{
-	for (; *s; s++) {
-		char tmp[8];
-		const char *p = tmp;
-		size_t n;
-
-		if (*s == '"' || *s == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = *s;
-			n = 2;
-		} else if ((unsigned char)*s < 0x20) {
-			n = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned char)*s);
-		} else {
-			tmp[0] = *s;
-			n = 1;
-		}
-		if (*len + n + 1 > *cap) {
-			size_t nc = (*cap + n + 1) * 2;
-			char *nb = realloc(*buf, nc);
-
-			if (!nb)
-				return;
-			*buf = nb;
-			*cap = nc;
-		}
-		memcpy(*buf + *len, p, n);
-		*len += n;
-		(*buf)[*len] = '\0';
-	}
-}
-
-static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (*len + (size_t)n + 1 > *cap) {
-		size_t nc = (*len + (size_t)n + 1) * 2;
-		char *nb = realloc(*buf, nc);
-
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = nc;
-	}
-	va_start(ap, fmt);
-	vsnprintf(*buf + *len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	*len += (size_t)n;
-}
-
-char *h5fs_index_filters_json(hid_t dcpl, int *nfilters)
-{
-	int n = H5Pget_nfilters(dcpl);
-	size_t len = 0, cap = 64;
-	char *s = malloc(cap);
-
-	if (!s)
-		return NULL;
-	s[0] = '\0';
-	*nfilters = n < 0 ? 0 : n;
-	appendf(&s, &len, &cap, "[");
-	for (int i = 0; i < n; i++) {
-		unsigned int flags = 0, cd[32], config = 0;
-		size_t ncd = 32;
-		char name[256] = "";
-		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, &config);
-
-		if (ncd > 32)
-			ncd = 32;
-		appendf(&s, &len, &cap, "%s{\"id\": %d, \"name\": \"", i ? ", " : "", (int)id);
-		name[sizeof(name) - 1] = '\0';
-		json_escape_into(&s, &len, &cap, name);
-		appendf(&s, &len, &cap, "\", \"params\": [");
-		for (size_t k = 0; k < ncd; k++)
-			appendf(&s, &len, &cap, "%s%u", k ? ", " : "", cd[k]);
-		appendf(&s, &len, &cap, "]}");
-	}
-	appendf(&s, &len, &cap, "]");
-	return s;
-}
-
-H5D_layout_t h5fs_index_describe_layout(char **meta, hid_t dcpl, int ndim, int *nfilters)
-{
-	H5D_layout_t layout = H5Pget_layout(dcpl);
-
-	meta[H5FS_M_LAYOUT] = strdup(layout == H5D_CONTIGUOUS ? "contiguous" :
-				     layout == H5D_CHUNKED ? "chunked" :
-				     layout == H5D_COMPACT ? "compact" :
-				     layout == H5D_VIRTUAL ? "virtual" : "unknown");
-	if (layout == H5D_CHUNKED && ndim > 0) {
-		hsize_t cd[H5S_MAX_RANK];
-		int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-
-		meta[H5FS_M_CHUNKS] = nd > 0 ? h5fs_index_json_dims(nd, cd, 0) : strdup("null");
-	} else {
-		meta[H5FS_M_CHUNKS] = strdup("null");
-	}
-	meta[H5FS_M_FILTERS] = h5fs_index_filters_json(dcpl, nfilters);
-	return layout;
-}
-
-/*
- * Whether a chunked layout fits its dataspace: one chunk extent per
- * dimension, none zero.  libhdf5 1.10 does not check this when it opens a
- * dataset, and reading a scalar with a chunked layout (cve-2018-11202)
- * makes it loop allocating memory, or not, depending on what the heap
- * held: a probe read cannot tell, so such datasets are never read.
- */
-static int chunks_fit(hid_t dcpl, int ndim)
-{
-	hsize_t cd[H5S_MAX_RANK];
-	int nd;
-
-	if (ndim <= 0)
-		return 0;
-	nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-	if (nd != ndim)
-		return 0;
-	for (int i = 0; i < nd; i++)
-		if (cd[i] == 0)
-			return 0;
-	return 1;
-}
-
-int h5fs_index_raw_offset(hid_t did, hid_t dcpl, hid_t ftype, H5D_layout_t layout, int nfilters, uint64_t size,
-		       uint64_t file_size, uint64_t *off)
-{
-	haddr_t a;
-	hid_t t;
-	int narrow;
-
-	if (layout != H5D_CONTIGUOUS || nfilters || !size || H5Pget_external_count(dcpl) != 0)
-		return 0;
-	/* n-bit integers are converted by libhdf5, never served raw */
-	narrow = h5fs_dtype_widened(&t, ftype) != 0;
-	if (t >= 0)
-		H5Tclose(t);
-	a = narrow ? HADDR_UNDEF : H5Dget_offset(did);
-	H5Eclear2(H5E_DEFAULT);
-	if (a == HADDR_UNDEF || a >= file_size || size > file_size - a)
-		return 0;
-	*off = a;
-	return 1;
-}
-
-static void vlstr_scan(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, struct nrec *r)
-{
-	hid_t mtype = H5Tcopy(H5T_C_S1);
-	uint64_t nblocks, total = 0, cap = 0;
-	char **strs = NULL;
-
-	if (r->nelems > MAX_VL_ELEMS) {
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("too many strings to index"));
-		H5Tclose(mtype);
-		return;
-	}
-	H5Tset_size(mtype, H5T_VARIABLE);
-	H5Tset_cset(mtype, H5Tget_cset(ftype));
-	nblocks = (r->nelems + H5FS_VL_BLOCK - 1) / H5FS_VL_BLOCK;
-	strs = malloc(H5FS_VL_BLOCK * sizeof(char *));
-	if (!strs)
-		_exit(4);
-	for (uint64_t b = 0; b < nblocks; b++) {
-		uint64_t a = b * H5FS_VL_BLOCK;
-		uint64_t cnt = r->nelems - a < H5FS_VL_BLOCK ? r->nelems - a : H5FS_VL_BLOCK;
-		hsize_t mdim = cnt;
-		hid_t mspace;
-
-		h5fs_ix_progress(wk, P_PROBE, r->addr, b);
-		if (b >= cap) {
-			uint64_t nc = cap ? cap * 2 : 16;
-			uint64_t *nv = realloc(r->vl_off, nc * sizeof(uint64_t));
-
-			if (!nv)
-				_exit(4);
-			r->vl_off = nv;
-			cap = nc;
-		}
-		r->vl_off[b] = total;
-		r->n_vl = b + 1;
-		if (h5fs_select_linear(fspace, r->ndim, r->dims, a, a + cnt) < 0) {
-			h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot select strings"));
-			break;
-		}
-		mspace = H5Screate_simple(1, &mdim, NULL);
-		memset(strs, 0, cnt * sizeof(char *));
-		if (H5Dread(did, mtype, mspace, r->ndim == 0 ? H5S_ALL : fspace, H5P_DEFAULT, strs) < 0) {
-			h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot read strings"));
-			H5Sclose(mspace);
-			break;
-		}
-		for (uint64_t i = 0; i < cnt; i++)
-			total += h5fs_vlstr_text_len(strs[i]) + 1;
-		H5Dvlen_reclaim(mtype, mspace, H5P_DEFAULT, strs);
-		H5Sclose(mspace);
-	}
-	free(strs);
-	H5Tclose(mtype);
-	r->size = total;
+	r->vl_off = d.vl_off;
+	r->n_vl = d.n_vl;
+	r->size = d.size;
+	d.vl_off = NULL;
+	h5fs_dset_desc_release(&d);
 }
 
 /*
@@ -390,7 +146,7 @@ static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, s
 	if (r->flags & H5FS_NF_NOIMAGE || r->nelems == 0)
 		return 1;
 	if (r->flags & H5FS_NF_VLSTR) {
-		vlstr_scan(wk, did, ftype, fspace, r);
+		vlstr_scan(wk, did, r);
 		return 1;
 	}
 	/* the first elements, up to PROBE_BYTES (at least one) */
@@ -408,7 +164,7 @@ static int probe_data(struct walker *wk, hid_t did, hid_t ftype, hid_t fspace, s
 	mspace = H5Screate_simple(1, &mdim, NULL);
 	if (h5fs_select_linear(fspace, r->ndim, r->dims, 0, k) < 0 ||
 	    H5Dread(did, ftype, mspace, r->ndim == 0 ? H5S_ALL : fspace, H5P_DEFAULT, hbuf) < 0) {
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot read data"));
+		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_hdf5_msg("cannot read data"));
 		goto out;
 	}
 	if (seen) {
@@ -465,91 +221,42 @@ out:
 void h5fs_ix_dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 {
 	hid_t ftype = -1, fspace = -1, dcpl = -1;
-	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
-	H5D_layout_t layout;
-	int nfilters = 0, contig_candidate = 0;
-	char *dt = NULL;
+	struct h5fs_dset_desc d;
 
 	h5fs_ix_progress(wk, P_DSET, r->addr, 0);
 	if (h5fs_ix_skipped(wk, P_DSET, r->addr, 0) || h5fs_ix_skipped(wk, P_DSET, r->addr, IDX_ALL)) {
 		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("reading the dataset's metadata crashed libhdf5"));
 		return;
 	}
+	h5fs_dset_describe(&d, did, wk->file_size);
+	r->flags |= d.flags;
+	if (d.errmsg) {
+		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, d.errmsg);
+		d.errmsg = NULL;
+	}
+	r->ndim = d.ndim;
+	memcpy(r->dims, d.dims, sizeof(r->dims));
+	r->nelems = d.nelems;
+	r->esize = d.esize;
+	r->size = d.size;
+	r->storage = d.storage;
+	r->offset = d.offset;
+	for (int i = 0; i < H5FS_M_COUNT; i++) {
+		r->meta[i] = d.meta[i];
+		d.meta[i] = NULL;
+	}
+	if (r->flags & H5FS_NF_DATA_BAD)
+		goto out;
 	if ((ftype = H5Dget_type(did)) < 0 || (fspace = H5Dget_space(did)) < 0 ||
 	    (dcpl = H5Dget_create_plist(did)) < 0) {
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot read dataset metadata"));
+		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_hdf5_msg("cannot read dataset metadata"));
 		goto out;
 	}
-	r->esize = H5Tget_size(ftype);
-	switch (H5Sget_simple_extent_type(fspace)) {
-	case H5S_NULL:
-		r->ndim = -1;
-		r->nelems = 0;
-		r->meta[H5FS_M_SHAPE] = strdup("null");
-		r->meta[H5FS_M_MAXSHAPE] = strdup("null");
-		break;
-	case H5S_SCALAR:
-		r->ndim = 0;
-		r->nelems = 1;
-		r->meta[H5FS_M_SHAPE] = strdup("[]");
-		r->meta[H5FS_M_MAXSHAPE] = strdup("[]");
-		break;
-	case H5S_SIMPLE: {
-		int nd = H5Sget_simple_extent_dims(fspace, dims, maxdims);
-		uint64_t n = 1;
-		int overflow = 0;
-
-		if (nd < 0 || nd > H5S_MAX_RANK) {
-			h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot read the dataspace"));
-			goto out;
-		}
-		r->ndim = nd;
-		for (int i = 0; i < nd; i++) {
-			r->dims[i] = dims[i];
-			if (dims[i] && n > UINT64_MAX / dims[i])
-				overflow = 1;
-			else
-				n *= dims[i];
-		}
-		r->nelems = overflow ? 0 : n;
-		r->meta[H5FS_M_SHAPE] = h5fs_index_json_dims(nd, dims, 0);
-		r->meta[H5FS_M_MAXSHAPE] = h5fs_index_json_dims(nd, maxdims, 1);
-		if (overflow)
-			h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("the extent overflows 64 bits"));
-		break;
-	}
-	default:
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_ix_hdf5_msg("cannot read the dataspace"));
-		goto out;
-	}
-	if (h5fs_dtype_from_hid(&dt, ftype) < 0)
-		H5Eclear2(H5E_DEFAULT);
-	r->meta[H5FS_M_DTYPE] = dt;
-	if (H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) > 0)
-		r->flags |= H5FS_NF_VLSTR;
-	else if (has_vlen(ftype) || r->esize == 0 || r->esize > MAX_ESIZE)
-		r->flags |= H5FS_NF_NOIMAGE;
-	if (!(r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE))) {
-		if (r->esize && r->nelems > UINT64_MAX / r->esize)
-			h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("the byte size overflows 64 bits"));
-		else
-			r->size = r->nelems * r->esize;
-	}
-	layout = h5fs_index_describe_layout(r->meta, dcpl, r->ndim, &nfilters);
-	if (layout == H5D_CHUNKED && !chunks_fit(dcpl, r->ndim))
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("the chunk shape does not match the dataspace"));
-	r->storage = H5Dget_storage_size(did);
-	if (asprintf(&r->meta[H5FS_M_STORAGE], "%" PRIu64, r->storage) < 0)
-		r->meta[H5FS_M_STORAGE] = NULL;
-	if (!(r->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD)))
-		contig_candidate = h5fs_index_raw_offset(did, dcpl, ftype, layout, nfilters, r->size, wk->file_size,
-						      &r->offset);
-	H5Eclear2(H5E_DEFAULT);
-	if (!(r->flags & H5FS_NF_DATA_BAD) &&
-	    !probe_data(wk, did, ftype, fspace, r, contig_candidate, known_same(wk, r)) &&
-	    layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))
+	if (!probe_data(wk, did, ftype, fspace, r, d.contig, known_same(wk, r)) &&
+	    d.layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))
 		walk_chunk_index(wk, did, dcpl, r);
 out:
+	h5fs_dset_desc_release(&d);
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
 	if (fspace >= 0)

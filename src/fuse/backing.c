@@ -80,26 +80,6 @@ static herr_t lock_cb(unsigned n, const H5E_error2_t *e, void *payload)
 	return 0;
 }
 
-static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
-{
-	const char **d = payload;
-
-	(void)n;
-	if (!*d && e->desc && *e->desc)
-		*d = e->desc;
-	return 0;
-}
-
-/* Log WHAT plus HDF5's innermost message, clear the stack. */
-void h5fs_backing_log_hdf5(const char *what, const char *path)
-{
-	const char *d = NULL;
-
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, desc_cb, &d);
-	h5fs_log(H5FS_LOG_WARN, "%s '%s': %s", what, path, d ? d : "HDF5 error");
-	H5Eclear2(H5E_DEFAULT);
-}
-
 /* ---- the users lock ----------------------------------------------------- */
 
 static int held_by_me(struct backing *b)
@@ -180,7 +160,7 @@ static void close_all(struct backing *b, int changed)
 	close_dsets(b);
 	for (uint32_t k = 0; k < b->nxfids; k++) {
 		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
-			h5fs_backing_log_hdf5("cannot close", h5fs_ext_path(k));
+			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", h5fs_ext_path(k));
 		b->xfids[k] = -1;
 	}
 	atomic_store(&b->nxopen, 0);
@@ -190,7 +170,7 @@ static void close_all(struct backing *b, int changed)
 		int rw = atomic_load(&b->fid_rw);
 
 		if (H5Fclose(b->fid) < 0)
-			h5fs_backing_log_hdf5("cannot close", ll->opts->source_abs);
+			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", ll->opts->source_abs);
 		b->fid = -1;
 		atomic_store(&b->is_open, 0);
 		atomic_store(&b->fid_rw, 0);
@@ -330,7 +310,7 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 		if (!locked && h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE)
 			locked = 1;
 		if (!locked) {
-			h5fs_backing_log_hdf5("cannot open", path);
+			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot open", path);
 			return -EIO;
 		}
 		H5Eclear2(H5E_DEFAULT);
@@ -486,7 +466,7 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 	if (dapl >= 0)
 		H5Pclose(dapl);
 	if (s->did < 0 || (s->ftype = dset_image_type(s->did)) < 0 || (s->fspace = H5Dget_space(s->did)) < 0) {
-		h5fs_backing_log_hdf5("cannot open dataset", n->path);
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot open dataset", n->path);
 		if (s->ftype >= 0)
 			H5Tclose(s->ftype);
 		if (s->did >= 0)

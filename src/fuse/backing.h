@@ -81,7 +81,5 @@ struct backing {
 typedef ssize_t (*h5fs_attempt_fn)(struct backing *b, struct h5fs_node *n, struct dstate *s, void *arg);
 ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attempt_fn fn, void *arg);
 
-/* Log WHAT plus HDF5's innermost message, clear the stack. */
-void h5fs_backing_log_hdf5(const char *what, const char *path);
 
 #endif

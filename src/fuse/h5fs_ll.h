@@ -238,8 +238,6 @@ int h5fs_follow_own_begin(struct h5fs_ll *ll);
 void h5fs_follow_own_end(struct h5fs_ll *ll, int token);
 /* A name a link may have: 0 or an errno (logged). */
 int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name);
-/* Log WHAT 'PATH': HDF5's innermost message; clear the stack. */
-void h5fs_log_hdf5(int level, const char *what, const char *path);
 
 /*
  * handoff.c: the MPI path of a commit, with begin_write held.  1 when it
@@ -272,8 +270,6 @@ struct h5fs_basectx {
 int h5fs_write_base_read(void *buf, size_t len, uint64_t off, void *payload);
 /* A stage over @p base bytes in the mount's staging folder: 0 or an errno. */
 int h5fs_write_new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out);
-/* A shape text like "[3, 4]" ("[]" a scalar): 0, or -1 when it is not one. */
-int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims);
 /*
  * Commit @p st to node @p n, with the tree lock held exclusively.
  * @p create: the node is new (or being reinterpreted); *created set on

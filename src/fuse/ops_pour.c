@@ -59,17 +59,20 @@ static int reinterpret(struct h5fs_ll *ll, struct h5fs_node *n)
 		uint64_t dims[32], cnt = 1, es = 1;
 		hid_t t;
 
-		if (h5fs_write_parse_shape(d->shape, &nd, dims) < 0)
+		if (h5fs_shape_parse(&nd, dims, d->shape) < 0)
 			return EINVAL;
-		for (int i = 0; i < nd; i++)
+		for (int i = 0; i < nd; i++) {
+			if (dims[i] && cnt > UINT64_MAX / dims[i])
+				return EINVAL;
 			cnt *= dims[i];
+		}
 		if (d->dtype) {
 			if (h5fs_dtype_to_hid(&t, d->dtype) < 0)
 				return EINVAL;
 			es = H5Tget_size(t);
 			H5Tclose(t);
 		}
-		if (cnt * es != total)
+		if ((es && cnt > UINT64_MAX / es) || cnt * es != total)
 			return d->dtype ? EINVAL : 0;	/* wait for the dtype */
 	}
 	if ((err = h5fs_write_new_stage(ll, 0, &st)))
@@ -128,7 +131,7 @@ int h5fs_write_declare(struct h5fs_ll *ll, struct h5fs_node *n, const char *key,
 		int nd;
 		uint64_t dims[32];
 
-		if (h5fs_write_parse_shape(v, &nd, dims) < 0) {
+		if (h5fs_shape_parse(&nd, dims, v) < 0) {
 			h5fs_log(H5FS_LOG_WARN, "setxattr 'user.h5.shape' on '%s': '%s' is not a shape like [3, 4]",
 				 n->path, v);
 			free(v);

@@ -327,49 +327,7 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	fuse_reply_write(req, size);
 }
 
-/* ---- declarations ---------------------------------------------------- */
-
-int h5fs_write_parse_shape(const char *s, int *ndim, uint64_t *dims)
-{
-	const char *p = s;
-	int n = 0;
-
-	while (*p == ' ')
-		p++;
-	if (*p++ != '[')
-		return -1;
-	for (;;) {
-		char *end;
-		unsigned long long v;
-
-		while (*p == ' ')
-			p++;
-		if (*p == ']' && n == 0) {
-			p++;
-			break;
-		}
-		if (*p < '0' || *p > '9' || n >= 32)
-			return -1;
-		v = strtoull(p, &end, 10);
-		dims[n++] = v;
-		p = end;
-		while (*p == ' ')
-			p++;
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p++ != ']')
-			return -1;
-		break;
-	}
-	while (*p == ' ' || *p == '\n')
-		p++;
-	if (*p)
-		return -1;
-	*ndim = n;
-	return 0;
-}
+/* ---- attributes of datasets not in the file yet ---------------------- */
 
 int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
 			    size_t len, unsigned int aflags)

@@ -25,14 +25,14 @@ static int read_elems(struct dstate *s, struct h5fs_node *n, hid_t mtype, uint64
 	for (int i = 0; i < n->ndim && i < H5S_MAX_RANK; i++)
 		dims[i] = n->dims[i];
 	if (n->ndim > 0 && h5fs_select_linear(s->fspace, n->ndim, dims, e0, e1) < 0) {
-		h5fs_backing_log_hdf5("cannot select elements of", n->path);
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot select elements of", n->path);
 		return -EIO;
 	}
 	mspace = H5Screate_simple(1, &cnt, NULL);
 	if (mspace < 0)
 		return -ENOMEM;
 	if (H5Dread(s->did, mtype, mspace, n->ndim > 0 ? s->fspace : H5S_ALL, H5P_DEFAULT, out) < 0) {
-		h5fs_backing_log_hdf5("cannot read dataset", n->path);
+		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot read dataset", n->path);
 		rc = -EIO;
 	}
 	H5Sclose(mspace);

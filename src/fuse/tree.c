@@ -65,25 +65,6 @@ static struct tstate *TS(struct h5fs_ll *ll)
 	return ll->tree_state;
 }
 
-static herr_t desc_cb(unsigned n, const H5E_error2_t *e, void *payload)
-{
-	const char **d = payload;
-
-	(void)n;
-	if (!*d && e->desc && *e->desc)
-		*d = e->desc;
-	return 0;
-}
-
-void h5fs_log_hdf5(int level, const char *what, const char *path)
-{
-	const char *d = NULL;
-
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, desc_cb, &d);
-	h5fs_log(level, "%s '%s': %s", what, path, d ? d : "HDF5 error");
-	H5Eclear2(H5E_DEFAULT);
-}
-
 /* ---- the node table ---------------------------------------------------- */
 
 /* A write's dtype / shape declaration (ops_pour.c) */
@@ -462,14 +443,52 @@ static void clear_dataset(struct h5fs_node *n)
 	n->ndim = 1;
 }
 
+/* Fill dataset node @p n from the description of its open handle @p did; 0 or an errno. */
+static int describe_dataset(struct h5fs_node *n, hid_t did)
+{
+	struct h5fs_dset_desc d;
+	int err = 0;
+
+	clear_dataset(n);
+	n->flags &= ~(H5FS_NF_CONTIG | H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD);
+	/* the size of the text of vlen strings is known once they were all read */
+	if (h5fs_dset_describe(&d, did, UINT64_MAX) == 0 && (d.flags & H5FS_NF_VLSTR))
+		h5fs_dset_text(&d, did, NULL, NULL);
+	n->flags |= d.flags;
+	if (d.contig && !(d.flags & H5FS_NF_DATA_BAD))
+		n->flags |= H5FS_NF_CONTIG;
+	n->ndim = d.ndim;
+	if (d.ndim > 0 && !(n->dims = calloc((size_t)d.ndim, sizeof(uint64_t))))
+		err = ENOMEM;
+	for (int i = 0; !err && i < d.ndim; i++)
+		n->dims[i] = d.dims[i];
+	n->nelems = d.nelems;
+	n->esize = d.esize;
+	n->size = d.size;
+	n->storage = d.storage;
+	n->offset = d.offset;
+	n->vl_off = d.vl_off;
+	n->n_vl = d.n_vl;
+	d.vl_off = NULL;
+	for (int i = 0; i < H5FS_M_COUNT; i++) {
+		n->meta[i] = d.meta[i];
+		d.meta[i] = NULL;
+	}
+	if (d.errmsg) {
+		h5fs_log(H5FS_LOG_WARN, "cannot describe dataset '%s': %s", n->path, d.errmsg);
+		n->errmsg = d.errmsg;	/* user.h5.error shows it */
+		d.errmsg = NULL;
+		err = err ? err : EIO;
+	}
+	h5fs_dset_desc_release(&d);
+	return err;
+}
+
 int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 {
-	hid_t oid, ftype = -1, fspace = -1, dcpl = -1;
-	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK];
 	H5O_info_t oi;
-	H5D_layout_t layout;
-	int nd, nfilters = 0, err = 0;
-	char *dt = NULL;
+	hid_t oid;
+	int err = 0;
 
 	(void)ll;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
@@ -483,82 +502,13 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 	n->rc = oi.rc;
 	n->flags &= ~(H5FS_NF_BAD | H5FS_NF_PENDING);
 	h5fs_tree_load_attrs(n, oid);
-	if (oi.type == H5O_TYPE_GROUP) {
+	if (oi.type == H5O_TYPE_GROUP)
 		n->kind = H5FS_NK_GROUP;
-		H5Oclose(oid);
-		return 0;
+	if (oi.type == H5O_TYPE_DATASET) {
+		n->kind = H5FS_NK_DATASET;
+		err = describe_dataset(n, oid);
 	}
-	if (oi.type != H5O_TYPE_DATASET) {
-		H5Oclose(oid);
-		return 0;
-	}
-	n->kind = H5FS_NK_DATASET;
-	clear_dataset(n);
-	n->flags &= ~(H5FS_NF_CONTIG | H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD);
-	if ((ftype = H5Dget_type(oid)) < 0 || (fspace = H5Dget_space(oid)) < 0 || (dcpl = H5Dget_create_plist(oid)) < 0) {
-		err = EIO;
-		goto out;
-	}
-	n->esize = H5Tget_size(ftype);
-	switch (H5Sget_simple_extent_type(fspace)) {
-	case H5S_SCALAR:
-		n->ndim = 0;
-		n->nelems = 1;
-		n->meta[H5FS_M_SHAPE] = strdup("[]");
-		n->meta[H5FS_M_MAXSHAPE] = strdup("[]");
-		break;
-	case H5S_SIMPLE:
-		nd = H5Sget_simple_extent_dims(fspace, dims, maxdims);
-		if (nd < 0 || nd > H5S_MAX_RANK) {
-			err = EIO;
-			goto out;
-		}
-		n->ndim = nd;
-		n->dims = calloc((size_t)(nd ? nd : 1), sizeof(uint64_t));
-		if (!n->dims) {
-			err = ENOMEM;
-			goto out;
-		}
-		n->nelems = 1;
-		for (int i = 0; i < nd; i++) {
-			n->dims[i] = dims[i];
-			n->nelems *= dims[i];
-		}
-		n->meta[H5FS_M_SHAPE] = h5fs_index_json_dims(nd, dims, 0);
-		n->meta[H5FS_M_MAXSHAPE] = h5fs_index_json_dims(nd, maxdims, 1);
-		break;
-	default:
-		n->ndim = -1;
-		n->meta[H5FS_M_SHAPE] = strdup("null");
-		n->meta[H5FS_M_MAXSHAPE] = strdup("null");
-		break;
-	}
-	if (h5fs_dtype_from_hid(&dt, ftype) < 0)
-		H5Eclear2(H5E_DEFAULT);
-	n->meta[H5FS_M_DTYPE] = dt;
-	if (H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) > 0)
-		n->flags |= H5FS_NF_VLSTR | H5FS_NF_DATA_BAD;	/* text sizes need the indexer */
-	else if (H5Tdetect_class(ftype, H5T_VLEN) > 0 || H5Tdetect_class(ftype, H5T_REFERENCE) > 0 || !n->esize)
-		n->flags |= H5FS_NF_NOIMAGE;
-	else
-		n->size = n->nelems * n->esize;
-	layout = h5fs_index_describe_layout(n->meta, dcpl, n->ndim, &nfilters);
-	n->storage = H5Dget_storage_size(oid);
-	if (asprintf(&n->meta[H5FS_M_STORAGE], "%" PRIu64, n->storage) < 0)
-		n->meta[H5FS_M_STORAGE] = NULL;
-	if (!(n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE)) &&
-	    h5fs_index_raw_offset(oid, dcpl, ftype, layout, nfilters, n->size, UINT64_MAX, &n->offset))
-		n->flags |= H5FS_NF_CONTIG;
-out:
-	if (err)
-		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot describe dataset", n->path);
 	H5Eclear2(H5E_DEFAULT);
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	if (fspace >= 0)
-		H5Sclose(fspace);
-	if (ftype >= 0)
-		H5Tclose(ftype);
 	H5Oclose(oid);
 	return err;
 }

@@ -34,28 +34,11 @@ static int set_shape(h5fs_commit_info *info, uint64_t esize, uint64_t size, cons
 	return 0;
 }
 
-/* The shape text of user.h5.shape: a JSON list of non-negative integers. */
+/* The shape text of user.h5.shape (h5fs_shape_parse()). */
 static int parse_shape(h5fs_commit_info *info, const char *text, const char *path)
 {
-	h5fs_json *v = NULL;
-	int error;
-
-	if ((error = h5fs__json_parse(&v, text, strlen(text))) < 0)
-		goto bad;
-	if (v->type != H5FS_JSON_ARRAY || v->n > H5S_MAX_RANK)
-		goto bad;
-	for (size_t i = 0; i < v->n; i++) {
-		const h5fs_json *d = v->items[i];
-
-		if (d->type != H5FS_JSON_INT || d->big || d->i < 0)
-			goto bad;
-		info->dims[i] = (uint64_t)d->i;
-	}
-	info->ndim = (int)v->n;
-	h5fs__json_free(v);
-	return 0;
-bad:
-	h5fs__json_free(v);
+	if (h5fs_shape_parse(&info->ndim, info->dims, text) == 0)
+		return 0;
 	h5fs__error_set(H5FS_ERROR_INVALID, "shape '%s' of '%s' is not a list of sizes", text, path);
 	return H5FS_EINVALID;
 }

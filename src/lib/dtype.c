@@ -567,3 +567,29 @@ int h5fs_dtype_itemsize(size_t *out, const char *dtype)
 	h5fs__dt_free(t);
 	return 0;
 }
+
+int h5fs_shape_parse(int *ndim, uint64_t *dims, const char *text)
+{
+	h5fs_json *v = NULL;
+	int error;
+
+	H5FS_ASSERT_ARG(ndim && dims && text);
+	if ((error = h5fs__json_parse(&v, text, strlen(text))) < 0)
+		return error;
+	if (v->type != H5FS_JSON_ARRAY || v->n > H5S_MAX_RANK)
+		goto bad;
+	for (size_t i = 0; i < v->n; i++) {
+		const h5fs_json *d = v->items[i];
+
+		if (d->type != H5FS_JSON_INT || d->big || d->i < 0)
+			goto bad;
+		dims[i] = (uint64_t)d->i;
+	}
+	*ndim = (int)v->n;
+	h5fs__json_free(v);
+	return 0;
+bad:
+	h5fs__json_free(v);
+	h5fs__error_set(H5FS_ERROR_INVALID, "'%s' is not a shape (a list of sizes like [3, 4])", text);
+	return H5FS_EINVALID;
+}

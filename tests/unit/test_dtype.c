@@ -775,6 +775,32 @@ static void test_dtype__corpus(void **state)
 	th_assert_no_open_ids();
 }
 
+static void test_dtype__shape_parse(void **state)
+{
+	static const char *const bad[] = {
+		"", "3", "[3,", "[-1]", "[1.5]", "[\"3\"]", "{}", "[[3]]", "[18446744073709551616]",
+		"[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]"
+	};
+	uint64_t dims[32];
+	int nd = -5;
+
+	(void)state;
+	assert_int_equal(h5fs_shape_parse(&nd, dims, "[3, 4]"), 0);
+	assert_int_equal(nd, 2);
+	assert_int_equal(dims[0], 3);
+	assert_int_equal(dims[1], 4);
+	assert_int_equal(h5fs_shape_parse(&nd, dims, " [ ]\n"), 0);
+	assert_int_equal(nd, 0);
+	assert_int_equal(h5fs_shape_parse(&nd, dims, "[0,9223372036854775807]"), 0);
+	assert_int_equal(dims[1], INT64_MAX);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+		nd = -5;
+		if (h5fs_shape_parse(&nd, dims, bad[k]) != H5FS_EINVALID)
+			fail_msg("'%s' taken as a shape", bad[k]);
+		assert_int_equal(nd, -5);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -792,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_dtype__is_bool),
 		cmocka_unit_test(test_dtype__h5py_reads_our_types),
 		cmocka_unit_test(test_dtype__corpus),
+		cmocka_unit_test(test_dtype__shape_parse),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);

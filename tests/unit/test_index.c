@@ -243,6 +243,59 @@ static void test_index__hang_contained(void **state)
 	contained("hang:dset:1", 0.5);
 }
 
+/* The daemon's own description (tree.c's way: in-process, the text sized at once) equals the indexer's. */
+static void test_index__one_description(void **state)
+{
+	const char *path = make_sample();
+	struct h5fs_index_opts o = opts_for(path, H5FS_VIEW_RAW);
+	struct h5fs_index idx = { 0 };
+	hid_t f;
+	int seen = 0;
+
+	(void)state;
+	assert_int_equal(h5fs_index_build(&idx, &o, NULL), 0);
+	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(f >= 0);
+	for (uint32_t i = 0; i < idx.nnodes; i++) {
+		const struct h5fs_node *n = &idx.nodes[i];
+		struct h5fs_dset_desc d;
+		hid_t did;
+
+		if (n->kind != H5FS_NK_DATASET)
+			continue;
+		seen++;
+		assert_true((did = H5Dopen2(f, n->path, H5P_DEFAULT)) >= 0);
+		assert_int_equal(h5fs_dset_describe(&d, did, UINT64_MAX), 0);
+		if (d.flags & H5FS_NF_VLSTR)
+			assert_int_equal(h5fs_dset_text(&d, did, NULL, NULL), 0);
+		H5Dclose(did);
+		assert_int_equal(d.flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD),
+				 n->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD));
+		assert_int_equal(d.ndim, n->ndim);
+		for (int k = 0; k < d.ndim; k++)
+			assert_int_equal(d.dims[k], n->dims[k]);
+		assert_int_equal(d.size, n->size);
+		assert_int_equal(d.nelems, n->nelems);
+		assert_int_equal(d.n_vl, n->n_vl);
+		for (uint64_t b = 0; b < d.n_vl; b++)
+			assert_int_equal(d.vl_off[b], n->vl_off[b]);
+		assert_int_equal(d.contig, !!(n->flags & H5FS_NF_CONTIG));
+		if (d.contig)
+			assert_int_equal(d.offset, n->offset);
+		for (int m = 0; m < H5FS_M_COUNT; m++) {
+			if (!n->meta[m] || !d.meta[m])
+				assert_ptr_equal(n->meta[m], d.meta[m]);
+			else
+				assert_string_equal(d.meta[m], n->meta[m]);
+		}
+		h5fs_dset_desc_release(&d);
+	}
+	assert_int_equal(seen, 3);
+	H5Fclose(f);
+	h5fs_index_release(&idx);
+	th_assert_no_open_ids();
+}
+
 /* A real child's stream of the sample file. */
 static char *real_stream(const char *path, size_t *len)
 {
@@ -345,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_index__walk),
 		cmocka_unit_test(test_index__npy_view),
 		cmocka_unit_test(test_index__refused),
+		cmocka_unit_test(test_index__one_description),
 		cmocka_unit_test(test_index__crash_contained),
 		cmocka_unit_test(test_index__hang_contained),
 		cmocka_unit_test(test_index__stream_untrusted),
