@@ -15,6 +15,12 @@
  *   describe.c   the one description of a dataset (the child's and
  *                tree.c's, for what the mount made)
  *   exttab.c     external files, the daemon's side (engine/ext.h)
+ *   served.h     one served file: its index, descriptor, watch, HDF5
+ *                access and following state; the lock order
+ *   backing.c    the daemon's own HDF5 access to a served file: the read
+ *                handle without the OS lock, idle close, the write hold
+ *   read.c       reads through it: byte images, spans, vlen text, extents
+ *   errno.c      library codes -> errno, in one place
  *   vlstr.c      the text of vlen strings
  *   log.c        one line per event to syslog, stderr or a file; HDF5's
  *                error stack in one line

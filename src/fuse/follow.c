@@ -90,7 +90,7 @@ struct follow {
 
 static struct follow *FS(struct h5fs_ll *ll)
 {
-	return ll->follow_state;
+	return ll->file->follow_state;
 }
 
 static int refresh(struct h5fs_ll *ll);
@@ -121,7 +121,7 @@ static void set_baseline(struct h5fs_ll *ll)
 	struct follow *t = FS(ll);
 	h5fs_live_mark m;
 
-	if (!t || h5fs_live_mark_get(&m, ll->watch, ll->opts->source_abs) < 0)
+	if (!t || h5fs_live_mark_get(&m, ll->file->watch, ll->opts->source_abs) < 0)
 		return;
 	pthread_mutex_lock(&t->mu);
 	/* a change of another program's before our write: keep it visible */
@@ -138,7 +138,7 @@ static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
 	struct follow *t = FS(ll);
 	int ch;
 
-	if (h5fs_live_mark_get(now, ll->watch, ll->opts->source_abs) < 0)
+	if (h5fs_live_mark_get(now, ll->file->watch, ll->opts->source_abs) < 0)
 		return 0;	/* gone: keep serving what we have */
 	pthread_mutex_lock(&t->mu);
 	ch = t->have_base && (t->stale || !h5fs_live_mark_equal(now, &t->base));
@@ -170,8 +170,9 @@ void h5fs_follow_own_end(struct h5fs_ll *ll, int token)
 		set_baseline(ll);
 }
 
-static void write_opening(struct h5fs_ll *ll)
+static void write_opening(struct h5fs_served *f)
 {
+	struct h5fs_ll *ll = f->mount;
 	struct follow *t = FS(ll);
 	h5fs_live_mark now;
 
@@ -197,7 +198,7 @@ static int may_grow(const struct h5fs_node *n)
 /* Show extent @p m on its node; with the tree lock held exclusively. */
 static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
 {
-	struct h5fs_node *n = &ll->idx.nodes[m->node];
+	struct h5fs_node *n = &ll->file->idx.nodes[m->node];
 	uint64_t nelems = 1;
 	char *shape, *st = NULL;
 
@@ -236,13 +237,13 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 	size_t nmv = 0, cap = 0;
 	int stale;
 
-	pthread_rwlock_rdlock(&ll->tree);
-	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
-		struct h5fs_node *n = &ll->idx.nodes[i];
+	pthread_rwlock_rdlock(&ll->file->tree);
+	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++) {
+		struct h5fs_node *n = &ll->file->idx.nodes[i];
 		struct moved m = { i, 0, { 0 } };
 		uint64_t nelems = 1;
 
-		if (!may_grow(n) || h5fs_backing_dims(ll, n, m.dims, &m.storage) != 0)
+		if (!may_grow(n) || h5fs_backing_dims(ll->file, n, m.dims, &m.storage) != 0)
 			continue;
 		for (int d = 0; d < n->ndim; d++)
 			nelems *= m.dims[d];
@@ -261,8 +262,8 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 		}
 		mv[nmv++] = m;
 	}
-	pthread_rwlock_unlock(&ll->tree);
-	pthread_rwlock_wrlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
+	pthread_rwlock_wrlock(&ll->file->tree);
 	for (size_t k = 0; k < nmv; k++)
 		apply_moved(ll, &mv[k]);
 	/* what was read is at least as new as @p now: a change since shows at the next look;
@@ -272,7 +273,7 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 	pthread_mutex_unlock(&t->mu);
 	if (!stale)
 		set_base(ll, now, 1);
-	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
 	free(mv);
 	pthread_mutex_lock(&t->mu);
 	t->swmr_at = mono_now();
@@ -282,7 +283,7 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 /* Another program is in the middle of writing the file, and not in SWMR mode. */
 static int writing(struct h5fs_ll *ll)
 {
-	return h5fs_live_watch_writing(ll->watch) && !h5fs_live_swmr(ll->opts->source_abs);
+	return h5fs_live_watch_writing(ll->file->watch) && !h5fs_live_swmr(ll->opts->source_abs);
 }
 
 /*
@@ -296,7 +297,7 @@ static void follow_step(struct h5fs_ll *ll)
 	h5fs_live_holder h;
 	int skip;
 
-	if (h5fs_backing_is_writing(ll) || !changed(ll, &now))
+	if (h5fs_backing_is_writing(ll->file) || !changed(ll, &now))
 		return;
 	/* a writer between its first write and its close: its close wakes us (a SWMR one never closes) */
 	if (writing(ll))
@@ -341,7 +342,7 @@ static void follow_step(struct h5fs_ll *ll)
 /* Wait for inotify's events, a request's poke, or FOLLOW_PERIOD; with mu held. */
 static void follow_wait(struct h5fs_ll *ll, struct follow *t)
 {
-	struct pollfd p[2] = { { t->wake_fd[0], POLLIN, 0 }, { h5fs_live_watch_fd(ll->watch), POLLIN, 0 } };
+	struct pollfd p[2] = { { t->wake_fd[0], POLLIN, 0 }, { h5fs_live_watch_fd(ll->file->watch), POLLIN, 0 } };
 	char buf[64];
 
 	if (t->poked || t->stop)
@@ -408,7 +409,7 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 			h5fs_log(H5FS_LOG_WARN, "cannot start the follower thread; changes of the file are not shown");
 	}
 	pthread_mutex_unlock(&t->mu);
-	if (h5fs_backing_is_writing(ll) || !changed(ll, &now) || writing(ll))
+	if (h5fs_backing_is_writing(ll->file) || !changed(ll, &now) || writing(ll))
 		return 0;
 	pthread_mutex_lock(&t->mu);
 	if (!t->started || (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK)) {
@@ -452,13 +453,13 @@ static void log_reread(struct h5fs_ll *ll, struct follow *t, double took)
 	pthread_mutex_unlock(&t->mu);
 	if (say && n == 1)
 		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
-			 ll->opts->source_abs, took, ll->idx.nnodes);
+			 ll->opts->source_abs, took, ll->file->idx.nnodes);
 	else if (say)
 		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read %lu times in the last minute (%u nodes)",
-			 ll->opts->source_abs, n, ll->idx.nnodes);
+			 ll->opts->source_abs, n, ll->file->idx.nnodes);
 	else
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
-			 ll->opts->source_abs, took, ll->idx.nnodes);
+			 ll->opts->source_abs, took, ll->file->idx.nnodes);
 }
 
 /* Around the indexer's forks: the tree and HDF5 as they are, nobody in them. */
@@ -466,16 +467,16 @@ static void fork_begin(void *arg)
 {
 	struct h5fs_ll *ll = arg;
 
-	pthread_rwlock_rdlock(&ll->tree);
-	h5fs_backing_suspend(ll);
+	pthread_rwlock_rdlock(&ll->file->tree);
+	h5fs_backing_suspend(ll->file);
 }
 
 static void fork_end(void *arg)
 {
 	struct h5fs_ll *ll = arg;
 
-	h5fs_backing_resume(ll);
-	pthread_rwlock_unlock(&ll->tree);
+	h5fs_backing_resume(ll->file);
+	pthread_rwlock_unlock(&ll->file->tree);
 }
 
 /*
@@ -487,7 +488,7 @@ static void fork_end(void *arg)
  */
 static int refresh(struct h5fs_ll *ll)
 {
-	struct h5fs_index_env env = { &ll->idx, fork_begin, fork_end, ll };
+	struct h5fs_index_env env = { &ll->file->idx, fork_begin, fork_end, ll };
 	struct follow *t = FS(ll);
 	struct h5fs_index nx;
 	h5fs_live_holder held;
@@ -495,7 +496,7 @@ static int refresh(struct h5fs_ll *ll)
 	double t0 = mono_now();
 	int rc, err, nfd = -1;
 
-	rc = h5fs_index_build_live(&nx, &ll->opts->index, &env, 0, ll->watch, &at, &held);
+	rc = h5fs_index_build_live(&nx, &ll->opts->index, &env, 0, ll->file->watch, &at, &held);
 	pthread_mutex_lock(&t->mu);
 	t->index_took = mono_now() - t0;
 	pthread_mutex_unlock(&t->mu);
@@ -510,7 +511,7 @@ static int refresh(struct h5fs_ll *ll)
 		return EIO;
 	}
 	/* replaced by another file: its descriptor first, the one the index was made from */
-	if (at.stamp.ino != (uint64_t)ll->st.st_ino || at.stamp.dev != (uint64_t)ll->st.st_dev) {
+	if (at.stamp.ino != (uint64_t)ll->file->st.st_ino || at.stamp.dev != (uint64_t)ll->file->st.st_dev) {
 		struct stat nst;
 
 		nfd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
@@ -525,15 +526,15 @@ static int refresh(struct h5fs_ll *ll)
 			return nfd < 0 ? EIO : EAGAIN;	/* replaced again meanwhile: again */
 		}
 	}
-	pthread_rwlock_wrlock(&ll->tree);
+	pthread_rwlock_wrlock(&ll->file->tree);
 	{
 		/* a write of ours between the index and now: the index is older than the tree */
 		h5fs_live_mark now;
 
-		if (h5fs_live_mark_get(&now, ll->watch, ll->opts->source_abs) < 0 ||
+		if (h5fs_live_mark_get(&now, ll->file->watch, ll->opts->source_abs) < 0 ||
 		    (held.state == H5FS_LIVE_SWMR ? now.stamp.ino != at.stamp.ino || now.stamp.dev != at.stamp.dev
 						  : !h5fs_live_mark_equal(&now, &at))) {
-			pthread_rwlock_unlock(&ll->tree);
+			pthread_rwlock_unlock(&ll->file->tree);
 			h5fs_index_release(&nx);
 			if (nfd >= 0)
 				close(nfd);
@@ -543,7 +544,7 @@ static int refresh(struct h5fs_ll *ll)
 		}
 	}
 	if ((err = h5fs_tree_merge(ll, &nx)) != 0) {
-		pthread_rwlock_unlock(&ll->tree);
+		pthread_rwlock_unlock(&ll->file->tree);
 		h5fs_index_release(&nx);
 		if (nfd >= 0)
 			close(nfd);
@@ -555,31 +556,31 @@ static int refresh(struct h5fs_ll *ll)
 	if (nfd >= 0) {
 		h5fs_live_mark again;
 
-		if (dup2(nfd, ll->fd) < 0)
+		if (dup2(nfd, ll->file->fd) < 0)
 			h5fs_log(H5FS_LOG_WARN, "cannot take '%s' in place of the file it replaced (%s)",
 				 ll->opts->source_abs, strerror(errno));
 		close(nfd);
-		if (h5fs_live_watch_rearm(ll->watch) < 0)
+		if (h5fs_live_watch_rearm(ll->file->watch) < 0)
 			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
 				 h5fs_error_last()->message);
 		/* the rearm counted a change: the tree shows the file as indexed, unless its
 		 * stamp moved too (then the next look indexes again) */
-		if (h5fs_live_mark_get(&again, ll->watch, ll->opts->source_abs) == 0 &&
+		if (h5fs_live_mark_get(&again, ll->file->watch, ll->opts->source_abs) == 0 &&
 		    h5fs_live_stamp_equal(&again.stamp, &at.stamp))
 			at = again;
 	}
-	fstat(ll->fd, &ll->st);
+	fstat(ll->file->fd, &ll->file->st);
 	set_base(ll, &at, held.state == H5FS_LIVE_SWMR);
-	h5fs_backing_quiet(ll, &at, &held);
-	pthread_rwlock_unlock(&ll->tree);
+	h5fs_backing_quiet(ll->file, &at, &held);
+	pthread_rwlock_unlock(&ll->file->tree);
 	h5fs_index_release(&nx);
 	log_reread(ll, t, mono_now() - t0);
 	return err;
 }
 
-static void write_closed(struct h5fs_ll *ll)
+static void write_closed(struct h5fs_served *f)
 {
-	set_baseline(ll);
+	set_baseline(f->mount);
 }
 
 int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held)
@@ -596,10 +597,10 @@ int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_li
 		free(t);
 		return -ENOMEM;
 	}
-	ll->follow_state = t;
+	ll->file->follow_state = t;
 	set_base(ll, at, held->state == H5FS_LIVE_SWMR);
-	ll->write_opening = write_opening;
-	ll->write_closed = write_closed;
+	ll->file->write_opening = write_opening;
+	ll->file->write_closed = write_closed;
 	return 0;
 }
 
@@ -626,13 +627,13 @@ void h5fs_follow_release(struct h5fs_ll *ll)
 	if (!t)
 		return;
 	h5fs_follow_stop(ll);
-	ll->write_opening = ll->write_closed = NULL;
+	ll->file->write_opening = ll->file->write_closed = NULL;
 	close(t->wake_fd[0]);
 	close(t->wake_fd[1]);
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
-	ll->follow_state = NULL;
+	ll->file->follow_state = NULL;
 }
 
 /* ---- the ops table of read-write mounts ------------------------------- */
@@ -645,18 +646,18 @@ static struct fuse_lowlevel_ops base_ops, rw_ops;
 	struct h5fs_ll *ll_ = LL(req); \
 	int e_ = h5fs_follow_fresh(ll_); \
 	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_rdlock(&ll_->tree); \
+	pthread_rwlock_rdlock(&ll_->file->tree); \
 	call; \
-	pthread_rwlock_unlock(&ll_->tree); \
+	pthread_rwlock_unlock(&ll_->file->tree); \
 } while (0)
 
 #define EXCL(req, call) do { \
 	struct h5fs_ll *ll_ = LL(req); \
 	int e_ = h5fs_follow_fresh(ll_); \
 	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_wrlock(&ll_->tree); \
+	pthread_rwlock_wrlock(&ll_->file->tree); \
 	call; \
-	pthread_rwlock_unlock(&ll_->tree); \
+	pthread_rwlock_unlock(&ll_->file->tree); \
 } while (0)
 
 static void w_lookup(fuse_req_t req, fuse_ino_t p, const char *name) { SHARED(req, base_ops.lookup(req, p, name)); }
@@ -664,17 +665,17 @@ static void w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
 {
 	struct h5fs_ll *ll = LL(req);
 
-	pthread_rwlock_rdlock(&ll->tree);
+	pthread_rwlock_rdlock(&ll->file->tree);
 	base_ops.forget(req, ino, n);
-	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
 }
 static void w_forget_multi(fuse_req_t req, size_t c, struct fuse_forget_data *f)
 {
 	struct h5fs_ll *ll = LL(req);
 
-	pthread_rwlock_rdlock(&ll->tree);
+	pthread_rwlock_rdlock(&ll->file->tree);
 	base_ops.forget_multi(req, c, f);
-	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
 }
 static void w_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.getattr(req, ino, fi)); }
 static void w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int ts, struct fuse_file_info *fi) { EXCL(req, base_ops.setattr(req, ino, a, ts, fi)); }
@@ -709,13 +710,13 @@ static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct h5fs_ll *ll = LL(req);
 
 	if (h5fs_write_is_writer(fi)) {
-		pthread_rwlock_wrlock(&ll->tree);
+		pthread_rwlock_wrlock(&ll->file->tree);
 		base_ops.release(req, ino, fi);
 	} else {
-		pthread_rwlock_rdlock(&ll->tree);
+		pthread_rwlock_rdlock(&ll->file->tree);
 		base_ops.release(req, ino, fi);
 	}
-	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
 }
 static void w_statfs(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.statfs(req, ino)); }
 static void w_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f) { EXCL(req, base_ops.setxattr(req, ino, n, v, s, f)); }

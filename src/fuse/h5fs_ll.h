@@ -6,8 +6,6 @@
  *   main.c      argv, lifecycle (goto ladder), session loop
  *   opts.c      the fuse_opt table, help, value checks
  *   inode.c     the node table: inode numbers, lookup counts, stat
- *   backing.c   the daemon's own HDF5 access: lazy open, idle close,
- *               per-dataset readers (read.c: the reads themselves)
  *   tree.c      the mutable index of read-write mounts, and merges
  *   follow.c    following the file: re-index, SWMR extents
  *   ops_dir.c   lookup, opendir, readdir(plus), releasedir
@@ -18,7 +16,6 @@
  *   handoff.c   the MPI helper's part of a commit
  *   opens.c     who else has the file open (fdinfo)
  *   links.c     readlink texts
- *   errno.c     library codes -> errno, in one place
  *   notify.c    READY=1 to $NOTIFY_SOCKET
  *
  * Invariants:
@@ -50,6 +47,7 @@
 #include "h5fs/sys/reader.h"
 #include "h5fs/sys/stage.h"
 #include "engine/engine.h"
+#include "engine/served.h"
 
 /* ---- options -------------------------------------------------------- */
 
@@ -81,7 +79,8 @@ struct h5fs_ll_opts {
 	unsigned int max_threads;
 	int show_help, show_version;
 	char *unknown;		/* unknown options, comma-separated */
-	struct h5fs_index_opts index;	/* what the indexer is told (set by h5fs_ll_opts_parse()) */
+	struct h5fs_index_opts index;	/* what the indexer is told (set in main()) */
+	struct h5fs_served_opts served;	/* what a served file is told (set in main()) */
 };
 
 /* Parse everything; on failure print one line and return an exit code. */
@@ -95,43 +94,19 @@ void h5fs_ll_usage(const char *prog);
 /* Send @p msg to $NOTIFY_SOCKET when set; 0 when unset or sent. */
 int h5fs_notify(const char *msg);
 
-/* ---- errno ---------------------------------------------------------- */
-
-/*
- * The errno for library code @p code; logs "WHAT: <last error message>"
- * once.  The one place library codes become errno values.
- */
-int h5fs_ll_errno(int code, const char *what);
 
 /* ---- the daemon ----------------------------------------------------- */
 
 struct h5fs_ll {
 	struct h5fs_ll_opts *opts;
-	struct h5fs_index idx;
+	struct h5fs_served *file;	/* the one served file (engine/served.h) */
 	struct fuse_session *se;
-	int fd;			/* O_RDONLY of SOURCE for pread() */
-	struct stat st;		/* SOURCE at mount time */
 	uid_t uid;
 	gid_t gid;
 	mode_t fmode, dmode;	/* permission bits of files, directories */
 	double timeout;		/* entry/attr timeout */
 	atomic_uint_fast64_t nforgets;
-	h5fs_live_watch *watch;	/* inotify on SOURCE (h5fs/sys/live.h) */
 	char *mnt_dev;		/* the mount's device "MAJOR:MINOR" (set at INIT), or NULL */
-	void *backing;		/* backing.c */
-
-	/*
-	 * Read-write mounts (tree.c): every request holds the tree lock,
-	 * shared for the ones that only read the index, exclusive for the
-	 * ones that change the file or the index.  Read-only mounts never
-	 * take it.
-	 */
-	pthread_rwlock_t tree;
-	void *tree_state;	/* tree.c */
-	void *follow_state;	/* follow.c */
-	/* set by follow.c: around the daemon's own read-write opens (backing.c) */
-	void (*write_opening)(struct h5fs_ll *ll);
-	void (*write_closed)(struct h5fs_ll *ll);
 };
 
 static inline struct h5fs_ll *h5fs_ll_data(fuse_req_t req)
@@ -149,50 +124,6 @@ uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n);
 
 /* links.c: compute every link's readlink text once, after indexing */
 int h5fs_ll_links_init(struct h5fs_ll *ll);
-
-/* backing.c */
-int h5fs_backing_init(struct h5fs_ll *ll);
-/* The file at mark @p m was held by no other writer (@p h: nobody or SWMR): opens need not look again. */
-void h5fs_backing_quiet(struct h5fs_ll *ll, const h5fs_live_mark *m, const h5fs_live_holder *h);
-void h5fs_backing_shutdown(struct h5fs_ll *ll);
-/* Read the byte image of dataset @p n: bytes read or -errno. */
-ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
-/*
- * Where [off, off + size) of a dataset's image lies verbatim in the file
- * (*fd), for a reply from the descriptor: 0 with *nspans spans, 1 when
- * it must be read with h5fs_backing_read(), or a negative errno.
- */
-int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
-		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd);
-/* Render the vlen-string text of @p n: bytes read or -errno. */
-ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off);
-
-/*
- * The current extent of dataset @p n (rank n->ndim), read through a
- * fresh handle (SWMR appends): 0 and dims[], storage; or -errno.
- */
-int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, uint64_t *storage);
-
-/*
- * backing.c, write side: hold the file read-write (libhdf5's exclusive
- * lock, retried for lock_timeout), no read in flight; 0 or an errno.
- * @p op and @p path (HDF5's) name what it is for in the log line of a
- * failure.
- */
-int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid, const char *op, const char *path);
-/* Close the file at once; @p changed: the file was written, drop cached chunks. */
-void h5fs_backing_end_write(struct h5fs_ll *ll, int changed);
-/* End the hold but keep the file open (the early sink's writes); closed when idle. */
-void h5fs_backing_end_write_keep(struct h5fs_ll *ll);
-/* Close the HDF5 file now (the MPI helper needs it); with begin_write held. */
-void h5fs_backing_close_now(struct h5fs_ll *ll);
-/* Whether the daemon holds the file read-write (checked without locks: a hint). */
-int h5fs_backing_is_writing(struct h5fs_ll *ll);
-/* No read in flight and the file closed, until resume (re-indexing). */
-void h5fs_backing_suspend(struct h5fs_ll *ll);
-void h5fs_backing_resume(struct h5fs_ll *ll);
-/* Drop node @p n's cached dataset state (with begin_write held). */
-void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n);
 
 /* tree.c: the mutable index of read-write mounts */
 int h5fs_tree_init(struct h5fs_ll *ll);

@@ -101,7 +101,7 @@ int h5fs_handoff_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpa
 	job.ndim = ci->ndim;
 	job.dims = ci->dims;
 	job.mode = ci->mpi_mode;
-	h5fs_backing_close_now(ll);
+	h5fs_backing_close_now(ll->file);
 	rc = h5fs_mpiwrite_run(&mo, &job);
 	if (rc == H5FS_ENOTFOUND) {
 		h5fs_log(H5FS_LOG_WARN, "commit of '%s' (%llu bytes): the MPI helper cannot run (%s); writing in-process",

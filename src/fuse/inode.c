@@ -36,17 +36,17 @@
 
 int h5fs_ll_node(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out)
 {
-	if (ino < 1 || ino > ll->idx.nnodes) {
+	if (ino < 1 || ino > ll->file->idx.nnodes) {
 		h5fs_log(H5FS_LOG_ERR, "internal error: unknown inode %lu", (unsigned long)ino);
 		return ESTALE;
 	}
-	*out = &ll->idx.nodes[ino - 1];
+	*out = &ll->file->idx.nodes[ino - 1];
 	return 0;
 }
 
 fuse_ino_t h5fs_ll_ino(const struct h5fs_ll *ll, const struct h5fs_node *n)
 {
-	return (fuse_ino_t)(n - ll->idx.nodes) + 1;
+	return (fuse_ino_t)(n - ll->file->idx.nodes) + 1;
 }
 
 uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n)
@@ -72,9 +72,9 @@ void h5fs_ll_stat(const struct h5fs_ll *ll, const struct h5fs_node *n, struct st
 	st->st_ino = h5fs_ll_ino(ll, n);
 	st->st_uid = ll->uid;
 	st->st_gid = ll->gid;
-	st->st_atim = ll->st.st_atim;
-	st->st_mtim = ll->st.st_mtim;
-	st->st_ctim = ll->st.st_ctim;
+	st->st_atim = ll->file->st.st_atim;
+	st->st_mtim = ll->file->st.st_mtim;
+	st->st_ctim = ll->file->st.st_ctim;
 	st->st_blksize = 128 * 1024;
 	switch (n->kind) {
 	case H5FS_NK_GROUP:

@@ -24,7 +24,7 @@ static size_t split_path(char *p, char **comp, size_t max)
 /* The node at absolute @p path, not following links; NULL when absent. */
 static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
 {
-	struct h5fs_node *cur = &ll->idx.nodes[0];
+	struct h5fs_node *cur = &ll->file->idx.nodes[0];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct h5fs_entry *e;
@@ -43,7 +43,7 @@ static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
 			if (!e)
 				return NULL;
 		}
-		cur = &ll->idx.nodes[e->node];
+		cur = &ll->file->idx.nodes[e->node];
 	}
 	return cur;
 }
@@ -139,8 +139,8 @@ int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n)
 
 int h5fs_ll_links_init(struct h5fs_ll *ll)
 {
-	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
-		int err = h5fs_ll_link_text(ll, &ll->idx.nodes[i]);
+	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++) {
+		int err = h5fs_ll_link_text(ll, &ll->file->idx.nodes[i]);
 
 		if (err)
 			return err;

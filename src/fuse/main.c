@@ -186,7 +186,7 @@ void h5fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 #endif
 	h5fs_log(H5FS_LOG_INFO, "mounted '%s' on '%s' (%s, %u objects, %u unreadable, view=%s)",
 		 ll->opts->source_abs, ll->opts->mountpoint, ll->opts->ro ? "ro" : "rw",
-		 ll->idx.nnodes, ll->idx.nbad, ll->opts->view == H5FS_VIEW_NPY ? "npy" : "raw");
+		 ll->file->idx.nnodes, ll->file->idx.nbad, ll->opts->view == H5FS_VIEW_NPY ? "npy" : "raw");
 	h5fs_notify("READY=1");
 }
 
@@ -232,6 +232,19 @@ static int has_opt(const struct fuse_args *args, const char *prefix)
 	return 0;
 }
 
+/* The mount and its one served file, empty. */
+static void init_state(struct h5fs_ll *ll, struct h5fs_served *file, struct h5fs_ll_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	memset(ll, 0, sizeof(*ll));
+	memset(file, 0, sizeof(*file));
+	file->fd = -1;
+	file->mount = ll;
+	file->o = &o->served;
+	ll->file = file;
+	ll->opts = o;
+}
+
 /* SOURCE's real path, and whether the mount is read-only: 0 or an exit code (one line said why). */
 static int settle_source(struct h5fs_ll_opts *o)
 {
@@ -250,6 +263,9 @@ static int settle_source(struct h5fs_ll_opts *o)
 		}
 		o->ro = 1;
 	}
+	o->index = (struct h5fs_index_opts){ o->source, o->source_abs, o->follow_external, o->view,
+					     o->index_timeout, o->lock_timeout };
+	o->served = (struct h5fs_served_opts){ o->idle_close, o->lock_timeout, o->chunk_cache, o->ro };
 	return 0;
 }
 
@@ -260,7 +276,7 @@ static void set_modes(struct h5fs_ll *ll)
 
 	ll->uid = o->uid_set ? (uid_t)o->uid : getuid();
 	ll->gid = o->gid_set ? (gid_t)o->gid : getgid();
-	ll->fmode = ll->st.st_mode & 0666;
+	ll->fmode = ll->file->st.st_mode & 0666;
 	if (o->ro)
 		ll->fmode &= 0444;
 	ll->dmode = ll->fmode | ((ll->fmode & 0444) >> 2);
@@ -329,6 +345,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cl;
 	struct h5fs_ll_opts o;
 	struct h5fs_ll ll;
+	struct h5fs_served file;
 	struct fuse_session *se;
 	h5fs_live_mark at;
 	h5fs_live_holder held;
@@ -343,10 +360,7 @@ int main(int argc, char *argv[])
 	int had_locking_env = h5fs_live_take_locking();
 
 	memset(&cl, 0, sizeof(cl));
-	memset(&o, 0, sizeof(o));
-	memset(&ll, 0, sizeof(ll));
-	ll.fd = -1;
-	ll.opts = &o;
+	init_state(&ll, &file, &o);
 	for (int i = 1; i < argc; i++)
 		if (strstr(argv[i], "max_threads="))
 			user_threads = 1;
@@ -378,25 +392,24 @@ int main(int argc, char *argv[])
 	h5fs_init();
 	if (had_locking_env)
 		h5fs_log(H5FS_LOG_INFO, "HDF5_USE_FILE_LOCKING is ignored: reads never lock, writes always do");
-	if (h5fs_live_watch_new(&ll.watch, o.source_abs) < 0) {
+	if (h5fs_live_watch_new(&ll.file->watch, o.source_abs) < 0) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_log;
 	}
-	if (!h5fs_live_watch_works(ll.watch))
+	if (!h5fs_live_watch_works(ll.file->watch))
 		h5fs_log(H5FS_LOG_WARN, "cannot watch '%s' with inotify; changes are seen by their time stamps alone",
 			 o.source_abs);
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
-	o.index = (struct h5fs_index_opts){ o.source, o.source_abs, o.follow_external, o.view,
-					    o.index_timeout, o.lock_timeout };
-	ret = h5fs_index_build_live(&ll.idx, &o.index, NULL, o.lock_timeout, ll.watch, &at, &held);
+	file.path = o.source_abs;
+	ret = h5fs_index_build_live(&ll.file->idx, &o.index, NULL, o.lock_timeout, ll.file->watch, &at, &held);
 	if (ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED)
 		ret = H5FS_EXIT_LOCKED;
 	if (ret != 0)
 		goto out_watch;
-	ll.fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
-	if (ll.fd < 0 || fstat(ll.fd, &ll.st) < 0) {
+	ll.file->fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
+	if (ll.file->fd < 0 || fstat(ll.file->fd, &ll.file->st) < 0) {
 		fprintf(stderr, "h5fs: cannot open '%s': %s\n", o.source, strerror(errno));
 		ret = H5FS_EXIT_OPEN;
 		goto out_index;
@@ -433,11 +446,11 @@ int main(int argc, char *argv[])
 		ret = H5FS_EXIT_USAGE;
 		goto out_unmount;
 	}
-	if (h5fs_backing_init(&ll) < 0) {
+	if (h5fs_backing_init(ll.file) < 0) {
 		ret = H5FS_EXIT_USAGE;
 		goto out_unmount;
 	}
-	h5fs_backing_quiet(&ll, &at, &held);
+	h5fs_backing_quiet(ll.file, &at, &held);
 
 	ret = serve(se, &o, &cl, user_threads);
 	if (ret == -1) {
@@ -447,7 +460,7 @@ int main(int argc, char *argv[])
 
 out_backing:
 	h5fs_follow_stop(&ll);
-	h5fs_backing_shutdown(&ll);
+	h5fs_backing_shutdown(ll.file);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -458,11 +471,11 @@ out_fd:
 	free(ll.mnt_dev);
 	h5fs_follow_release(&ll);
 	h5fs_tree_release(&ll);
-	close(ll.fd);
+	close(ll.file->fd);
 out_index:
-	h5fs_index_release(&ll.idx);
+	h5fs_index_release(&ll.file->idx);
 out_watch:
-	h5fs_live_watch_free(ll.watch);
+	h5fs_live_watch_free(ll.file->watch);
 out_log:
 	h5fs_log_close();
 out_opts:

@@ -36,7 +36,7 @@ static int do_lookup(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, st
 		e->entry_timeout = ll->timeout;
 		return 0;
 	}
-	h5fs_ll_entry(ll, &ll->idx.nodes[ent->node], e);
+	h5fs_ll_entry(ll, &ll->file->idx.nodes[ent->node], e);
 	return 0;
 }
 
@@ -127,10 +127,10 @@ static int do_readdir(fuse_req_t req, struct h5fs_ll *ll, fuse_ino_t ino, size_t
 			n = dir;
 		} else if (i == 1) {
 			name = "..";
-			n = &ll->idx.nodes[dir->parent < ll->idx.nnodes ? dir->parent : 0];
+			n = &ll->file->idx.nodes[dir->parent < ll->file->idx.nnodes ? dir->parent : 0];
 		} else {
 			name = dir->children[i - 2].name;
-			n = &ll->idx.nodes[dir->children[i - 2].node];
+			n = &ll->file->idx.nodes[dir->children[i - 2].node];
 		}
 		if (plus && i >= 2) {
 			h5fs_ll_entry(ll, n, &e);

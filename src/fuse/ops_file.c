@@ -181,14 +181,14 @@ static int do_read(struct h5fs_ll *ll, struct h5fs_node *n, size_t size, uint64_
 	if (size > hpart && !(n->flags & H5FS_NF_VLSTR)) {
 		h5fs_reader_span sp[MAX_SPANS];
 		size_t nsp = 0;
-		int fd = ll->fd, rc = 0;
+		int fd = ll->file->fd, rc = 0;
 
 		if (n->flags & H5FS_NF_CONTIG) {
 			sp[0].file_off = n->offset + doff;
 			sp[0].len = size - hpart;
 			nsp = 1;
 		} else {
-			rc = h5fs_backing_map(ll, n, doff, size - hpart, sp, MAX_SPANS, &nsp, &fd);
+			rc = h5fs_backing_map(ll->file, n, doff, size - hpart, sp, MAX_SPANS, &nsp, &fd);
 			if (rc < 0)
 				return -rc;
 		}
@@ -203,9 +203,9 @@ static int do_read(struct h5fs_ll *ll, struct h5fs_node *n, size_t size, uint64_
 	got = 0;
 	if (size > hpart) {
 		if (n->flags & H5FS_NF_VLSTR)
-			got = h5fs_backing_read_text(ll, n, buf + hpart, size - hpart, doff);
+			got = h5fs_backing_read_text(ll->file, n, buf + hpart, size - hpart, doff);
 		else
-			got = h5fs_backing_read(ll, n, buf + hpart, size - hpart, doff);
+			got = h5fs_backing_read(ll->file, n, buf + hpart, size - hpart, doff);
 	}
 	if (got < 0) {
 		free(buf);
@@ -281,8 +281,8 @@ void h5fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
-	sv.f_blocks = ((fsblkcnt_t)ll->st.st_size + 4095) / 4096;
-	sv.f_files = ll->idx.nnodes;
+	sv.f_blocks = ((fsblkcnt_t)ll->file->st.st_size + 4095) / 4096;
+	sv.f_files = ll->file->idx.nnodes;
 	sv.f_namemax = 255;
 	sv.f_flag = ll->opts->ro ? ST_RDONLY : 0;
 	fuse_reply_statfs(req, &sv);

@@ -84,10 +84,10 @@ static int flush(int64_t fid, const char *path)
 /* Another path of node @p n (a hard link elsewhere), or NULL. */
 static char *other_path(struct h5fs_ll *ll, struct h5fs_node *n)
 {
-	uint32_t id = (uint32_t)(n - ll->idx.nodes);
+	uint32_t id = (uint32_t)(n - ll->file->idx.nodes);
 
-	for (uint32_t i = 0; i < ll->idx.nnodes; i++) {
-		struct h5fs_node *d = &ll->idx.nodes[i];
+	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++) {
+		struct h5fs_node *d = &ll->file->idx.nodes[i];
 
 		if (d->kind != H5FS_NK_GROUP || (d->flags & H5FS_NF_DEAD))
 			continue;
@@ -145,7 +145,7 @@ void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid, "mkdir", path))) {
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "mkdir", path))) {
 		free(path);
 		goto fail;
 	}
@@ -154,7 +154,7 @@ void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	H5Pclose(lcpl);
 	if (gid < 0) {
 		h5fs_log_hdf5(H5FS_LOG_WARN, "mkdir: cannot create group", path);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		free(path);
 		err = EIO;
 		goto fail;
@@ -163,13 +163,13 @@ void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	err = flush(fid, path);
 	n = h5fs_tree_new_node(ll, H5FS_NK_GROUP, dir, name);
 	if (!n || (err = h5fs_tree_add_entry(ll, dir, name, n))) {
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		free(path);
 		err = err ? err : ENOMEM;
 		goto fail;
 	}
 	h5fs_tree_describe(ll, fid, n);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	free(path);
 	h5fs_ll_entry(ll, n, &e);
 	fuse_reply_entry(req, &e);
@@ -190,7 +190,7 @@ static int do_remove(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, in
 		return err;
 	if (!(ent = h5fs_index_find(dir, name)))
 		return ENOENT;
-	n = &ll->idx.nodes[ent->node];
+	n = &ll->file->idx.nodes[ent->node];
 	if (dir_wanted && n->kind != H5FS_NK_GROUP)
 		return ENOTDIR;
 	if (!dir_wanted && n->kind == H5FS_NK_GROUP)
@@ -205,7 +205,7 @@ static int do_remove(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, in
 	}
 	if (!(path = h5fs_tree_join(dir->path, name)))
 		return ENOMEM;
-	if ((err = h5fs_backing_begin_write(ll, &fid, dir_wanted ? "rmdir" : "unlink", path))) {
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, dir_wanted ? "rmdir" : "unlink", path))) {
 		free(path);
 		return err;
 	}
@@ -214,10 +214,10 @@ static int do_remove(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, in
 		err = EIO;
 	} else {
 		err = flush(fid, path);
-		h5fs_backing_forget_node(ll, n);
+		h5fs_backing_forget_node(ll->file, n);
 		forget_link(ll, dir, name);
 	}
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	free(path);
 	return err;
 }
@@ -252,9 +252,9 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 		return err;
 	if (!(ent = h5fs_index_find(dir, name)))
 		return ENOENT;
-	n = &ll->idx.nodes[ent->node];
+	n = &ll->file->idx.nodes[ent->node];
 	if ((ent = h5fs_index_find(ndir, newname))) {
-		old = &ll->idx.nodes[ent->node];
+		old = &ll->file->idx.nodes[ent->node];
 		if (flags & RENAME_NOREPLACE)
 			return EEXIST;
 		if (old == n && n->kind != H5FS_NK_SOFTLINK && n->kind != H5FS_NK_EXTLINK)
@@ -290,10 +290,10 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 		return do_remove(ll, parent, name, 0);
 	}
 	/* a group into itself: the kernel checks this too */
-	for (struct h5fs_node *p = ndir; n->kind == H5FS_NK_GROUP; p = &ll->idx.nodes[p->parent]) {
+	for (struct h5fs_node *p = ndir; n->kind == H5FS_NK_GROUP; p = &ll->file->idx.nodes[p->parent]) {
 		if (p == n)
 			return EINVAL;
-		if (p == &ll->idx.nodes[0])
+		if (p == &ll->file->idx.nodes[0])
 			break;
 	}
 	src = h5fs_tree_join(dir->path, name);
@@ -306,7 +306,7 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 	}
 	if (n->flags & H5FS_NF_PENDING) {
 		if (old && !(old->flags & H5FS_NF_PENDING)) {
-			if ((err = h5fs_backing_begin_write(ll, &fid, "rename", dst)))
+			if ((err = h5fs_backing_begin_write(ll->file, &fid, "rename", dst)))
 				goto out;
 			if (H5Ldelete(fid, dst, H5P_DEFAULT) < 0) {
 				h5fs_log_hdf5(H5FS_LOG_WARN, "rename: cannot replace", dst);
@@ -314,13 +314,13 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 			} else {
 				err = flush(fid, dst);
 			}
-			h5fs_backing_end_write(ll, 0);
+			h5fs_backing_end_write(ll->file, 0);
 			if (err)
 				goto out;
 		}
 		goto tree;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid, "rename", dst)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "rename", dst)))
 		goto out;
 	lcpl = make_lcpl(newname);
 	if (old && !(old->flags & H5FS_NF_PENDING) && H5Lmove(fid, dst, fid, aside, H5P_DEFAULT, H5P_DEFAULT) < 0) {
@@ -340,8 +340,8 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 	if (!err)
 		err = flush(fid, dst);
 	if (old)
-		h5fs_backing_forget_node(ll, old);
-	h5fs_backing_end_write(ll, 0);
+		h5fs_backing_forget_node(ll->file, old);
+	h5fs_backing_end_write(ll->file, 0);
 	if (err)
 		goto out;
 tree:
@@ -349,9 +349,9 @@ tree:
 		forget_link(ll, ndir, newname);
 	h5fs_tree_del_entry(ll, dir, name);
 	err = h5fs_tree_add_entry(ll, ndir, newname, n);
-	if (!err && (&ll->idx.nodes[n->parent] == dir || n->kind == H5FS_NK_SOFTLINK || n->kind == H5FS_NK_EXTLINK ||
+	if (!err && (&ll->file->idx.nodes[n->parent] == dir || n->kind == H5FS_NK_SOFTLINK || n->kind == H5FS_NK_EXTLINK ||
 		     n->flags & H5FS_NF_PENDING || !strcmp(n->path, src))) {
-		n->parent = (uint32_t)(ndir - ll->idx.nodes);
+		n->parent = (uint32_t)(ndir - ll->file->idx.nodes);
 		err = h5fs_tree_set_path(ll, n, dst);
 	}
 	if (!err && (n->kind == H5FS_NK_SOFTLINK))
@@ -453,7 +453,7 @@ void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid, "symlink", path)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "symlink", path)))
 		goto fail;
 	lcpl = make_lcpl(name);
 	if (H5Lcreate_soft(target, fid, path, lcpl, H5P_DEFAULT) < 0) {
@@ -463,7 +463,7 @@ void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 		err = flush(fid, path);
 	}
 	H5Pclose(lcpl);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	if (err)
 		goto fail;
 	n = h5fs_tree_new_node(ll, H5FS_NK_SOFTLINK, dir, name);
@@ -514,7 +514,7 @@ void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
 		err = ENOMEM;
 		goto fail;
 	}
-	if ((err = h5fs_backing_begin_write(ll, &fid, "link", path)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "link", path)))
 		goto fail;
 	lcpl = make_lcpl(newname);
 	if (H5Lcreate_hard(fid, n->path, fid, path, lcpl, H5P_DEFAULT) < 0) {
@@ -524,7 +524,7 @@ void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
 		err = flush(fid, path);
 	}
 	H5Pclose(lcpl);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	if (err || (err = h5fs_tree_add_entry(ll, dir, newname, n)))
 		goto fail;
 	n->rc++;

@@ -70,7 +70,7 @@ static int stage_errno(int rc, const char *what, const char *path)
 		h5fs_log(H5FS_LOG_WARN, "%s '%s': %s (%s)", what, path, h5fs_error_last()->message, strerror(EFBIG));
 		return EFBIG;
 	}
-	return h5fs_ll_errno(rc, path);
+	return h5fs_errno_of(rc, path);
 }
 
 /* ---- reading the committed bytes ------------------------------------- */
@@ -83,7 +83,7 @@ int h5fs_write_base_read(void *buf, size_t len, uint64_t off, void *payload)
 
 	if (n->flags & H5FS_NF_CONTIG) {
 		while (done < len) {
-			ssize_t r = pread(c->ll->fd, (char *)buf + done, len - done, (off_t)(n->offset + off + done));
+			ssize_t r = pread(c->ll->file->fd, (char *)buf + done, len - done, (off_t)(n->offset + off + done));
 
 			if (r <= 0) {
 				h5fs_log(H5FS_LOG_WARN, "read '%s': %s", n->path, r < 0 ? strerror(errno) : "short read");
@@ -94,7 +94,7 @@ int h5fs_write_base_read(void *buf, size_t len, uint64_t off, void *payload)
 		return 0;
 	}
 	while (done < len) {
-		ssize_t r = h5fs_backing_read(c->ll, n, (char *)buf + done, len - done, off + done);
+		ssize_t r = h5fs_backing_read(c->ll->file, n, (char *)buf + done, len - done, off + done);
 
 		if (r <= 0)
 			return H5FS_ERROR;
@@ -113,7 +113,7 @@ int h5fs_write_new_stage(struct h5fs_ll *ll, uint64_t base, h5fs_stage **out)
 	so.staging_dir = ll->opts->staging_dir;
 	so.hdf5_path = ll->opts->source_abs;
 	rc = h5fs_stage_new(out, base, &so);
-	return rc < 0 ? h5fs_ll_errno(rc, "stage") : 0;
+	return rc < 0 ? h5fs_errno_of(rc, "stage") : 0;
 }
 
 int h5fs_write_open(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_file_info *fi)
@@ -190,7 +190,7 @@ int h5fs_write_read(struct h5fs_ll *ll, struct fuse_file_info *fi, size_t size, 
 	rc = h5fs_stage_read(of->st, buf, size, off, &got, h5fs_write_base_read, &c);
 	if (rc < 0) {
 		free(buf);
-		return h5fs_ll_errno(rc, of->node->path);
+		return h5fs_errno_of(rc, of->node->path);
 	}
 	*mem = buf;
 	*mlen = got;
@@ -220,11 +220,11 @@ static void drop_prep(struct h5fs_ll *ll, struct h5fs_open *of)
 
 	if (!of->prep)
 		return;
-	if ((err = h5fs_backing_begin_write(ll, &fid, "delete the hidden dataset", of->prep))) {
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "delete the hidden dataset", of->prep))) {
 		h5fs_log(H5FS_LOG_WARN, "cannot delete the unused hidden dataset '%s': %s", of->prep, strerror(err));
 	} else {
 		drop_prep_held(ll, fid, of->prep);
-		h5fs_backing_end_write(ll, 1);
+		h5fs_backing_end_write(ll->file, 1);
 	}
 	free(of->prep);
 	of->prep = NULL;
@@ -251,7 +251,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 		of->early_done = 1;
 		return;
 	}
-	if (h5fs_backing_begin_write(ll, &fid, "write", n->path)) {
+	if (h5fs_backing_begin_write(ll->file, &fid, "write", n->path)) {
 		of->early_done = 1;	/* the commit will say why */
 		return;
 	}
@@ -261,7 +261,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 	rc = h5fs_commit_early(&ci, &tmp, &foff, fid, n->path, of->st, &co, H5FS_STAGE_MEM_LIMIT);
 	if (rc == H5FS_EBUFS) {	/* the header is not complete yet */
 		H5Eclear2(H5E_DEFAULT);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		return;
 	}
 	of->early_done = 1;
@@ -269,7 +269,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 		/* the commit decides (and reports a bad header) */
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' is staged as usual: %s", n->path, h5fs_error_last()->message);
 		H5Eclear2(H5E_DEFAULT);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		return;
 	}
 	rc = h5fs_stage_sink_set(of->st, ll->opts->source_abs, foff, ci.data_offset, ci.data_offset + ci.new_size);
@@ -284,7 +284,7 @@ static void early_start(struct h5fs_ll *ll, struct h5fs_open *of)
 		of->sinked = 1;
 	}
 	h5fs_commit_info_release(&ci);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 }
 
 void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -308,13 +308,13 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	/* writes into the sink change the HDF5 file: hold it as for a commit */
-	if (of->prep && (err = h5fs_backing_begin_write(ll, &fid, "write", of->node->path))) {
+	if (of->prep && (err = h5fs_backing_begin_write(ll->file, &fid, "write", of->node->path))) {
 		fuse_reply_err(req, err);
 		return;
 	}
 	rc = h5fs_stage_write(of->st, buf, size, (uint64_t)off);
 	if (of->prep)
-		h5fs_backing_end_write_keep(ll);	/* more writes follow: kept until idle */
+		h5fs_backing_end_write_keep(ll->file);	/* more writes follow: kept until idle */
 	if (rc < 0) {
 		fuse_reply_err(req, stage_errno(rc, "write", of->node->path));
 		return;
@@ -394,7 +394,7 @@ static const char *base_name(const char *path)
 /* After a create: the dataset may be named without ".npy". */
 static int retarget(struct h5fs_ll *ll, struct h5fs_node *n, const char *newpath)
 {
-	struct h5fs_node *dir = &ll->idx.nodes[n->parent];
+	struct h5fs_node *dir = &ll->file->idx.nodes[n->parent];
 	char *oldname = strdup(base_name(n->path));
 	const char *newname = base_name(newpath);
 	struct h5fs_node *other;
@@ -463,7 +463,7 @@ static int take_back(struct h5fs_ll *ll, struct h5fs_node *n, int64_t fid, h5fs_
 		h5fs_log(H5FS_LOG_WARN, "'%s': cannot take its earlier commits back: %s", n->path,
 			 h5fs_error_last()->message);
 	/* what the commits made is gone: the tree follows the file again */
-	h5fs_backing_forget_node(ll, n);
+	h5fs_backing_forget_node(ll->file, n);
 	if (create && !(n->flags & H5FS_NF_FRESH) && H5Lexists(fid, n->path, H5P_DEFAULT) <= 0) {
 		n->flags |= H5FS_NF_PENDING;
 		*created = 0;
@@ -490,7 +490,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 	memset(&ci, 0, sizeof(ci));
 	if (!cpath)
 		cpath = n->path;
-	if ((err = h5fs_backing_begin_write(ll, &fid, "commit", n->path)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "commit", n->path)))
 		return err;
 	co.create = create;
 	if (create && d) {
@@ -509,8 +509,8 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 			memset(&ci, 0, sizeof(ci));
 		}
 		/* reopen: the helper changed the file (or it was closed for nothing) */
-		h5fs_backing_end_write(ll, 1);
-		if ((err = h5fs_backing_begin_write(ll, &fid, "commit", n->path))) {
+		h5fs_backing_end_write(ll->file, 1);
+		if ((err = h5fs_backing_begin_write(ll->file, &fid, "commit", n->path))) {
 			h5fs_commit_info_release(&ci);
 			if (rc == 0) {
 				/* the helper's commit is in the file: the follower's next index describes it */
@@ -539,7 +539,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 		/* in the same hold: nobody can take the file before the way back */
 		if (h5fs_commit_undo_pending(undo))
 			take_back(ll, n, fid, undo, create, created);
-		h5fs_backing_end_write(ll, 1);
+		h5fs_backing_end_write(ll->file, 1);
 		return err;
 	}
 	if (ci.prepared_used && done)
@@ -556,7 +556,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 			if (done && create && ci.data_offset)
 				*done |= DONE_NPY_NAMED;
 		}
-		h5fs_backing_forget_node(ll, n);
+		h5fs_backing_forget_node(ll->file, n);
 		h5fs_tree_describe(ll, fid, n);
 		if (create && !(d && (d->dtype || d->shape)) && !(ci.data_offset))
 			n->flags |= H5FS_NF_FRESH;
@@ -569,7 +569,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 			 "created", (unsigned long long)ci.write_bytes);
 	}
 	h5fs_commit_info_release(&ci);
-	h5fs_backing_end_write(ll, 1);
+	h5fs_backing_end_write(ll->file, 1);
 	return 0;
 }
 
@@ -594,14 +594,14 @@ static int settle(struct h5fs_ll *ll, struct h5fs_open *of, int keep)
 
 	if (!h5fs_commit_undo_pending(u))
 		return 0;
-	if ((err = h5fs_backing_begin_write(ll, &fid, keep ? "settle the commits of" : "take back the commits of",
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, keep ? "settle the commits of" : "take back the commits of",
 					    n->path)))
 		return err;	/* tried again at release; the log says why */
 	if (keep && (rc = h5fs_commit_undo_drop(u, fid)) < 0)
 		h5fs_log(H5FS_LOG_WARN, "'%s': %s", n->path, h5fs_error_last()->message);
 	else if (!keep)
 		rc = take_back(ll, n, fid, u, of->create, &of->created);
-	h5fs_backing_end_write(ll, 1);
+	h5fs_backing_end_write(ll->file, 1);
 	return rc < 0 ? EIO : 0;
 }
 
@@ -722,7 +722,7 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 	h5fs_commit_undo_free(of->undo);	/* settled by the commit above, or left as the line says */
 	/* a created file whose data never made it into the file vanishes */
 	if ((n->flags & H5FS_NF_PENDING) && !n->nwriters && !(n->flags & H5FS_NF_DEAD)) {
-		struct h5fs_node *dir = &ll->idx.nodes[n->parent];
+		struct h5fs_node *dir = &ll->file->idx.nodes[n->parent];
 		char *name = strdup(base_name(n->path));
 
 		if (name && h5fs_tree_del_entry(ll, dir, name) == n) {
@@ -815,7 +815,7 @@ void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	int err = new_file(ll, parent, name, mode, &n);
 
 	if (!err && (err = h5fs_write_open(ll, n, fi))) {
-		h5fs_tree_del_entry(ll, &ll->idx.nodes[n->parent], name);
+		h5fs_tree_del_entry(ll, &ll->file->idx.nodes[n->parent], name);
 		n->flags |= H5FS_NF_DEAD;
 	}
 	if (err) {
@@ -841,7 +841,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 		h5fs_stage_free(st);
 	}
 	if (err && n) {
-		if (!created && h5fs_tree_del_entry(ll, &ll->idx.nodes[n->parent], name) == n)
+		if (!created && h5fs_tree_del_entry(ll, &ll->file->idx.nodes[n->parent], name) == n)
 			n->flags |= H5FS_NF_DEAD;
 	}
 	if (err) {

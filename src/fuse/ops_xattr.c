@@ -370,12 +370,12 @@ static int do_setxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 		aflags |= H5FS_ATTR_REPLACE;
 	if (n->flags & H5FS_NF_PENDING)
 		return h5fs_write_pending_attr(ll, n, aname, value, size, aflags);
-	if ((err = h5fs_backing_begin_write(ll, &fid, "setxattr on", n->path)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "setxattr on", n->path)))
 		return err;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
 	if (oid < 0) {
 		h5fs_log_hdf5(H5FS_LOG_WARN, "setxattr: cannot open", n->path);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		return EIO;
 	}
 	rc = h5fs_codec_set_attr(oid, aname, value, size, aflags);
@@ -388,13 +388,13 @@ static int do_setxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 		if (err)
 			h5fs_log(H5FS_LOG_DEBUG, "setxattr '%s' on '%s': %s", name, n->path, strerror(err));
 		else
-			err = h5fs_ll_errno(rc, n->path);
+			err = h5fs_errno_of(rc, n->path);
 		H5Eclear2(H5E_DEFAULT);
 	} else {
 		h5fs_tree_load_attr(n, oid, aname);
 	}
 	H5Oclose(oid);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	return err;
 }
 
@@ -434,12 +434,12 @@ static int do_removexattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name)
 		return h5fs_write_pending_attr(ll, n, aname, NULL, 0, 0);
 	if (!find_attr(n, aname))
 		return ENODATA;
-	if ((err = h5fs_backing_begin_write(ll, &fid, "removexattr on", n->path)))
+	if ((err = h5fs_backing_begin_write(ll->file, &fid, "removexattr on", n->path)))
 		return err;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
 	if (oid < 0) {
 		h5fs_log_hdf5(H5FS_LOG_WARN, "removexattr: cannot open", n->path);
-		h5fs_backing_end_write(ll, 0);
+		h5fs_backing_end_write(ll->file, 0);
 		return EIO;
 	}
 	ex = H5Aexists(oid, aname);
@@ -452,7 +452,7 @@ static int do_removexattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name)
 	H5Eclear2(H5E_DEFAULT);
 	h5fs_tree_load_attr(n, oid, aname);
 	H5Oclose(oid);
-	h5fs_backing_end_write(ll, 0);
+	h5fs_backing_end_write(ll->file, 0);
 	return err;
 }
 

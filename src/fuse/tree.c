@@ -6,7 +6,7 @@
  * unlink, rename, commit, setxattr), and re-runs the indexer when the
  * file changed behind its back (DESIGN.md section 5).
  *
- * Locking: every request of a read-write mount runs under ll->tree, a
+ * Locking: every request of a read-write mount runs under ll->file->tree, a
  * writer-preferring rwlock: the ops table of h5fs_follow_ops() wraps
  * the read-only requests in the shared lock and the changing ones in
  * the exclusive lock, so the read side's code (ops_dir.c, inode.c)
@@ -62,7 +62,7 @@ struct tstate {
 
 static struct tstate *TS(struct h5fs_ll *ll)
 {
-	return ll->tree_state;
+	return ll->file->tree_state;
 }
 
 /* ---- the node table ---------------------------------------------------- */
@@ -95,17 +95,17 @@ int h5fs_tree_init(struct h5fs_ll *ll)
 		free(t);
 		return -ENOMEM;
 	}
-	memcpy(map, ll->idx.nodes, (size_t)ll->idx.nnodes * sizeof(struct h5fs_node));
-	free(ll->idx.nodes);
-	ll->idx.nodes = map;
-	ll->idx.cap = ll->idx.nnodes;
+	memcpy(map, ll->file->idx.nodes, (size_t)ll->file->idx.nnodes * sizeof(struct h5fs_node));
+	free(ll->file->idx.nodes);
+	ll->file->idx.nodes = map;
+	ll->file->idx.cap = ll->file->idx.nnodes;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&ll->tree, &ra);
+	pthread_rwlock_init(&ll->file->tree, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&t->qmu, NULL);
 	pthread_cond_init(&t->qcond, NULL);
-	ll->tree_state = t;
+	ll->file->tree_state = t;
 	return 0;
 }
 
@@ -125,31 +125,31 @@ void h5fs_tree_release(struct h5fs_ll *ll)
 	for (size_t i = 0; i < t->nq; i++)
 		free(t->q[i].name);
 	free(t->q);
-	for (uint32_t i = 0; i < ll->idx.nnodes; i++)
-		free_decl(&ll->idx.nodes[i]);
+	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++)
+		free_decl(&ll->file->idx.nodes[i]);
 	/* hand the table back as the indexer made it: malloc'd */
-	copy = malloc(((size_t)ll->idx.nnodes + 1) * sizeof(*copy));
+	copy = malloc(((size_t)ll->file->idx.nnodes + 1) * sizeof(*copy));
 	if (copy)
-		memcpy(copy, ll->idx.nodes, (size_t)ll->idx.nnodes * sizeof(*copy));
+		memcpy(copy, ll->file->idx.nodes, (size_t)ll->file->idx.nnodes * sizeof(*copy));
 	else
-		ll->idx.nnodes = 0;	/* leak rather than crash */
-	munmap(ll->idx.nodes, t->map_bytes);
-	ll->idx.nodes = copy;
-	pthread_rwlock_destroy(&ll->tree);
+		ll->file->idx.nnodes = 0;	/* leak rather than crash */
+	munmap(ll->file->idx.nodes, t->map_bytes);
+	ll->file->idx.nodes = copy;
+	pthread_rwlock_destroy(&ll->file->tree);
 	pthread_mutex_destroy(&t->qmu);
 	pthread_cond_destroy(&t->qcond);
 	free(t);
-	ll->tree_state = NULL;
+	ll->file->tree_state = NULL;
 }
 
 void h5fs_tree_wrlock(struct h5fs_ll *ll)
 {
-	pthread_rwlock_wrlock(&ll->tree);
+	pthread_rwlock_wrlock(&ll->file->tree);
 }
 
 void h5fs_tree_unlock(struct h5fs_ll *ll)
 {
-	pthread_rwlock_unlock(&ll->tree);
+	pthread_rwlock_unlock(&ll->file->tree);
 }
 
 char *h5fs_tree_join(const char *dir, const char *name)
@@ -168,20 +168,20 @@ struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5
 	struct h5fs_node *n;
 	char *path = NULL;
 
-	if (ll->idx.nnodes >= t->cap) {
+	if (ll->file->idx.nnodes >= t->cap) {
 		h5fs_log(H5FS_LOG_ERR, "the node table is full (%zu nodes); remount", t->cap);
 		return NULL;
 	}
 	if (parent && name && !(path = h5fs_tree_join(parent->path, name)))
 		return NULL;
-	n = &ll->idx.nodes[ll->idx.nnodes];
+	n = &ll->file->idx.nodes[ll->file->idx.nnodes];
 	memset(n, 0, sizeof(*n));
 	atomic_init(&n->nlookup, 0);
 	n->kind = kind;
-	n->parent = parent ? (uint32_t)(parent - ll->idx.nodes) : 0;
+	n->parent = parent ? (uint32_t)(parent - ll->file->idx.nodes) : 0;
 	n->path = path;
 	n->ndim = 1;
-	ll->idx.nnodes++;
+	ll->file->idx.nnodes++;
 	return n;
 }
 
@@ -213,7 +213,7 @@ int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *n
 	dir->children = ne;
 	memmove(ne + lo + 1, ne + lo, (dir->nchildren - lo) * sizeof(*ne));
 	ne[lo].name = nm;
-	ne[lo].node = (uint32_t)(n - ll->idx.nodes);
+	ne[lo].node = (uint32_t)(n - ll->file->idx.nodes);
 	dir->nchildren++;
 	if (n->kind == H5FS_NK_GROUP)
 		dir->nsubdirs++;
@@ -230,7 +230,7 @@ struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir,
 	if (!e)
 		return NULL;
 	i = (size_t)(e - dir->children);
-	n = &ll->idx.nodes[e->node];
+	n = &ll->file->idx.nodes[e->node];
 	free(dir->children[i].name);
 	memmove(dir->children + i, dir->children + i + 1, (dir->nchildren - i - 1) * sizeof(*dir->children));
 	dir->nchildren--;
@@ -250,11 +250,11 @@ static int set_path_rec(struct h5fs_ll *ll, struct h5fs_node *n, const char *pat
 	if (n->kind != H5FS_NK_GROUP || depth > 256)
 		return 0;
 	for (uint32_t i = 0; i < n->nchildren; i++) {
-		struct h5fs_node *c = &ll->idx.nodes[n->children[i].node];
+		struct h5fs_node *c = &ll->file->idx.nodes[n->children[i].node];
 		char *cp;
 		int err;
 
-		if (&ll->idx.nodes[c->parent] != n || c == n)
+		if (&ll->file->idx.nodes[c->parent] != n || c == n)
 			continue;	/* a hard link found first elsewhere */
 		cp = h5fs_tree_join(path, n->children[i].name);
 		if (!cp)
@@ -663,7 +663,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 		int err;
 
 		if (id == UINT32_MAX && old) {
-			struct h5fs_node *on = &ll->idx.nodes[old->node];
+			struct h5fs_node *on = &ll->file->idx.nodes[old->node];
 
 			if (on->kind == sn->kind && on->addr == sn->addr && !(on->flags & H5FS_NF_PENDING))
 				id = old->node;
@@ -675,8 +675,8 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 				free(nc);
 				return ENOMEM;
 			}
-			id = (uint32_t)(fresh_node - ll->idx.nodes);
-			fresh_node->parent = (uint32_t)(d - ll->idx.nodes);
+			id = (uint32_t)(fresh_node - ll->file->idx.nodes);
+			fresh_node->parent = (uint32_t)(d - ll->file->idx.nodes);
 			m->changed = 1;
 		}
 		if (!old || old->node != id)
@@ -695,7 +695,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 	}
 	/* names that vanished; a dataset of ours not committed yet is in no file: it stays */
 	for (uint32_t i = 0; i < d->nchildren; i++) {
-		const struct h5fs_node *on = &ll->idx.nodes[d->children[i].node];
+		const struct h5fs_node *on = &ll->file->idx.nodes[d->children[i].node];
 		int found = 0;
 		size_t lo = 0, hi = s->nchildren;
 
@@ -733,7 +733,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 
 static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned depth)
 {
-	struct h5fs_node *d = &m->ll->idx.nodes[ours], *s = &m->nx->nodes[theirs];
+	struct h5fs_node *d = &m->ll->file->idx.nodes[ours], *s = &m->nx->nodes[theirs];
 
 	m->map[theirs] = ours;
 	if (d->size != s->size || d->addr != s->addr || d->offset != s->offset)

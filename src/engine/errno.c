@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "h5fs_ll.h"
+#include "served.h"
 
-int h5fs_ll_errno(int code, const char *what)
+int h5fs_errno_of(int code, const char *what)
 {
 	int err = h5fs_error_errno(code);
 

@@ -1,17 +1,17 @@
 /*
  * The inside of backing.c, for the reads through libhdf5 (read.c): the
  * handle, the dataset states, and the guard every such read runs in.
- * Not for the rest of the daemon, which goes through h5fs_ll.h.
+ * Not for the rest of the daemon, which goes through served.h.
  */
-#ifndef H5FS_FUSE_BACKING_H
-#define H5FS_FUSE_BACKING_H
+#ifndef H5FS_ENGINE_BACKING_H
+#define H5FS_ENGINE_BACKING_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
-#include "h5fs_ll.h"
+#include "served.h"
 
 struct dstate {
 	hid_t did;
@@ -70,7 +70,7 @@ struct backing {
 	/* the last read that found its dataset changed under it (mu): the kernel's retry logs quietly */
 	const struct h5fs_node *changed;
 	double changed_at;
-	struct h5fs_ll *ll;
+	struct h5fs_served *f;
 };
 
 /*

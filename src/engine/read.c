@@ -10,8 +10,8 @@
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/reader.h"
-#include "h5fs_ll.h"
-#include "engine/ext.h"
+#include "served.h"
+#include "ext.h"
 #include "backing.h"
 
 /* Read elements [e0, e1) into @p out, with the HDF5 lock held. */
@@ -55,24 +55,24 @@ static ssize_t map_attempt(struct backing *b, struct h5fs_node *n, struct dstate
 	*a->nspans = 0;
 	if (!s->rd)
 		return 1;
-	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
+	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->f->fd;
 	rc = h5fs_reader_map(s->rd, a->off, a->size, a->spans, a->max, a->nspans);
 	if (rc == H5FS_ENOTSUPPORTED)
 		return 1;
 	if (rc < 0) {
 		*a->nspans = 0;
-		return -h5fs_ll_errno(rc, n->path);
+		return -h5fs_errno_of(rc, n->path);
 	}
 	return 0;
 }
 
-int h5fs_backing_map(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t off, size_t size,
+int h5fs_backing_map(struct h5fs_served *f, struct h5fs_node *n, uint64_t off, size_t size,
 		     h5fs_reader_span *spans, size_t max, size_t *nspans, int *fd)
 {
 	struct map_args a = { off, size, spans, max, nspans, fd };
 
 	*nspans = 0;
-	return (int)h5fs_backing_guarded(ll->backing, n, map_attempt, &a);
+	return (int)h5fs_backing_guarded(f->backing, n, map_attempt, &a);
 }
 
 struct read_args {
@@ -94,7 +94,7 @@ static ssize_t read_attempt(struct backing *b, struct h5fs_node *n, struct dstat
 		size_t got = 0;
 
 		rc = h5fs_reader_read(s->rd, a->buf, a->size, a->off, &got);
-		return rc < 0 ? -h5fs_ll_errno(rc, n->path) : (ssize_t)got;
+		return rc < 0 ? -h5fs_errno_of(rc, n->path) : (ssize_t)got;
 	}
 	if (skip || (e1 - e0) * n->esize != a->size) {
 		tmp = malloc((size_t)((e1 - e0) * n->esize));
@@ -110,7 +110,7 @@ static ssize_t read_attempt(struct backing *b, struct h5fs_node *n, struct dstat
 	return rc < 0 ? rc : (ssize_t)a->size;
 }
 
-ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+ssize_t h5fs_backing_read(struct h5fs_served *f, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
 {
 	struct read_args a = { buf, size, off };
 
@@ -118,7 +118,7 @@ ssize_t h5fs_backing_read(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, si
 		return 0;
 	if (size > n->size - off)
 		a.size = (size_t)(n->size - off);
-	return h5fs_backing_guarded(ll->backing, n, read_attempt, &a);
+	return h5fs_backing_guarded(f->backing, n, read_attempt, &a);
 }
 
 /*
@@ -199,7 +199,7 @@ static ssize_t text_attempt(struct backing *b, struct h5fs_node *n, struct dstat
 	return rc < 0 ? rc : (ssize_t)done;
 }
 
-ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
+ssize_t h5fs_backing_read_text(struct h5fs_served *f, struct h5fs_node *n, char *buf, size_t size, uint64_t off)
 {
 	struct read_args a = { buf, size, off };
 
@@ -207,7 +207,7 @@ ssize_t h5fs_backing_read_text(struct h5fs_ll *ll, struct h5fs_node *n, char *bu
 		return 0;
 	if (size > n->size - off)
 		a.size = (size_t)(n->size - off);
-	return h5fs_backing_guarded(ll->backing, n, text_attempt, &a);
+	return h5fs_backing_guarded(f->backing, n, text_attempt, &a);
 }
 
 struct dims_args {
@@ -236,10 +236,10 @@ static ssize_t dims_attempt(struct backing *b, struct h5fs_node *n, struct dstat
 	return 0;
 }
 
-int h5fs_backing_dims(struct h5fs_ll *ll, struct h5fs_node *n, uint64_t *dims, uint64_t *storage)
+int h5fs_backing_dims(struct h5fs_served *f, struct h5fs_node *n, uint64_t *dims, uint64_t *storage)
 {
 	struct dims_args a = { 0, dims, 0 };
-	ssize_t rc = h5fs_backing_guarded(ll->backing, n, dims_attempt, &a);
+	ssize_t rc = h5fs_backing_guarded(f->backing, n, dims_attempt, &a);
 
 	*storage = a.storage;
 	return (int)rc;

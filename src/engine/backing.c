@@ -58,8 +58,8 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"
 #include "h5fs/sys/reader.h"
-#include "h5fs_ll.h"
-#include "engine/ext.h"
+#include "served.h"
+#include "ext.h"
 #include "backing.h"
 
 static double mono_now(void)
@@ -155,7 +155,7 @@ static void close_dsets(struct backing *b)
  */
 static void close_all(struct backing *b, int changed)
 {
-	struct h5fs_ll *ll = b->ll;
+	struct h5fs_served *f = b->f;
 
 	close_dsets(b);
 	for (uint32_t k = 0; k < b->nxfids; k++) {
@@ -170,15 +170,15 @@ static void close_all(struct backing *b, int changed)
 		int rw = atomic_load(&b->fid_rw);
 
 		if (H5Fclose(b->fid) < 0)
-			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", ll->opts->source_abs);
+			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", f->path);
 		b->fid = -1;
 		atomic_store(&b->is_open, 0);
 		atomic_store(&b->fid_rw, 0);
 		atomic_fetch_add(&b->gen, 1);
 		/* what we leave after writing is what the next request compares with */
-		if (rw && ll->write_closed)
-			ll->write_closed(ll);
-		h5fs_log(H5FS_LOG_DEBUG, "closed '%s'%s", ll->opts->source_abs, rw ? " (written)" : "");
+		if (rw && f->write_closed)
+			f->write_closed(f);
+		h5fs_log(H5FS_LOG_DEBUG, "closed '%s'%s", f->path, rw ? " (written)" : "");
 	}
 }
 
@@ -197,7 +197,7 @@ static int handle_fresh(struct backing *b, int after)
 
 	if (atomic_load(&b->fid_rw))
 		return 1;
-	if (h5fs_live_mark_get(&now, b->ll->watch, b->ll->opts->source_abs) < 0)
+	if (h5fs_live_mark_get(&now, b->f->watch, b->f->path) < 0)
 		return 0;	/* gone or replaced: reopen, which says why */
 	if (h5fs_live_mark_equal(&now, &b->open_mark))
 		return 1;
@@ -212,14 +212,14 @@ static int handle_fresh(struct backing *b, int after)
  */
 static int open_read(struct backing *b)
 {
-	struct h5fs_ll *ll = b->ll;
-	const char *path = ll->opts->source_abs;
+	struct h5fs_served *f = b->f;
+	const char *path = f->path;
 	h5fs_live_mark m0, m1;
 	h5fs_live_holder h;
 	hid_t fid;
 	int rc;
 
-	if ((rc = h5fs_live_mark_get(&m0, ll->watch, path)) < 0) {
+	if ((rc = h5fs_live_mark_get(&m0, f->watch, path)) < 0) {
 		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
 		return -EIO;
 	}
@@ -235,8 +235,8 @@ static int open_read(struct backing *b)
 	{
 		struct stat fst;
 
-		/* replaced by another file: data at the tree's offsets comes from ll->fd, the old one */
-		if (fstat(ll->fd, &fst) == 0 && (m0.stamp.ino != (uint64_t)fst.st_ino || m0.stamp.dev != (uint64_t)fst.st_dev))
+		/* replaced by another file: data at the tree's offsets comes from f->fd, the old one */
+		if (fstat(f->fd, &fst) == 0 && (m0.stamp.ino != (uint64_t)fst.st_ino || m0.stamp.dev != (uint64_t)fst.st_dev))
 			return -EXDEV;
 	}
 	b->quiet = m0;
@@ -249,15 +249,15 @@ static int open_read(struct backing *b)
 		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
 		return -EIO;
 	}
-	if (h5fs_live_mark_get(&m1, ll->watch, path) < 0 ||
+	if (h5fs_live_mark_get(&m1, f->watch, path) < 0 ||
 	    (h.state != H5FS_LIVE_SWMR && !h5fs_live_mark_equal(&m0, &m1))) {
 		H5Fclose(fid);
 		return -EBUSY;	/* written while we opened it */
 	}
-	if (ll->opts->ro && !b->warned_changed &&
-	    (m0.stamp.ino != (uint64_t)ll->st.st_ino || m0.stamp.dev != (uint64_t)ll->st.st_dev ||
-	     m0.stamp.size != (uint64_t)ll->st.st_size ||
-	     m0.stamp.mtime_ns != (int64_t)ll->st.st_mtim.tv_sec * 1000000000 + ll->st.st_mtim.tv_nsec)) {
+	if (f->o->ro && !b->warned_changed &&
+	    (m0.stamp.ino != (uint64_t)f->st.st_ino || m0.stamp.dev != (uint64_t)f->st.st_dev ||
+	     m0.stamp.size != (uint64_t)f->st.st_size ||
+	     m0.stamp.mtime_ns != (int64_t)f->st.st_mtim.tv_sec * 1000000000 + f->st.st_mtim.tv_nsec)) {
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed since it was mounted; remount to see the changes", path);
 		b->warned_changed = 1;
 	}
@@ -281,8 +281,8 @@ static int open_read(struct backing *b)
  */
 static int open_rw(struct backing *b, const char *op, const char *opath)
 {
-	struct h5fs_ll *ll = b->ll;
-	const char *path = ll->opts->source_abs;
+	struct h5fs_served *f = b->f;
+	const char *path = f->path;
 	double t0 = mono_now();
 	useconds_t delay = 10000;
 
@@ -296,8 +296,8 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 		hid_t fid;
 
 		/* before the open: libhdf5's read-write open itself writes to the file */
-		if (ll->write_opening)
-			ll->write_opening(ll);
+		if (f->write_opening)
+			f->write_opening(f);
 		fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
 		if (fid >= 0) {
 			b->fid = fid;
@@ -314,15 +314,15 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 			return -EIO;
 		}
 		H5Eclear2(H5E_DEFAULT);
-		if (mono_now() - t0 >= ll->opts->lock_timeout) {
+		if (mono_now() - t0 >= f->o->lock_timeout) {
 			/* who: a process, or only the superblock's flags (a writer that died) */
 			if (h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE && !h.pid && h.sb_flags > 0)
 				h5fs_log(H5FS_LOG_WARN, "%s '%s': '%s' is flagged open for writing in its superblock, but "
 					 "no process holds it here (a writer that died? 'h5clear -s' clears the flags): "
-					 "gave up after %.1f s (EAGAIN)", op, opath, path, ll->opts->lock_timeout);
+					 "gave up after %.1f s (EAGAIN)", op, opath, path, f->o->lock_timeout);
 			else
 				h5fs_log(H5FS_LOG_WARN, "%s '%s': '%s' is locked by another program: gave up after "
-					 "%.1f s (EAGAIN)", op, opath, path, ll->opts->lock_timeout);
+					 "%.1f s (EAGAIN)", op, opath, path, f->o->lock_timeout);
 			return -EAGAIN;
 		}
 		/* let other threads use HDF5 meanwhile (users stays ours) */
@@ -455,8 +455,8 @@ static int ensure_dset(struct backing *b, struct h5fs_node *n, struct dstate **o
 		return -ENOMEM;
 	s->did = s->ftype = s->fspace = s->mstr = -1;
 	dapl = H5Pcreate(H5P_DATASET_ACCESS);
-	if (dapl >= 0 && b->ll->opts->chunk_cache) {
-		size_t per = b->ll->opts->chunk_cache / 4;
+	if (dapl >= 0 && b->f->o->chunk_cache) {
+		size_t per = b->f->o->chunk_cache / 4;
 
 		if (per > ((size_t)64 << 20))
 			per = (size_t)64 << 20;
@@ -502,7 +502,7 @@ static void *idle_main(void *arg)
 
 		/* wake when the open handle's idle time is up */
 		if (atomic_load(&b->is_open) || atomic_load(&b->nxopen)) {
-			double left = atomic_load(&b->last_use) + b->ll->opts->idle_close - mono_now();
+			double left = atomic_load(&b->last_use) + b->f->o->idle_close - mono_now();
 
 			wait = left < 0.005 ? 0.005 : left < wait ? left : wait;
 		}
@@ -517,9 +517,9 @@ static void *idle_main(void *arg)
 			break;
 		pthread_mutex_unlock(&b->mu);
 		if ((atomic_load(&b->is_open) || atomic_load(&b->nxopen)) &&
-		    mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close && users_trywrlock(b) == 0) {
+		    mono_now() - atomic_load(&b->last_use) >= b->f->o->idle_close && users_trywrlock(b) == 0) {
 			h5fs_hdf5_lock();
-			if ((b->fid >= 0 || atomic_load(&b->nxopen)) && mono_now() - atomic_load(&b->last_use) >= b->ll->opts->idle_close)
+			if ((b->fid >= 0 || atomic_load(&b->nxopen)) && mono_now() - atomic_load(&b->last_use) >= b->f->o->idle_close)
 				close_all(b, 0);
 			h5fs_hdf5_unlock();
 			users_wrunlock(b);
@@ -530,16 +530,16 @@ static void *idle_main(void *arg)
 	return NULL;
 }
 
-int h5fs_backing_init(struct h5fs_ll *ll)
+int h5fs_backing_init(struct h5fs_served *f)
 {
 	struct backing *b = calloc(1, sizeof(*b));
 	pthread_rwlockattr_t ra;
 
 	if (!b)
 		return -ENOMEM;
-	b->ll = ll;
+	b->f = f;
 	b->fid = -1;
-	if (h5fs_chunk_cache_new(&b->cache, ll->opts->chunk_cache) < 0) {
+	if (h5fs_chunk_cache_new(&b->cache, f->o->chunk_cache) < 0) {
 		free(b);
 		return -ENOMEM;
 	}
@@ -550,13 +550,13 @@ int h5fs_backing_init(struct h5fs_ll *ll)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cond, NULL);
-	ll->backing = b;
+	f->backing = b;
 	return 0;
 }
 
-void h5fs_backing_quiet(struct h5fs_ll *ll, const h5fs_live_mark *m, const h5fs_live_holder *h)
+void h5fs_backing_quiet(struct h5fs_served *f, const h5fs_live_mark *m, const h5fs_live_holder *h)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	if (!b || h->state == H5FS_LIVE_WRITER)
 		return;
@@ -582,9 +582,9 @@ static void start_idle_thread(struct backing *b)
 	pthread_mutex_unlock(&b->mu);
 }
 
-void h5fs_backing_shutdown(struct h5fs_ll *ll)
+void h5fs_backing_shutdown(struct h5fs_served *f)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	if (!b)
 		return;
@@ -606,7 +606,7 @@ void h5fs_backing_shutdown(struct h5fs_ll *ll)
 	free(b->open);
 	free(b->xfids);
 	free(b);
-	ll->backing = NULL;
+	f->backing = NULL;
 }
 
 /* ---- guarded reads ---------------------------------------------------------- */
@@ -619,7 +619,7 @@ static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate *
 
 	if (rc == 0 && !s->rd_tried) {
 		/* the library's reader: chunk-at-a-time, decoded outside the lock */
-		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->ll->fd;
+		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->f->fd;
 		int orc = fd < 0 ? H5FS_ENOTSUPPORTED : h5fs_reader_open(&s->rd, s->did, fd, b->cache);
 
 		s->rd_tried = 1;
@@ -668,10 +668,10 @@ static int gave_up_level(struct backing *b, const struct h5fs_node *n)
 {
 	double t = mono_now();
 	h5fs_live_mark m;
-	int quiet, have = h5fs_live_mark_get(&m, b->ll->watch, b->ll->opts->source_abs) == 0;
+	int quiet, have = h5fs_live_mark_get(&m, b->f->watch, b->f->path) == 0;
 
 	pthread_mutex_lock(&b->mu);
-	quiet = b->gave_up == n && t - b->gave_up_at < b->ll->opts->lock_timeout + 1.0;
+	quiet = b->gave_up == n && t - b->gave_up_at < b->f->o->lock_timeout + 1.0;
 	b->gave_up = n;
 	b->gave_up_at = t;
 	if (have)
@@ -690,7 +690,7 @@ static int just_gave_up(struct backing *b, const struct h5fs_node *n)
 	h5fs_live_mark m;
 	int same;
 
-	if (h5fs_live_mark_get(&m, b->ll->watch, b->ll->opts->source_abs) < 0)
+	if (h5fs_live_mark_get(&m, b->f->watch, b->f->path) < 0)
 		return 0;
 	pthread_mutex_lock(&b->mu);
 	same = b->gave_up == n && mono_now() - b->gave_up_at < 1.0 && h5fs_live_mark_equal(&m, &b->gave_up_mark);
@@ -714,7 +714,7 @@ static ssize_t changed_under(struct backing *b, const struct h5fs_node *n)
 	b->changed = n;
 	b->changed_at = t;
 	pthread_mutex_unlock(&b->mu);
-	if (b->ll->opts->ro) {
+	if (b->f->o->ro) {
 		h5fs_log(level, "read '%s': the file or the dataset changed since it was mounted; remount to "
 			 "read it (EIO)", n->path);
 		return -EIO;
@@ -726,8 +726,8 @@ static ssize_t changed_under(struct backing *b, const struct h5fs_node *n)
 
 ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attempt_fn fn, void *arg)
 {
-	const char *path = b->ll->opts->source_abs;
-	double t0 = mono_now(), limit = b->ll->opts->lock_timeout;
+	const char *path = b->f->path;
+	double t0 = mono_now(), limit = b->f->o->lock_timeout;
 	useconds_t pause_us = 1000;
 	ssize_t rc;
 
@@ -801,9 +801,9 @@ ssize_t h5fs_backing_guarded(struct backing *b, struct h5fs_node *n, h5fs_attemp
 
 /* ---- the write side (ops_write.c, ops_ns.c, ops_xattr.c, tree.c) ------ */
 
-int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid, const char *op, const char *path)
+int h5fs_backing_begin_write(struct h5fs_served *f, int64_t *fid, const char *op, const char *path)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 	int rc;
 
 	start_idle_thread(b);
@@ -819,9 +819,9 @@ int h5fs_backing_begin_write(struct h5fs_ll *ll, int64_t *fid, const char *op, c
 	return 0;
 }
 
-void h5fs_backing_end_write(struct h5fs_ll *ll, int changed)
+void h5fs_backing_end_write(struct h5fs_served *f, int changed)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	/* closed at once, so h5py and the simulation can open the file right after */
 	close_all(b, changed);
@@ -830,30 +830,30 @@ void h5fs_backing_end_write(struct h5fs_ll *ll, int changed)
 	users_wrunlock(b);
 }
 
-void h5fs_backing_end_write_keep(struct h5fs_ll *ll)
+void h5fs_backing_end_write_keep(struct h5fs_served *f)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	atomic_store(&b->last_use, mono_now());
 	h5fs_hdf5_unlock();
 	users_wrunlock(b);
 }
 
-void h5fs_backing_close_now(struct h5fs_ll *ll)
+void h5fs_backing_close_now(struct h5fs_served *f)
 {
-	close_all(ll->backing, 1);
+	close_all(f->backing, 1);
 }
 
-int h5fs_backing_is_writing(struct h5fs_ll *ll)
+int h5fs_backing_is_writing(struct h5fs_served *f)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	return b ? atomic_load(&b->is_open) && atomic_load(&b->fid_rw) : 0;
 }
 
-void h5fs_backing_suspend(struct h5fs_ll *ll)
+void h5fs_backing_suspend(struct h5fs_served *f)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	users_wrlock(b);
 	h5fs_hdf5_lock();
@@ -861,14 +861,14 @@ void h5fs_backing_suspend(struct h5fs_ll *ll)
 	h5fs_hdf5_unlock();
 }
 
-void h5fs_backing_resume(struct h5fs_ll *ll)
+void h5fs_backing_resume(struct h5fs_served *f)
 {
-	users_wrunlock(ll->backing);
+	users_wrunlock(f->backing);
 }
 
-void h5fs_backing_forget_node(struct h5fs_ll *ll, struct h5fs_node *n)
+void h5fs_backing_forget_node(struct h5fs_served *f, struct h5fs_node *n)
 {
-	struct backing *b = ll->backing;
+	struct backing *b = f->backing;
 
 	if (!n->rd)
 		return;
