@@ -17,6 +17,9 @@
  *   exttab.c     external files, the daemon's side (engine/ext.h)
  *   served.h     one served file: its index, descriptor, watch, HDF5
  *                access and following state; the lock order
+ *   tree.c       the mutable index of read-write mounts: names added,
+ *                moved, removed, objects described, new indexes merged
+ *   links.c      readlink texts
  *   backing.c    the daemon's own HDF5 access to a served file: the read
  *                handle without the OS lock, idle close, the write hold
  *   read.c       reads through it: byte images, spans, vlen text, extents

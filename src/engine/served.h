@@ -51,6 +51,15 @@ struct h5fs_served {
 	/* set by follow.c: around the daemon's own read-write opens (backing.c) */
 	void (*write_opening)(struct h5fs_served *f);
 	void (*write_closed)(struct h5fs_served *f);
+	/* set by the glue: the kernel must forget an entry or an inode's data (tree.c's merge) */
+	void (*inval_entry)(struct h5fs_served *f, struct h5fs_node *dir, const char *name);
+	void (*inval_inode)(struct h5fs_served *f, struct h5fs_node *n);
+};
+
+/* declared dtype / shape of a dataset being created (node->wr; src/fuse/ops_pour.c) */
+struct h5fs_wdecl {
+	char *dtype;
+	char *shape;
 };
 
 /*
@@ -102,5 +111,34 @@ void h5fs_backing_suspend(struct h5fs_served *f);
 void h5fs_backing_resume(struct h5fs_served *f);
 /* Drop node @p n's cached dataset state (with begin_write held). */
 void h5fs_backing_forget_node(struct h5fs_served *f, struct h5fs_node *n);
+
+
+/* tree.c: the mutable index of read-write mounts */
+int h5fs_tree_init(struct h5fs_served *f);
+void h5fs_tree_release(struct h5fs_served *f);
+void h5fs_tree_wrlock(struct h5fs_served *f);
+void h5fs_tree_unlock(struct h5fs_served *f);
+struct h5fs_node *h5fs_tree_new_node(struct h5fs_served *f, uint8_t kind, struct h5fs_node *parent,
+				     const char *name);
+int h5fs_tree_add_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name, struct h5fs_node *n);
+/* Remove @p name from @p dir; the node it named, or NULL. */
+struct h5fs_node *h5fs_tree_del_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name);
+/* Give @p n (and what lies below it) the path @p path. */
+int h5fs_tree_set_path(struct h5fs_served *f, struct h5fs_node *n, const char *path);
+char *h5fs_tree_join(const char *dir, const char *name);
+/* Refill dataset / group node @p n from the open object at its path. */
+int h5fs_tree_describe(struct h5fs_served *f, int64_t fid, struct h5fs_node *n);
+/* Reload attribute @p aname of @p n from the open object @p oid (gone: dropped). */
+int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname);
+int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid);
+/* Merge a new index of the file into ours (tree lock held exclusively); it stays the caller's. */
+int h5fs_tree_merge(struct h5fs_served *f, struct h5fs_index *nx);
+/* A name a link may have: 0 or an errno (logged). */
+int h5fs_tree_check_name(struct h5fs_served *f, const char *op, const char *name);
+
+/* links.c: every link's readlink text, computed once after indexing (again after a merge) */
+int h5fs_links_init(struct h5fs_served *f);
+/* links.c: (re)compute a link node's readlink text */
+int h5fs_links_text(struct h5fs_served *f, struct h5fs_node *n);
 
 #endif

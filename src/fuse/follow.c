@@ -543,7 +543,7 @@ static int refresh(struct h5fs_ll *ll)
 			return EAGAIN;
 		}
 	}
-	if ((err = h5fs_tree_merge(ll, &nx)) != 0) {
+	if ((err = h5fs_tree_merge(ll->file, &nx)) != 0) {
 		pthread_rwlock_unlock(&ll->file->tree);
 		h5fs_index_release(&nx);
 		if (nfd >= 0)
@@ -697,14 +697,9 @@ static void w_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void w_read(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.read(req, ino, s, o, fi)); }
 static void w_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write(req, ino, b, s, o, fi)); }
 static void w_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *b, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write_buf(req, ino, b, o, fi)); }
-static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if (h5fs_write_is_writer(fi))
-		EXCL(req, base_ops.flush(req, ino, fi));
-	else
-		fuse_reply_err(req, 0);
-}
-static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { EXCL(req, base_ops.fsync(req, ino, ds, fi)); }
+/* flush and fsync take the tree lock themselves (ops_write.c: the reply waits for the notifier) */
+static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { base_ops.flush(req, ino, fi); }
+static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { base_ops.fsync(req, ino, ds, fi); }
 static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5fs_ll *ll = LL(req);

@@ -6,7 +6,7 @@
  *   main.c      argv, lifecycle (goto ladder), session loop
  *   opts.c      the fuse_opt table, help, value checks
  *   inode.c     the node table: inode numbers, lookup counts, stat
- *   tree.c      the mutable index of read-write mounts, and merges
+ *   inval.c     the mount's notifier: the kernel told to forget entries
  *   follow.c    following the file: re-index, SWMR extents
  *   ops_dir.c   lookup, opendir, readdir(plus), releasedir
  *   ops_file.c  getattr, open, read, readlink, release, statfs
@@ -15,7 +15,6 @@
  *   ops_write.c write, flush, fsync, commits; ops_pour.c: mv/sed -i
  *   handoff.c   the MPI helper's part of a commit
  *   opens.c     who else has the file open (fdinfo)
- *   links.c     readlink texts
  *   notify.c    READY=1 to $NOTIFY_SOCKET
  *
  * Invariants:
@@ -107,6 +106,7 @@ struct h5fs_ll {
 	double timeout;		/* entry/attr timeout */
 	atomic_uint_fast64_t nforgets;
 	char *mnt_dev;		/* the mount's device "MAJOR:MINOR" (set at INIT), or NULL */
+	void *inval;		/* inval.c: the notifier */
 };
 
 static inline struct h5fs_ll *h5fs_ll_data(fuse_req_t req)
@@ -122,32 +122,20 @@ void h5fs_ll_entry(struct h5fs_ll *ll, struct h5fs_node *n, struct fuse_entry_pa
 void h5fs_ll_forget_one(struct h5fs_ll *ll, fuse_ino_t ino, uint64_t nlookup);
 uint64_t h5fs_ll_node_size(const struct h5fs_ll *ll, const struct h5fs_node *n);
 
-/* links.c: compute every link's readlink text once, after indexing */
-int h5fs_ll_links_init(struct h5fs_ll *ll);
 
-/* tree.c: the mutable index of read-write mounts */
-int h5fs_tree_init(struct h5fs_ll *ll);
-void h5fs_tree_release(struct h5fs_ll *ll);
-void h5fs_tree_wrlock(struct h5fs_ll *ll);
-void h5fs_tree_unlock(struct h5fs_ll *ll);
-struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5fs_node *parent,
-				     const char *name);
-int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name, struct h5fs_node *n);
-/* Remove @p name from @p dir; the node it named, or NULL. */
-struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
-/* Give @p n (and what lies below it) the path @p path. */
-int h5fs_tree_set_path(struct h5fs_ll *ll, struct h5fs_node *n, const char *path);
-char *h5fs_tree_join(const char *dir, const char *name);
-/* Refill dataset / group node @p n from the open object at its path. */
-int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n);
-/* Reload attribute @p aname of @p n from the open object @p oid (gone: dropped). */
-int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname);
-int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid);
-/* Ask the kernel, from another thread, to forget an entry or an inode's data. */
+/* inval.c: ask the kernel, from the mount's notifier thread, to forget an entry or an inode's data */
+int h5fs_inval_init(struct h5fs_ll *ll);
+void h5fs_inval_release(struct h5fs_ll *ll);
 void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
 void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
-/* Merge a new index of the file into ours (tree lock held exclusively); it stays the caller's. */
-int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx);
+/*
+ * Wait, at most @p max_s seconds, until the kernel was told all that is
+ * queued: so a close or fsync that renamed or replaced something returns
+ * after the kernel forgot the old names.  Never with the tree lock held
+ * (a request that holds the directory's lock in the kernel may wait for
+ * it).
+ */
+void h5fs_inval_drain(struct h5fs_ll *ll, double max_s);
 
 /* follow.c: following the file on read-write mounts */
 int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held);
@@ -167,8 +155,6 @@ void h5fs_follow_mark_stale(struct h5fs_ll *ll);
  */
 int h5fs_follow_own_begin(struct h5fs_ll *ll);
 void h5fs_follow_own_end(struct h5fs_ll *ll, int token);
-/* A name a link may have: 0 or an errno (logged). */
-int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name);
 
 /*
  * handoff.c: the MPI path of a commit, with begin_write held.  1 when it
@@ -181,11 +167,6 @@ int h5fs_handoff_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpa
 			void *payload);
 
 /* ops_write.c */
-/* declared dtype / shape of a dataset being created (node->wr) */
-struct h5fs_wdecl {
-	char *dtype;
-	char *shape;
-};
 
 /* what h5fs_write_commit() did besides committing */
 #define DONE_PREP_USED 1u	/* the early start's dataset was moved into place */
@@ -251,8 +232,6 @@ int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char 
  * @p n of the mount (1; also when that cannot be told) or not (0).
  */
 int h5fs_ll_open_elsewhere(struct h5fs_ll *ll, pid_t pid, const struct h5fs_node *n);
-/* links.c: (re)compute a link node's readlink text */
-int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n);
 
 /* An open file (ops_file.c, ops_write.c). */
 struct h5fs_open {

@@ -415,7 +415,8 @@ int main(int argc, char *argv[])
 		goto out_index;
 	}
 	set_modes(&ll);
-	if (h5fs_ll_links_init(&ll) != 0 || (!o.ro && (h5fs_tree_init(&ll) != 0 || h5fs_follow_init(&ll, &at, &held) != 0))) {
+	if (h5fs_links_init(ll.file) != 0 || (!o.ro && (h5fs_tree_init(ll.file) != 0 || h5fs_inval_init(&ll) != 0 ||
+						   h5fs_follow_init(&ll, &at, &held) != 0))) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -461,6 +462,8 @@ int main(int argc, char *argv[])
 out_backing:
 	h5fs_follow_stop(&ll);
 	h5fs_backing_shutdown(ll.file);
+	/* no notification may reach the session once it is gone */
+	h5fs_inval_release(&ll);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -470,7 +473,8 @@ out_session:
 out_fd:
 	free(ll.mnt_dev);
 	h5fs_follow_release(&ll);
-	h5fs_tree_release(&ll);
+	h5fs_inval_release(&ll);
+	h5fs_tree_release(ll.file);
 	close(ll.file->fd);
 out_index:
 	h5fs_index_release(&ll.file->idx);

@@ -67,7 +67,7 @@ static int dir_and_name(struct h5fs_ll *ll, fuse_ino_t parent, const char *name,
 		return ENOTDIR;
 	if ((*dir)->flags & (H5FS_NF_DEAD | H5FS_NF_LIST_BAD | H5FS_NF_BAD))
 		return (*dir)->flags & H5FS_NF_DEAD ? ENOENT : EIO;
-	if (check && (err = h5fs_tree_check_name(ll, op, name)))
+	if (check && (err = h5fs_tree_check_name(ll->file, op, name)))
 		return err;
 	return 0;
 }
@@ -104,7 +104,7 @@ static char *other_path(struct h5fs_ll *ll, struct h5fs_node *n)
 /* The link @p name of @p dir is gone from the file: drop it from the tree. */
 static void forget_link(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name)
 {
-	struct h5fs_node *n = h5fs_tree_del_entry(ll, dir, name);
+	struct h5fs_node *n = h5fs_tree_del_entry(ll->file, dir, name);
 
 	if (!n)
 		return;
@@ -114,7 +114,7 @@ static void forget_link(struct h5fs_ll *ll, struct h5fs_node *dir, const char *n
 		n->rc--;
 		p = other_path(ll, n);
 		if (p) {
-			h5fs_tree_set_path(ll, n, p);
+			h5fs_tree_set_path(ll->file, n, p);
 			free(p);
 			return;
 		}
@@ -161,14 +161,14 @@ void h5fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	}
 	H5Gclose(gid);
 	err = flush(fid, path);
-	n = h5fs_tree_new_node(ll, H5FS_NK_GROUP, dir, name);
-	if (!n || (err = h5fs_tree_add_entry(ll, dir, name, n))) {
+	n = h5fs_tree_new_node(ll->file, H5FS_NK_GROUP, dir, name);
+	if (!n || (err = h5fs_tree_add_entry(ll->file, dir, name, n))) {
 		h5fs_backing_end_write(ll->file, 0);
 		free(path);
 		err = err ? err : ENOMEM;
 		goto fail;
 	}
-	h5fs_tree_describe(ll, fid, n);
+	h5fs_tree_describe(ll->file, fid, n);
 	h5fs_backing_end_write(ll->file, 0);
 	free(path);
 	h5fs_ll_entry(ll, n, &e);
@@ -199,7 +199,7 @@ static int do_remove(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, in
 		return ENOTEMPTY;
 	if (n->flags & H5FS_NF_PENDING) {
 		/* not in the file yet */
-		h5fs_tree_del_entry(ll, dir, name);
+		h5fs_tree_del_entry(ll->file, dir, name);
 		n->flags |= H5FS_NF_DEAD;
 		return 0;
 	}
@@ -347,15 +347,15 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 tree:
 	if (old)
 		forget_link(ll, ndir, newname);
-	h5fs_tree_del_entry(ll, dir, name);
-	err = h5fs_tree_add_entry(ll, ndir, newname, n);
+	h5fs_tree_del_entry(ll->file, dir, name);
+	err = h5fs_tree_add_entry(ll->file, ndir, newname, n);
 	if (!err && (&ll->file->idx.nodes[n->parent] == dir || n->kind == H5FS_NK_SOFTLINK || n->kind == H5FS_NK_EXTLINK ||
 		     n->flags & H5FS_NF_PENDING || !strcmp(n->path, src))) {
 		n->parent = (uint32_t)(ndir - ll->file->idx.nodes);
-		err = h5fs_tree_set_path(ll, n, dst);
+		err = h5fs_tree_set_path(ll->file, n, dst);
 	}
 	if (!err && (n->kind == H5FS_NK_SOFTLINK))
-		err = h5fs_ll_link_text(ll, n);
+		err = h5fs_links_text(ll->file, n);
 out:
 	free(src);
 	free(dst);
@@ -466,14 +466,14 @@ void h5fs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 	h5fs_backing_end_write(ll->file, 0);
 	if (err)
 		goto fail;
-	n = h5fs_tree_new_node(ll, H5FS_NK_SOFTLINK, dir, name);
+	n = h5fs_tree_new_node(ll->file, H5FS_NK_SOFTLINK, dir, name);
 	if (!n) {
 		err = ENOMEM;
 		goto fail;
 	}
 	n->target = target;
 	target = NULL;
-	if ((err = h5fs_tree_add_entry(ll, dir, name, n)) || (err = h5fs_ll_link_text(ll, n)))
+	if ((err = h5fs_tree_add_entry(ll->file, dir, name, n)) || (err = h5fs_links_text(ll->file, n)))
 		goto fail;
 	free(path);
 	h5fs_ll_entry(ll, n, &e);
@@ -525,7 +525,7 @@ void h5fs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
 	}
 	H5Pclose(lcpl);
 	h5fs_backing_end_write(ll->file, 0);
-	if (err || (err = h5fs_tree_add_entry(ll, dir, newname, n)))
+	if (err || (err = h5fs_tree_add_entry(ll->file, dir, newname, n)))
 		goto fail;
 	n->rc++;
 	free(path);

@@ -402,15 +402,15 @@ static int retarget(struct h5fs_ll *ll, struct h5fs_node *n, const char *newpath
 
 	if (!oldname)
 		return ENOMEM;
-	h5fs_tree_del_entry(ll, dir, oldname);
-	other = h5fs_tree_del_entry(ll, dir, newname);
+	h5fs_tree_del_entry(ll->file, dir, oldname);
+	other = h5fs_tree_del_entry(ll->file, dir, newname);
 	if (other && other != n) {
 		other->flags |= H5FS_NF_DEAD;
 		h5fs_tree_inval_entry(ll, dir, newname);
 	}
-	err = h5fs_tree_add_entry(ll, dir, newname, n);
+	err = h5fs_tree_add_entry(ll->file, dir, newname, n);
 	if (!err)
-		err = h5fs_tree_set_path(ll, n, newpath);
+		err = h5fs_tree_set_path(ll->file, n, newpath);
 	h5fs_tree_inval_entry(ll, dir, oldname);
 	free(oldname);
 	return err;
@@ -468,7 +468,7 @@ static int take_back(struct h5fs_ll *ll, struct h5fs_node *n, int64_t fid, h5fs_
 		n->flags |= H5FS_NF_PENDING;
 		*created = 0;
 	} else {
-		h5fs_tree_describe(ll, fid, n);
+		h5fs_tree_describe(ll->file, fid, n);
 	}
 	H5Eclear2(H5E_DEFAULT);
 	h5fs_tree_inval_inode(ll, n);
@@ -557,7 +557,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 				*done |= DONE_NPY_NAMED;
 		}
 		h5fs_backing_forget_node(ll->file, n);
-		h5fs_tree_describe(ll, fid, n);
+		h5fs_tree_describe(ll->file, fid, n);
 		if (create && !(d && (d->dtype || d->shape)) && !(ci.data_offset))
 			n->flags |= H5FS_NF_FRESH;
 		else if (create)
@@ -669,26 +669,49 @@ static int commit_open(struct h5fs_ll *ll, struct h5fs_open *of, enum commit_why
 	return more ? 0 : settle(ll, of, 1);
 }
 
-void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* flush (close) or fsync (@p fsync) of a file open for writing by process @p pid: commit; an errno */
+static int write_flush(struct h5fs_ll *ll, struct fuse_file_info *fi, pid_t pid, int fsync)
 {
 	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
+
+	if (!of || !of->writer)
+		return 0;
+	if (fsync)
+		return commit_open(ll, of, BY_FSYNC);
+	return commit_open(ll, of, h5fs_ll_open_elsewhere(ll, pid, of->node) ? BY_FLUSH_MORE : BY_FLUSH);
+}
+
+/*
+ * flush (close) and fsync of a writer commit, under the tree lock taken
+ * here (read-write mounts: the file's changes shown first); the reply
+ * waits until the kernel forgot the names the commit changed (x.npy
+ * became x), which the notifier tells it once the tree lock is free.
+ */
+static void commit_and_reply(fuse_req_t req, struct fuse_file_info *fi, int fsync)
+{
 	struct h5fs_ll *ll = h5fs_ll_data(req);
 	int err = 0;
 
-	(void)ino;
-	if (of && of->writer)
-		err = commit_open(ll, of, h5fs_ll_open_elsewhere(ll, fuse_req_ctx(req)->pid, of->node) ?
-				  BY_FLUSH_MORE : BY_FLUSH);
+	if (h5fs_write_is_writer(fi) && !(err = h5fs_follow_fresh(ll))) {
+		pthread_rwlock_wrlock(&ll->file->tree);
+		err = write_flush(ll, fi, fuse_req_ctx(req)->pid, fsync);
+		pthread_rwlock_unlock(&ll->file->tree);
+		h5fs_inval_drain(ll, 1.0);
+	}
 	fuse_reply_err(req, err);
+}
+
+void h5fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	commit_and_reply(req, fi, 0);
 }
 
 void h5fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct h5fs_open *of = (struct h5fs_open *)(uintptr_t)fi->fh;
-
 	(void)ino;
 	(void)datasync;
-	fuse_reply_err(req, of && of->writer ? commit_open(h5fs_ll_data(req), of, BY_FSYNC) : 0);
+	commit_and_reply(req, fi, 1);
 }
 
 int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
@@ -725,7 +748,7 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 		struct h5fs_node *dir = &ll->file->idx.nodes[n->parent];
 		char *name = strdup(base_name(n->path));
 
-		if (name && h5fs_tree_del_entry(ll, dir, name) == n) {
+		if (name && h5fs_tree_del_entry(ll->file, dir, name) == n) {
 			n->flags |= H5FS_NF_DEAD;
 			h5fs_tree_inval_entry(ll, dir, name);
 			h5fs_log(H5FS_LOG_WARN, "'%s' was never committed and is dropped", n->path);
@@ -791,15 +814,15 @@ static int new_file(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, mod
 		h5fs_log(H5FS_LOG_WARN, "mknod '%s' in '%s': only regular files (datasets) can be made", name, dir->path);
 		return EPERM;
 	}
-	if ((err = h5fs_tree_check_name(ll, "create", name)))
+	if ((err = h5fs_tree_check_name(ll->file, "create", name)))
 		return err;
 	if (h5fs_index_find(dir, name))
 		return EEXIST;
-	n = h5fs_tree_new_node(ll, H5FS_NK_DATASET, dir, name);
+	n = h5fs_tree_new_node(ll->file, H5FS_NK_DATASET, dir, name);
 	if (!n)
 		return ENOMEM;
 	n->flags = H5FS_NF_PENDING;
-	if ((err = h5fs_tree_add_entry(ll, dir, name, n))) {
+	if ((err = h5fs_tree_add_entry(ll->file, dir, name, n))) {
 		n->flags |= H5FS_NF_DEAD;
 		return err;
 	}
@@ -815,7 +838,7 @@ void h5fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	int err = new_file(ll, parent, name, mode, &n);
 
 	if (!err && (err = h5fs_write_open(ll, n, fi))) {
-		h5fs_tree_del_entry(ll, &ll->file->idx.nodes[n->parent], name);
+		h5fs_tree_del_entry(ll->file, &ll->file->idx.nodes[n->parent], name);
 		n->flags |= H5FS_NF_DEAD;
 	}
 	if (err) {
@@ -841,7 +864,7 @@ void h5fs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 		h5fs_stage_free(st);
 	}
 	if (err && n) {
-		if (!created && h5fs_tree_del_entry(ll, &ll->file->idx.nodes[n->parent], name) == n)
+		if (!created && h5fs_tree_del_entry(ll->file, &ll->file->idx.nodes[n->parent], name) == n)
 			n->flags |= H5FS_NF_DEAD;
 	}
 	if (err) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h5fs_ll.h"
+#include "served.h"
 
 /* Split an HDF5 path into components, dropping empty ones and ".". */
 static size_t split_path(char *p, char **comp, size_t max)
@@ -22,9 +22,9 @@ static size_t split_path(char *p, char **comp, size_t max)
 }
 
 /* The node at absolute @p path, not following links; NULL when absent. */
-static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
+static struct h5fs_node *resolve(struct h5fs_served *f, char **comp, size_t n)
 {
-	struct h5fs_node *cur = &ll->file->idx.nodes[0];
+	struct h5fs_node *cur = &f->idx.nodes[0];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct h5fs_entry *e;
@@ -43,7 +43,7 @@ static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
 			if (!e)
 				return NULL;
 		}
-		cur = &ll->file->idx.nodes[e->node];
+		cur = &f->idx.nodes[e->node];
 	}
 	return cur;
 }
@@ -55,7 +55,7 @@ static struct h5fs_node *resolve(struct h5fs_ll *ll, char **comp, size_t n)
  * so both forms become one path relative to the link's directory; in the
  * npy view a target that is shown as NAME.npy gets the suffix too.
  */
-static int soft_target(struct h5fs_ll *ll, struct h5fs_node *n, char **out)
+static int soft_target(struct h5fs_served *f, struct h5fs_node *n, char **out)
 {
 	size_t plen = strlen(n->path), tlen = strlen(n->target);
 	char *from = strdup(n->path), *to = malloc(plen + tlen + 8);
@@ -95,7 +95,7 @@ static int soft_target(struct h5fs_ll *ll, struct h5fs_node *n, char **out)
 		}
 		nt = k;
 	}
-	tn = resolve(ll, ct, nt);
+	tn = resolve(f, ct, nt);
 	while (common < nf && common < nt && !strcmp(cf[common], ct[common]))
 		common++;
 	cap = 3 * (nf - common) + plen + tlen + 8;
@@ -124,7 +124,7 @@ out:
 	return err;
 }
 
-int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n)
+int h5fs_links_text(struct h5fs_served *f, struct h5fs_node *n)
 {
 	free(n->linktext);
 	n->linktext = NULL;
@@ -133,14 +133,14 @@ int h5fs_ll_link_text(struct h5fs_ll *ll, struct h5fs_node *n)
 	if (n->kind == H5FS_NK_EXTLINK)
 		return (n->linktext = strdup(n->target)) ? 0 : ENOMEM;
 	if (n->kind == H5FS_NK_SOFTLINK)
-		return soft_target(ll, n, &n->linktext);
+		return soft_target(f, n, &n->linktext);
 	return 0;
 }
 
-int h5fs_ll_links_init(struct h5fs_ll *ll)
+int h5fs_links_init(struct h5fs_served *f)
 {
-	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++) {
-		int err = h5fs_ll_link_text(ll, &ll->file->idx.nodes[i]);
+	for (uint32_t i = 0; i < f->idx.nnodes; i++) {
+		int err = h5fs_links_text(f, &f->idx.nodes[i]);
 
 		if (err)
 			return err;

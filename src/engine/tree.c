@@ -6,7 +6,7 @@
  * unlink, rename, commit, setxattr), and re-runs the indexer when the
  * file changed behind its back (DESIGN.md section 5).
  *
- * Locking: every request of a read-write mount runs under ll->file->tree, a
+ * Locking: every request of a read-write mount runs under f->tree, a
  * writer-preferring rwlock: the ops table of h5fs_follow_ops() wraps
  * the read-only requests in the shared lock and the changing ones in
  * the exclusive lock, so the read side's code (ops_dir.c, inode.c)
@@ -38,31 +38,18 @@
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"
-#include "h5fs_ll.h"
+#include "served.h"
 
 #define TREE_MAX_NODES ((size_t)1 << 22)
-
-struct note {
-	fuse_ino_t parent;	/* 0: inode note */
-	fuse_ino_t ino;
-	char *name;
-};
 
 struct tstate {
 	size_t cap;		/* nodes the reservation holds */
 	size_t map_bytes;
-	/* notifier */
-	pthread_mutex_t qmu;
-	pthread_cond_t qcond;
-	pthread_t thr;
-	int started, stop;
-	struct note *q;
-	size_t nq, capq;
 };
 
-static struct tstate *TS(struct h5fs_ll *ll)
+static struct tstate *TS(struct h5fs_served *f)
 {
-	return ll->file->tree_state;
+	return f->tree_state;
 }
 
 /* ---- the node table ---------------------------------------------------- */
@@ -80,7 +67,7 @@ static void free_decl(struct h5fs_node *n)
 	n->wr = NULL;
 }
 
-int h5fs_tree_init(struct h5fs_ll *ll)
+int h5fs_tree_init(struct h5fs_served *f)
 {
 	struct tstate *t = calloc(1, sizeof(*t));
 	pthread_rwlockattr_t ra;
@@ -95,61 +82,48 @@ int h5fs_tree_init(struct h5fs_ll *ll)
 		free(t);
 		return -ENOMEM;
 	}
-	memcpy(map, ll->file->idx.nodes, (size_t)ll->file->idx.nnodes * sizeof(struct h5fs_node));
-	free(ll->file->idx.nodes);
-	ll->file->idx.nodes = map;
-	ll->file->idx.cap = ll->file->idx.nnodes;
+	memcpy(map, f->idx.nodes, (size_t)f->idx.nnodes * sizeof(struct h5fs_node));
+	free(f->idx.nodes);
+	f->idx.nodes = map;
+	f->idx.cap = f->idx.nnodes;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&ll->file->tree, &ra);
+	pthread_rwlock_init(&f->tree, &ra);
 	pthread_rwlockattr_destroy(&ra);
-	pthread_mutex_init(&t->qmu, NULL);
-	pthread_cond_init(&t->qcond, NULL);
-	ll->file->tree_state = t;
+	f->tree_state = t;
 	return 0;
 }
 
-void h5fs_tree_release(struct h5fs_ll *ll)
+void h5fs_tree_release(struct h5fs_served *f)
 {
-	struct tstate *t = TS(ll);
+	struct tstate *t = TS(f);
 	struct h5fs_node *copy;
 
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->qmu);
-	t->stop = 1;
-	pthread_cond_broadcast(&t->qcond);
-	pthread_mutex_unlock(&t->qmu);
-	if (t->started)
-		pthread_join(t->thr, NULL);
-	for (size_t i = 0; i < t->nq; i++)
-		free(t->q[i].name);
-	free(t->q);
-	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++)
-		free_decl(&ll->file->idx.nodes[i]);
+	for (uint32_t i = 0; i < f->idx.nnodes; i++)
+		free_decl(&f->idx.nodes[i]);
 	/* hand the table back as the indexer made it: malloc'd */
-	copy = malloc(((size_t)ll->file->idx.nnodes + 1) * sizeof(*copy));
+	copy = malloc(((size_t)f->idx.nnodes + 1) * sizeof(*copy));
 	if (copy)
-		memcpy(copy, ll->file->idx.nodes, (size_t)ll->file->idx.nnodes * sizeof(*copy));
+		memcpy(copy, f->idx.nodes, (size_t)f->idx.nnodes * sizeof(*copy));
 	else
-		ll->file->idx.nnodes = 0;	/* leak rather than crash */
-	munmap(ll->file->idx.nodes, t->map_bytes);
-	ll->file->idx.nodes = copy;
-	pthread_rwlock_destroy(&ll->file->tree);
-	pthread_mutex_destroy(&t->qmu);
-	pthread_cond_destroy(&t->qcond);
+		f->idx.nnodes = 0;	/* leak rather than crash */
+	munmap(f->idx.nodes, t->map_bytes);
+	f->idx.nodes = copy;
+	pthread_rwlock_destroy(&f->tree);
 	free(t);
-	ll->file->tree_state = NULL;
+	f->tree_state = NULL;
 }
 
-void h5fs_tree_wrlock(struct h5fs_ll *ll)
+void h5fs_tree_wrlock(struct h5fs_served *f)
 {
-	pthread_rwlock_wrlock(&ll->file->tree);
+	pthread_rwlock_wrlock(&f->tree);
 }
 
-void h5fs_tree_unlock(struct h5fs_ll *ll)
+void h5fs_tree_unlock(struct h5fs_served *f)
 {
-	pthread_rwlock_unlock(&ll->file->tree);
+	pthread_rwlock_unlock(&f->tree);
 }
 
 char *h5fs_tree_join(const char *dir, const char *name)
@@ -161,31 +135,31 @@ char *h5fs_tree_join(const char *dir, const char *name)
 	return p;
 }
 
-struct h5fs_node *h5fs_tree_new_node(struct h5fs_ll *ll, uint8_t kind, struct h5fs_node *parent,
+struct h5fs_node *h5fs_tree_new_node(struct h5fs_served *f, uint8_t kind, struct h5fs_node *parent,
 				     const char *name)
 {
-	struct tstate *t = TS(ll);
+	struct tstate *t = TS(f);
 	struct h5fs_node *n;
 	char *path = NULL;
 
-	if (ll->file->idx.nnodes >= t->cap) {
+	if (f->idx.nnodes >= t->cap) {
 		h5fs_log(H5FS_LOG_ERR, "the node table is full (%zu nodes); remount", t->cap);
 		return NULL;
 	}
 	if (parent && name && !(path = h5fs_tree_join(parent->path, name)))
 		return NULL;
-	n = &ll->file->idx.nodes[ll->file->idx.nnodes];
+	n = &f->idx.nodes[f->idx.nnodes];
 	memset(n, 0, sizeof(*n));
 	atomic_init(&n->nlookup, 0);
 	n->kind = kind;
-	n->parent = parent ? (uint32_t)(parent - ll->file->idx.nodes) : 0;
+	n->parent = parent ? (uint32_t)(parent - f->idx.nodes) : 0;
 	n->path = path;
 	n->ndim = 1;
-	ll->file->idx.nnodes++;
+	f->idx.nnodes++;
 	return n;
 }
 
-int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name, struct h5fs_node *n)
+int h5fs_tree_add_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name, struct h5fs_node *n)
 {
 	size_t lo = 0, hi = dir->nchildren;
 	struct h5fs_entry *ne;
@@ -213,7 +187,7 @@ int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *n
 	dir->children = ne;
 	memmove(ne + lo + 1, ne + lo, (dir->nchildren - lo) * sizeof(*ne));
 	ne[lo].name = nm;
-	ne[lo].node = (uint32_t)(n - ll->file->idx.nodes);
+	ne[lo].node = (uint32_t)(n - f->idx.nodes);
 	dir->nchildren++;
 	if (n->kind == H5FS_NK_GROUP)
 		dir->nsubdirs++;
@@ -221,7 +195,7 @@ int h5fs_tree_add_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *n
 	return 0;
 }
 
-struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name)
+struct h5fs_node *h5fs_tree_del_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name)
 {
 	const struct h5fs_entry *e = h5fs_index_find(dir, name);
 	size_t i;
@@ -230,7 +204,7 @@ struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir,
 	if (!e)
 		return NULL;
 	i = (size_t)(e - dir->children);
-	n = &ll->file->idx.nodes[e->node];
+	n = &f->idx.nodes[e->node];
 	free(dir->children[i].name);
 	memmove(dir->children + i, dir->children + i + 1, (dir->nchildren - i - 1) * sizeof(*dir->children));
 	dir->nchildren--;
@@ -239,7 +213,7 @@ struct h5fs_node *h5fs_tree_del_entry(struct h5fs_ll *ll, struct h5fs_node *dir,
 	return n;
 }
 
-static int set_path_rec(struct h5fs_ll *ll, struct h5fs_node *n, const char *path, unsigned depth)
+static int set_path_rec(struct h5fs_served *f, struct h5fs_node *n, const char *path, unsigned depth)
 {
 	char *p = strdup(path);
 
@@ -250,16 +224,16 @@ static int set_path_rec(struct h5fs_ll *ll, struct h5fs_node *n, const char *pat
 	if (n->kind != H5FS_NK_GROUP || depth > 256)
 		return 0;
 	for (uint32_t i = 0; i < n->nchildren; i++) {
-		struct h5fs_node *c = &ll->file->idx.nodes[n->children[i].node];
+		struct h5fs_node *c = &f->idx.nodes[n->children[i].node];
 		char *cp;
 		int err;
 
-		if (&ll->file->idx.nodes[c->parent] != n || c == n)
+		if (&f->idx.nodes[c->parent] != n || c == n)
 			continue;	/* a hard link found first elsewhere */
 		cp = h5fs_tree_join(path, n->children[i].name);
 		if (!cp)
 			return ENOMEM;
-		err = set_path_rec(ll, c, cp, depth + 1);
+		err = set_path_rec(f, c, cp, depth + 1);
 		free(cp);
 		if (err)
 			return err;
@@ -267,16 +241,16 @@ static int set_path_rec(struct h5fs_ll *ll, struct h5fs_node *n, const char *pat
 	return 0;
 }
 
-int h5fs_tree_set_path(struct h5fs_ll *ll, struct h5fs_node *n, const char *path)
+int h5fs_tree_set_path(struct h5fs_served *f, struct h5fs_node *n, const char *path)
 {
-	return set_path_rec(ll, n, path, 0);
+	return set_path_rec(f, n, path, 0);
 }
 
-int h5fs_tree_check_name(struct h5fs_ll *ll, const char *op, const char *name)
+int h5fs_tree_check_name(struct h5fs_served *f, const char *op, const char *name)
 {
 	const unsigned char *s = (const unsigned char *)name;
 
-	(void)ll;
+	(void)f;
 	if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) {
 		h5fs_log(H5FS_LOG_WARN, "%s '%s': HDF5 cannot store this name", op, name);
 		return EINVAL;
@@ -484,13 +458,13 @@ static int describe_dataset(struct h5fs_node *n, hid_t did)
 	return err;
 }
 
-int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
+int h5fs_tree_describe(struct h5fs_served *f, int64_t fid, struct h5fs_node *n)
 {
 	H5O_info_t oi;
 	hid_t oid;
 	int err = 0;
 
-	(void)ll;
+	(void)f;
 	oid = H5Oopen(fid, n->path, H5P_DEFAULT);
 	if (oid < 0 || H5Oget_info2(oid, &oi, H5O_INFO_BASIC) < 0) {
 		h5fs_log_hdf5(H5FS_LOG_WARN, "cannot describe", n->path);
@@ -513,84 +487,23 @@ int h5fs_tree_describe(struct h5fs_ll *ll, int64_t fid, struct h5fs_node *n)
 	return err;
 }
 
-/* ---- the notifier ------------------------------------------------------ */
-
-static void *notifier_main(void *arg)
+/* The kernel must forget what it cached of these (the glue's callbacks, when set). */
+static void inval_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name)
 {
-	struct h5fs_ll *ll = arg;
-	struct tstate *t = TS(ll);
-
-	pthread_mutex_lock(&t->qmu);
-	for (;;) {
-		while (!t->nq && !t->stop)
-			pthread_cond_wait(&t->qcond, &t->qmu);
-		if (!t->nq && t->stop)
-			break;
-		{
-			struct note nt = t->q[0];
-
-			memmove(t->q, t->q + 1, (t->nq - 1) * sizeof(*t->q));
-			t->nq--;
-			pthread_mutex_unlock(&t->qmu);
-			if (nt.name)
-				fuse_lowlevel_notify_inval_entry(ll->se, nt.parent, nt.name, strlen(nt.name));
-			else
-				fuse_lowlevel_notify_inval_inode(ll->se, nt.ino, 0, 0);
-			free(nt.name);
-			pthread_mutex_lock(&t->qmu);
-		}
-	}
-	pthread_mutex_unlock(&t->qmu);
-	return NULL;
+	if (f->inval_entry)
+		f->inval_entry(f, dir, name);
 }
 
-static void enqueue(struct h5fs_ll *ll, fuse_ino_t parent, fuse_ino_t ino, const char *name)
+static void inval_inode(struct h5fs_served *f, struct h5fs_node *n)
 {
-	struct tstate *t = TS(ll);
-	char *nm = name ? strdup(name) : NULL;
-
-	if (!t || !ll->se || (name && !nm))
-		return;
-	pthread_mutex_lock(&t->qmu);
-	if (!t->started && !t->stop) {
-		if (pthread_create(&t->thr, NULL, notifier_main, ll) == 0)
-			t->started = 1;
-	}
-	if (t->nq == t->capq) {
-		size_t nc = t->capq ? t->capq * 2 : 32;
-		struct note *nq = realloc(t->q, nc * sizeof(*nq));
-
-		if (!nq) {
-			pthread_mutex_unlock(&t->qmu);
-			free(nm);
-			return;
-		}
-		t->q = nq;
-		t->capq = nc;
-	}
-	t->q[t->nq].parent = parent;
-	t->q[t->nq].ino = ino;
-	t->q[t->nq].name = nm;
-	t->nq++;
-	pthread_cond_signal(&t->qcond);
-	pthread_mutex_unlock(&t->qmu);
-}
-
-void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name)
-{
-	enqueue(ll, h5fs_ll_ino(ll, dir), 0, name);
-}
-
-void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n)
-{
-	if (atomic_load(&n->nlookup))
-		enqueue(ll, 0, h5fs_ll_ino(ll, n), NULL);
+	if (f->inval_inode)
+		f->inval_inode(f, n);
 }
 
 /* ---- merging a new index into ours --------------------------------------- */
 
 struct merge {
-	struct h5fs_ll *ll;
+	struct h5fs_served *f;
 	struct h5fs_index *nx;
 	uint32_t *map;		/* new node id -> our node id, UINT32_MAX: none yet */
 	int changed;
@@ -645,7 +558,7 @@ static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned 
 
 static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node *s, unsigned depth)
 {
-	struct h5fs_ll *ll = m->ll;
+	struct h5fs_served *f = m->f;
 	struct h5fs_entry *nc = NULL;
 	uint32_t nsub = 0;
 	size_t nkeep = 0;
@@ -663,24 +576,24 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 		int err;
 
 		if (id == UINT32_MAX && old) {
-			struct h5fs_node *on = &ll->file->idx.nodes[old->node];
+			struct h5fs_node *on = &f->idx.nodes[old->node];
 
 			if (on->kind == sn->kind && on->addr == sn->addr && !(on->flags & H5FS_NF_PENDING))
 				id = old->node;
 		}
 		if (id == UINT32_MAX) {
-			struct h5fs_node *fresh_node = h5fs_tree_new_node(ll, sn->kind, NULL, NULL);
+			struct h5fs_node *fresh_node = h5fs_tree_new_node(f, sn->kind, NULL, NULL);
 
 			if (!fresh_node) {
 				free(nc);
 				return ENOMEM;
 			}
-			id = (uint32_t)(fresh_node - ll->file->idx.nodes);
-			fresh_node->parent = (uint32_t)(d - ll->file->idx.nodes);
+			id = (uint32_t)(fresh_node - f->idx.nodes);
+			fresh_node->parent = (uint32_t)(d - f->idx.nodes);
 			m->changed = 1;
 		}
 		if (!old || old->node != id)
-			h5fs_tree_inval_entry(ll, d, s->children[i].name);
+			inval_entry(f, d, s->children[i].name);
 		nc[i].name = s->children[i].name;
 		s->children[i].name = NULL;
 		nc[i].node = id;
@@ -695,7 +608,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 	}
 	/* names that vanished; a dataset of ours not committed yet is in no file: it stays */
 	for (uint32_t i = 0; i < d->nchildren; i++) {
-		const struct h5fs_node *on = &ll->file->idx.nodes[d->children[i].node];
+		const struct h5fs_node *on = &f->idx.nodes[d->children[i].node];
 		int found = 0;
 		size_t lo = 0, hi = s->nchildren;
 
@@ -717,7 +630,7 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 			continue;
 		}
 		if (!found) {
-			h5fs_tree_inval_entry(ll, d, d->children[i].name);
+			inval_entry(f, d, d->children[i].name);
 			m->changed = 1;
 		}
 		free(d->children[i].name);
@@ -733,24 +646,24 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 
 static int merge_node(struct merge *m, uint32_t ours, uint32_t theirs, unsigned depth)
 {
-	struct h5fs_node *d = &m->ll->file->idx.nodes[ours], *s = &m->nx->nodes[theirs];
+	struct h5fs_node *d = &m->f->idx.nodes[ours], *s = &m->nx->nodes[theirs];
 
 	m->map[theirs] = ours;
 	if (d->size != s->size || d->addr != s->addr || d->offset != s->offset)
-		h5fs_tree_inval_inode(m->ll, d);
+		inval_inode(m->f, d);
 	move_content(d, s);
 	if (d->kind == H5FS_NK_GROUP && depth < 4096)
 		return merge_children(m, d, s, depth);
 	return 0;
 }
 
-int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx)
+int h5fs_tree_merge(struct h5fs_served *f, struct h5fs_index *nx)
 {
 	struct merge m;
 	int err;
 
 	memset(&m, 0, sizeof(m));
-	m.ll = ll;
+	m.f = f;
 	m.nx = nx;
 	m.map = malloc((size_t)nx->nnodes * sizeof(uint32_t));
 	if (!m.map)
@@ -759,6 +672,6 @@ int h5fs_tree_merge(struct h5fs_ll *ll, struct h5fs_index *nx)
 	err = merge_node(&m, 0, 0, 0);
 	free(m.map);
 	if (!err)
-		err = h5fs_ll_links_init(ll);
+		err = h5fs_links_init(f);
 	return err;
 }
