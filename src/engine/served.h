@@ -131,6 +131,11 @@ int h5fs_tree_describe(struct h5fs_served *f, int64_t fid, struct h5fs_node *n);
 /* Reload attribute @p aname of @p n from the open object @p oid (gone: dropped). */
 int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname);
 int h5fs_tree_load_attrs(struct h5fs_node *n, int64_t oid);
+/* Node @p n's attribute @p aname: its slot, or n->nattrs when it has none. */
+uint32_t h5fs_tree_attr_find(const struct h5fs_node *n, const char *aname);
+/* Remove attribute slot @p i; add an empty one named @p aname at the end (0 or ENOMEM). */
+void h5fs_tree_attr_drop(struct h5fs_node *n, uint32_t i);
+int h5fs_tree_attr_add(struct h5fs_node *n, const char *aname);
 /* Merge a new index of the file into ours (tree lock held exclusively); it stays the caller's. */
 int h5fs_tree_merge(struct h5fs_served *f, struct h5fs_index *nx);
 /* A name a link may have: 0 or an errno (logged). */

@@ -317,39 +317,55 @@ static int format_one(hid_t aid, struct h5fs_attr *a)
 	return 0;
 }
 
+uint32_t h5fs_tree_attr_find(const struct h5fs_node *n, const char *aname)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nattrs; i++)
+		if (!strcmp(n->attrs[i].name, aname))
+			break;
+	return i;
+}
+
+void h5fs_tree_attr_drop(struct h5fs_node *n, uint32_t i)
+{
+	free(n->attrs[i].name);
+	free(n->attrs[i].value);
+	memmove(n->attrs + i, n->attrs + i + 1, (n->nattrs - i - 1) * sizeof(*n->attrs));
+	n->nattrs--;
+}
+
+int h5fs_tree_attr_add(struct h5fs_node *n, const char *aname)
+{
+	struct h5fs_attr *na = realloc(n->attrs, ((size_t)n->nattrs + 1) * sizeof(*na));
+	char *nm = strdup(aname);
+
+	if (na)
+		n->attrs = na;
+	if (!na || !nm) {
+		free(nm);
+		return ENOMEM;
+	}
+	memset(&na[n->nattrs], 0, sizeof(na[n->nattrs]));
+	na[n->nattrs].name = nm;
+	n->nattrs++;
+	return 0;
+}
+
 int h5fs_tree_load_attr(struct h5fs_node *n, int64_t oid, const char *aname)
 {
 	uint32_t i;
 	hid_t aid;
 
-	for (i = 0; i < n->nattrs; i++)
-		if (!strcmp(n->attrs[i].name, aname))
-			break;
+	i = h5fs_tree_attr_find(n, aname);
 	if (H5Aexists(oid, aname) <= 0) {
 		H5Eclear2(H5E_DEFAULT);
-		if (i < n->nattrs) {
-			free(n->attrs[i].name);
-			free(n->attrs[i].value);
-			memmove(n->attrs + i, n->attrs + i + 1, (n->nattrs - i - 1) * sizeof(*n->attrs));
-			n->nattrs--;
-		}
+		if (i < n->nattrs)
+			h5fs_tree_attr_drop(n, i);
 		return 0;
 	}
-	if (i == n->nattrs) {
-		struct h5fs_attr *na = realloc(n->attrs, ((size_t)n->nattrs + 1) * sizeof(*na));
-		char *nm = strdup(aname);
-
-		if (!na || !nm) {
-			free(nm);
-			if (na)
-				n->attrs = na;
-			return ENOMEM;
-		}
-		n->attrs = na;
-		memset(&na[i], 0, sizeof(na[i]));
-		na[i].name = nm;
-		n->nattrs++;
-	}
+	if (i == n->nattrs && h5fs_tree_attr_add(n, aname))
+		return ENOMEM;
 	aid = H5Aopen(oid, aname, H5P_DEFAULT);
 	if (aid < 0) {
 		n->attrs[i].err = EIO;

@@ -332,53 +332,32 @@ void h5fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 int h5fs_write_pending_attr(struct h5fs_ll *ll, struct h5fs_node *n, const char *aname, const char *value,
 			    size_t len, unsigned int aflags)
 {
-	uint32_t i;
+	uint32_t i = h5fs_tree_attr_find(n, aname);
+	char *v;
 
 	(void)ll;
-	for (i = 0; i < n->nattrs; i++)
-		if (!strcmp(n->attrs[i].name, aname))
-			break;
 	if (!value) {
 		if (i == n->nattrs)
 			return ENODATA;
-		free(n->attrs[i].name);
-		free(n->attrs[i].value);
-		memmove(n->attrs + i, n->attrs + i + 1, (n->nattrs - i - 1) * sizeof(*n->attrs));
-		n->nattrs--;
+		h5fs_tree_attr_drop(n, i);
 		return 0;
 	}
 	if ((aflags & H5FS_ATTR_CREATE) && i < n->nattrs)
 		return EEXIST;
 	if ((aflags & H5FS_ATTR_REPLACE) && i == n->nattrs)
 		return ENODATA;
-	{
-		char *v = malloc(len + 1);
-
-		if (!v)
-			return ENOMEM;
-		memcpy(v, value, len);
-		v[len] = '\0';
-		if (i == n->nattrs) {
-			struct h5fs_attr *na = realloc(n->attrs, ((size_t)n->nattrs + 1) * sizeof(*na));
-			char *nm = strdup(aname);
-
-			if (!na || !nm) {
-				free(nm);
-				free(v);
-				if (na)
-					n->attrs = na;
-				return ENOMEM;
-			}
-			n->attrs = na;
-			memset(&na[i], 0, sizeof(na[i]));
-			na[i].name = nm;
-			n->nattrs++;
-		}
-		free(n->attrs[i].value);
-		n->attrs[i].value = v;
-		n->attrs[i].len = len;
-		n->attrs[i].err = 0;
+	if (!(v = malloc(len + 1)))
+		return ENOMEM;
+	memcpy(v, value, len);
+	v[len] = '\0';
+	if (i == n->nattrs && h5fs_tree_attr_add(n, aname)) {
+		free(v);
+		return ENOMEM;
 	}
+	free(n->attrs[i].value);
+	n->attrs[i].value = v;
+	n->attrs[i].len = len;
+	n->attrs[i].err = 0;
 	return 0;
 }
 

@@ -83,8 +83,27 @@ say "getfattr -d | setfattr --restore onto another object"
 [ "$(getfattr -d "$M/params" | tail -n +2)" = "$(getfattr -d "$M/other" | tail -n +2 | sed 's/user.h5.kind="group"/&/')" ] ||
 	{ getfattr -d "$M/params" "$M/other"; fail "restored attributes differ"; }
 
+say "attributes of a dataset being created, before its close"
+(
+	exec 3> "$M/fresh" || exit 1
+	printf 'abcd' >&3
+	setfattr -n user.unit -v m "$M/fresh" && setfattr -n user.tmp -v 1 "$M/fresh" &&
+		setfattr -x user.tmp "$M/fresh" || exit 1
+	setfattr -n user.unit -v mm "$M/fresh" || exit 1
+	[ "$(getfattr --only-values -n user.unit "$M/fresh")" = mm ] || exit 1
+	! setfattr -x user.gone "$M/fresh" 2>/dev/null
+) || fail "attributes before the close"
+
 h5fs_umount "$M"
 h5fs_check_log "$M" "Invalid argument|computed metadata is read-only|over the 64 KiB limit"
+"$PY" -c "
+import h5py
+with h5py.File('$F', 'r') as f:
+    a = f['fresh'].attrs
+    assert dict(a) == {'unit': 'mm'}, dict(a)
+    assert f['fresh'][()].tobytes() == b'abcd', f['fresh'][()]
+print('pending attributes ok')
+" || fail "attributes set before the close"
 
 say "h5py sees the types"
 "$PY" -c "
