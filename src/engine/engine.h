@@ -20,6 +20,8 @@
  *   tree.c       the mutable index of read-write mounts: names added,
  *                moved, removed, objects described, new indexes merged
  *   links.c      readlink texts
+ *   follow.c     following the file: re-index when another program
+ *                changed it, SWMR extents, the follower thread
  *   backing.c    the daemon's own HDF5 access to a served file: the read
  *                handle without the OS lock, idle close, the write hold
  *   read.c       reads through it: byte images, spans, vlen text, extents

@@ -39,6 +39,7 @@ struct h5fs_served_opts {
 struct h5fs_served {
 	const struct h5fs_served_opts *o;
 	const char *path;	/* realpath of the file */
+	const struct h5fs_index_opts *iopts;	/* how it is (re-)indexed */
 	struct h5fs_index idx;
 	int fd;			/* O_RDONLY of the file for pread() */
 	struct stat st;		/* the file at mount time */
@@ -145,5 +146,22 @@ int h5fs_tree_check_name(struct h5fs_served *f, const char *op, const char *name
 int h5fs_links_init(struct h5fs_served *f);
 /* links.c: (re)compute a link node's readlink text */
 int h5fs_links_text(struct h5fs_served *f, struct h5fs_node *n);
+
+/* follow.c: following the file on read-write mounts */
+int h5fs_follow_init(struct h5fs_served *f, const h5fs_live_mark *at, const h5fs_live_holder *held);
+/* Stop the follower thread (before the backing goes); release frees the rest. */
+void h5fs_follow_stop(struct h5fs_served *f);
+void h5fs_follow_release(struct h5fs_served *f);
+/* Before a request: re-index (or refresh SWMR extents) when the file changed; 0 or an errno. */
+int h5fs_follow_fresh(struct h5fs_served *f);
+/* The file changed in a way the tree does not show: the next request re-indexes. */
+void h5fs_follow_mark_stale(struct h5fs_served *f);
+/*
+ * A change of the daemon's own outside a write hold (the early sink's
+ * descriptor closing): own_begin says whether the tree shows the file
+ * now; own_end, given that, takes the file as changed by us alone.
+ */
+int h5fs_follow_own_begin(struct h5fs_served *f);
+void h5fs_follow_own_end(struct h5fs_served *f, int token);
 
 #endif

@@ -7,7 +7,7 @@
  *   opts.c      the fuse_opt table, help, value checks
  *   inode.c     the node table: inode numbers, lookup counts, stat
  *   inval.c     the mount's notifier: the kernel told to forget entries
- *   follow.c    following the file: re-index, SWMR extents
+ *   rwops.c     the ops table of read-write mounts (the tree lock)
  *   ops_dir.c   lookup, opendir, readdir(plus), releasedir
  *   ops_file.c  getattr, open, read, readlink, release, statfs
  *   ops_xattr.c listxattr, getxattr, setxattr, removexattr
@@ -137,24 +137,8 @@ void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
  */
 void h5fs_inval_drain(struct h5fs_ll *ll, double max_s);
 
-/* follow.c: following the file on read-write mounts */
-int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held);
-/* Stop the follower thread (before the backing goes); release frees the rest. */
-void h5fs_follow_stop(struct h5fs_ll *ll);
-void h5fs_follow_release(struct h5fs_ll *ll);
-/* the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
-const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base);
-/* Before a request: re-index (or refresh SWMR extents) when the file changed; 0 or an errno. */
-int h5fs_follow_fresh(struct h5fs_ll *ll);
-/* The file changed in a way the tree does not show: the next request re-indexes. */
-void h5fs_follow_mark_stale(struct h5fs_ll *ll);
-/*
- * A change of the daemon's own outside a write hold (the early sink's
- * descriptor closing): own_begin says whether the tree shows the file
- * now; own_end, given that, takes the file as changed by us alone.
- */
-int h5fs_follow_own_begin(struct h5fs_ll *ll);
-void h5fs_follow_own_end(struct h5fs_ll *ll, int token);
+/* rwops.c: the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
+const struct fuse_lowlevel_ops *h5fs_rw_ops(const struct fuse_lowlevel_ops *base);
 
 /*
  * handoff.c: the MPI path of a commit, with begin_write held.  1 when it

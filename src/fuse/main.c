@@ -403,6 +403,7 @@ int main(int argc, char *argv[])
 
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
 	file.path = o.source_abs;
+	file.iopts = &o.index;
 	ret = h5fs_index_build_live(&ll.file->idx, &o.index, NULL, o.lock_timeout, ll.file->watch, &at, &held);
 	if (ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED)
 		ret = H5FS_EXIT_LOCKED;
@@ -416,7 +417,7 @@ int main(int argc, char *argv[])
 	}
 	set_modes(&ll);
 	if (h5fs_links_init(ll.file) != 0 || (!o.ro && (h5fs_tree_init(ll.file) != 0 || h5fs_inval_init(&ll) != 0 ||
-						   h5fs_follow_init(&ll, &at, &held) != 0))) {
+						   h5fs_follow_init(ll.file, &at, &held) != 0))) {
 		fprintf(stderr, "h5fs: cannot mount '%s': out of memory\n", o.source);
 		ret = H5FS_EXIT_OPEN;
 		goto out_fd;
@@ -428,7 +429,7 @@ int main(int argc, char *argv[])
 	}
 
 	/* read-write mounts wrap every request in the tree lock (tree.c) */
-	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_follow_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
+	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_rw_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
 	if (!se) {
 		ret = H5FS_EXIT_USAGE;
 		goto out_fd;
@@ -460,7 +461,7 @@ int main(int argc, char *argv[])
 	}
 
 out_backing:
-	h5fs_follow_stop(&ll);
+	h5fs_follow_stop(ll.file);
 	h5fs_backing_shutdown(ll.file);
 	/* no notification may reach the session once it is gone */
 	h5fs_inval_release(&ll);
@@ -472,7 +473,7 @@ out_session:
 	fuse_session_destroy(se);
 out_fd:
 	free(ll.mnt_dev);
-	h5fs_follow_release(&ll);
+	h5fs_follow_release(ll.file);
 	h5fs_inval_release(&ll);
 	h5fs_tree_release(ll.file);
 	close(ll.file->fd);

@@ -451,7 +451,7 @@ static int take_back(struct h5fs_ll *ll, struct h5fs_node *n, int64_t fid, h5fs_
 	}
 	H5Eclear2(H5E_DEFAULT);
 	h5fs_tree_inval_inode(ll, n);
-	h5fs_follow_mark_stale(ll);
+	h5fs_follow_mark_stale(ll->file);
 	return rc;
 }
 
@@ -499,7 +499,7 @@ int h5fs_write_commit(struct h5fs_ll *ll, struct h5fs_node *n, const char *cpath
 					*created = 1;
 					n->flags &= ~H5FS_NF_PENDING;
 				}
-				h5fs_follow_mark_stale(ll);
+				h5fs_follow_mark_stale(ll->file);
 				return 0;
 			}
 			return err;
@@ -671,7 +671,7 @@ static void commit_and_reply(fuse_req_t req, struct fuse_file_info *fi, int fsyn
 	struct h5fs_ll *ll = h5fs_ll_data(req);
 	int err = 0;
 
-	if (h5fs_write_is_writer(fi) && !(err = h5fs_follow_fresh(ll))) {
+	if (h5fs_write_is_writer(fi) && !(err = h5fs_follow_fresh(ll->file))) {
 		pthread_rwlock_wrlock(&ll->file->tree);
 		err = write_flush(ll, fi, fuse_req_ctx(req)->pid, fsync);
 		pthread_rwlock_unlock(&ll->file->tree);
@@ -706,10 +706,10 @@ int h5fs_write_release(struct h5fs_ll *ll, struct fuse_file_info *fi)
 		h5fs_tree_inval_inode(ll, n);	/* the kernel saw the staged size */
 	{
 		/* the sink's descriptor closes: a change of ours to the file (inotify) */
-		int own = of->sinked && h5fs_follow_own_begin(ll);
+		int own = of->sinked && h5fs_follow_own_begin(ll->file);
 
 		h5fs_stage_free(of->st);
-		h5fs_follow_own_end(ll, own);
+		h5fs_follow_own_end(ll->file, own);
 	}
 	/* an early start the commit did not take (refused, abandoned, unlinked) */
 	drop_prep(ll, of);

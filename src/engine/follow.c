@@ -23,7 +23,7 @@
  *    read again, at most every 0.1 s, through a fresh handle.
  *
  * Before every request (h5fs_follow_fresh(), from the ops table of
- * h5fs_follow_ops()) the file's mark is compared with the baseline; when
+ * src/fuse/rwops.c) the file's mark is compared with the baseline; when
  * it moved and nobody is writing, the request pokes the follower and
  * waits for it at most REQUEST_WAIT, then takes the tree as it is.
  *
@@ -48,7 +48,7 @@
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"
-#include "h5fs_ll.h"
+#include "served.h"
 
 struct follow {
 	pthread_mutex_t mu;
@@ -88,12 +88,12 @@ struct follow {
 /* After a re-index that was thrown away, the next no sooner than this (seconds). */
 #define RETRY_AFTER(took) ((took) > 0.05 ? (took) : 0.05)
 
-static struct follow *FS(struct h5fs_ll *ll)
+static struct follow *FS(struct h5fs_served *f)
 {
-	return ll->file->follow_state;
+	return f->follow_state;
 }
 
-static int refresh(struct h5fs_ll *ll);
+static int refresh(struct h5fs_served *f);
 
 static double mono_now(void)
 {
@@ -103,9 +103,9 @@ static double mono_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr)
+static void set_base(struct h5fs_served *f, const h5fs_live_mark *m, int swmr)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 
 	pthread_mutex_lock(&t->mu);
 	t->base = *m;
@@ -116,12 +116,12 @@ static void set_base(struct h5fs_ll *ll, const h5fs_live_mark *m, int swmr)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void set_baseline(struct h5fs_ll *ll)
+static void set_baseline(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	h5fs_live_mark m;
 
-	if (!t || h5fs_live_mark_get(&m, ll->file->watch, ll->opts->source_abs) < 0)
+	if (!t || h5fs_live_mark_get(&m, f->watch, f->path) < 0)
 		return;
 	pthread_mutex_lock(&t->mu);
 	/* a change of another program's before our write: keep it visible */
@@ -133,12 +133,12 @@ static void set_baseline(struct h5fs_ll *ll)
 }
 
 /* 1 when the file is not as the tree shows it; *now gets its mark. */
-static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
+static int changed(struct h5fs_served *f, h5fs_live_mark *now)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	int ch;
 
-	if (h5fs_live_mark_get(now, ll->file->watch, ll->opts->source_abs) < 0)
+	if (h5fs_live_mark_get(now, f->watch, f->path) < 0)
 		return 0;	/* gone: keep serving what we have */
 	pthread_mutex_lock(&t->mu);
 	ch = t->have_base && (t->stale || !h5fs_live_mark_equal(now, &t->base));
@@ -146,9 +146,9 @@ static int changed(struct h5fs_ll *ll, h5fs_live_mark *now)
 	return ch;
 }
 
-void h5fs_follow_mark_stale(struct h5fs_ll *ll)
+void h5fs_follow_mark_stale(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 
 	if (!t)
 		return;
@@ -157,27 +157,33 @@ void h5fs_follow_mark_stale(struct h5fs_ll *ll)
 	pthread_mutex_unlock(&t->mu);
 }
 
-int h5fs_follow_own_begin(struct h5fs_ll *ll)
+int h5fs_follow_own_begin(struct h5fs_served *f)
 {
 	h5fs_live_mark now;
 
-	return FS(ll) && !changed(ll, &now);
+	return FS(f) && !changed(f, &now);
 }
 
-void h5fs_follow_own_end(struct h5fs_ll *ll, int token)
+void h5fs_follow_own_end(struct h5fs_served *f, int token)
 {
 	if (token)
-		set_baseline(ll);
+		set_baseline(f);
 }
 
 static void write_opening(struct h5fs_served *f)
 {
-	struct h5fs_ll *ll = f->mount;
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	h5fs_live_mark now;
 
-	if (t && changed(ll, &now))
-		h5fs_follow_mark_stale(ll);
+	if (t && changed(f, &now))
+		h5fs_follow_mark_stale(f);
+}
+
+/* The kernel must forget what it cached of @p n (the glue's callback, when set). */
+static void inval_inode(struct h5fs_served *f, struct h5fs_node *n)
+{
+	if (f->inval_inode)
+		f->inval_inode(f, n);
 }
 
 /* A growable dataset's extent that moved (swmr_refresh) */
@@ -196,9 +202,9 @@ static int may_grow(const struct h5fs_node *n)
 }
 
 /* Show extent @p m on its node; with the tree lock held exclusively. */
-static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
+static void apply_moved(struct h5fs_served *f, const struct moved *m)
 {
-	struct h5fs_node *n = &ll->file->idx.nodes[m->node];
+	struct h5fs_node *n = &f->idx.nodes[m->node];
 	uint64_t nelems = 1;
 	char *shape, *st = NULL;
 
@@ -220,7 +226,7 @@ static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
 	n->meta[H5FS_M_SHAPE] = shape;
 	free(n->meta[H5FS_M_STORAGE]);
 	n->meta[H5FS_M_STORAGE] = st;
-	h5fs_tree_inval_inode(ll, n);
+	inval_inode(f, n);
 }
 
 /*
@@ -230,20 +236,20 @@ static void apply_moved(struct h5fs_ll *ll, const struct moved *m)
  * re-indexing: read with the tree lock shared, so requests go on meanwhile,
  * and shown with it held exclusively.
  */
-static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
+static void swmr_refresh(struct h5fs_served *f, const h5fs_live_mark *now)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	struct moved *mv = NULL;
 	size_t nmv = 0, cap = 0;
 	int stale;
 
-	pthread_rwlock_rdlock(&ll->file->tree);
-	for (uint32_t i = 0; i < ll->file->idx.nnodes; i++) {
-		struct h5fs_node *n = &ll->file->idx.nodes[i];
+	pthread_rwlock_rdlock(&f->tree);
+	for (uint32_t i = 0; i < f->idx.nnodes; i++) {
+		struct h5fs_node *n = &f->idx.nodes[i];
 		struct moved m = { i, 0, { 0 } };
 		uint64_t nelems = 1;
 
-		if (!may_grow(n) || h5fs_backing_dims(ll->file, n, m.dims, &m.storage) != 0)
+		if (!may_grow(n) || h5fs_backing_dims(f, n, m.dims, &m.storage) != 0)
 			continue;
 		for (int d = 0; d < n->ndim; d++)
 			nelems *= m.dims[d];
@@ -254,7 +260,7 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 			struct moved *g = realloc(mv, nc * sizeof(*g));
 
 			if (!g) {
-				h5fs_log(H5FS_LOG_WARN, "'%s': out of memory: new extents show later", ll->opts->source_abs);
+				h5fs_log(H5FS_LOG_WARN, "'%s': out of memory: new extents show later", f->path);
 				break;
 			}
 			mv = g;
@@ -262,18 +268,18 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 		}
 		mv[nmv++] = m;
 	}
-	pthread_rwlock_unlock(&ll->file->tree);
-	pthread_rwlock_wrlock(&ll->file->tree);
+	pthread_rwlock_unlock(&f->tree);
+	pthread_rwlock_wrlock(&f->tree);
 	for (size_t k = 0; k < nmv; k++)
-		apply_moved(ll, &mv[k]);
+		apply_moved(f, &mv[k]);
 	/* what was read is at least as new as @p now: a change since shows at the next look;
 	 * one of ours meanwhile (stale) re-indexes */
 	pthread_mutex_lock(&t->mu);
 	stale = t->stale;
 	pthread_mutex_unlock(&t->mu);
 	if (!stale)
-		set_base(ll, now, 1);
-	pthread_rwlock_unlock(&ll->file->tree);
+		set_base(f, now, 1);
+	pthread_rwlock_unlock(&f->tree);
 	free(mv);
 	pthread_mutex_lock(&t->mu);
 	t->swmr_at = mono_now();
@@ -281,26 +287,26 @@ static void swmr_refresh(struct h5fs_ll *ll, const h5fs_live_mark *now)
 }
 
 /* Another program is in the middle of writing the file, and not in SWMR mode. */
-static int writing(struct h5fs_ll *ll)
+static int writing(struct h5fs_served *f)
 {
-	return h5fs_live_watch_writing(ll->file->watch) && !h5fs_live_swmr(ll->opts->source_abs);
+	return h5fs_live_watch_writing(f->watch) && !h5fs_live_swmr(f->path);
 }
 
 /*
  * One look of the follower at the file: show its change when it changed
  * and nobody is in the middle of writing it.  Without any lock held.
  */
-static void follow_step(struct h5fs_ll *ll)
+static void follow_step(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	h5fs_live_mark now;
 	h5fs_live_holder h;
 	int skip;
 
-	if (h5fs_backing_is_writing(ll->file) || !changed(ll, &now))
+	if (h5fs_backing_is_writing(f) || !changed(f, &now))
 		return;
 	/* a writer between its first write and its close: its close wakes us (a SWMR one never closes) */
-	if (writing(ll))
+	if (writing(f))
 		return;
 	pthread_mutex_lock(&t->mu);
 	skip = (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK) ||
@@ -308,7 +314,7 @@ static void follow_step(struct h5fs_ll *ll)
 	       (t->have_failed && (h5fs_live_mark_equal(&now, &t->failed) ||
 				   mono_now() - t->failed_at < RETRY_AFTER(t->index_took)));
 	pthread_mutex_unlock(&t->mu);
-	if (skip || h5fs_live_holder_get(&h, ll->opts->source_abs) < 0)
+	if (skip || h5fs_live_holder_get(&h, f->path) < 0)
 		return;
 	if (h.state == H5FS_LIVE_WRITER) {
 		pthread_mutex_lock(&t->mu);
@@ -318,7 +324,7 @@ static void follow_step(struct h5fs_ll *ll)
 		pthread_mutex_unlock(&t->mu);
 		if (!skip)
 			h5fs_log(H5FS_LOG_DEBUG, "'%s' is being written by another program%s: served as it was",
-				 ll->opts->source_abs, h.pid ? "" : " (superblock)");
+				 f->path, h.pid ? "" : " (superblock)");
 		return;
 	}
 	pthread_mutex_lock(&t->mu);
@@ -326,8 +332,8 @@ static void follow_step(struct h5fs_ll *ll)
 	t->indexing = 1;
 	pthread_mutex_unlock(&t->mu);
 	if (h.state == H5FS_LIVE_SWMR && t->base_swmr && !t->stale) {
-		swmr_refresh(ll, &now);
-	} else if (refresh(ll) != 0) {
+		swmr_refresh(f, &now);
+	} else if (refresh(f) != 0) {
 		pthread_mutex_lock(&t->mu);
 		t->failed = now;
 		t->have_failed = 1;
@@ -340,9 +346,9 @@ static void follow_step(struct h5fs_ll *ll)
 }
 
 /* Wait for inotify's events, a request's poke, or FOLLOW_PERIOD; with mu held. */
-static void follow_wait(struct h5fs_ll *ll, struct follow *t)
+static void follow_wait(struct h5fs_served *f, struct follow *t)
 {
-	struct pollfd p[2] = { { t->wake_fd[0], POLLIN, 0 }, { h5fs_live_watch_fd(ll->file->watch), POLLIN, 0 } };
+	struct pollfd p[2] = { { t->wake_fd[0], POLLIN, 0 }, { h5fs_live_watch_fd(f->watch), POLLIN, 0 } };
 	char buf[64];
 
 	if (t->poked || t->stop)
@@ -366,18 +372,18 @@ static void poke(struct follow *t)
 
 static void *follower_main(void *arg)
 {
-	struct h5fs_ll *ll = arg;
-	struct follow *t = FS(ll);
+	struct h5fs_served *f = arg;
+	struct follow *t = FS(f);
 
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
-		follow_wait(ll, t);
+		follow_wait(f, t);
 		if (t->stop)
 			break;
 		t->poked = 0;
 		t->busy = 1;
 		pthread_mutex_unlock(&t->mu);
-		follow_step(ll);
+		follow_step(f);
 		pthread_mutex_lock(&t->mu);
 		t->busy = 0;
 		t->gen++;
@@ -393,9 +399,9 @@ static void *follower_main(void *arg)
  * the request waits for that at most REQUEST_WAIT, then takes the tree
  * as it is.  While another program is writing the file it does not wait.
  */
-int h5fs_follow_fresh(struct h5fs_ll *ll)
+int h5fs_follow_fresh(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 	h5fs_live_mark now;
 	struct timespec ts;
 	unsigned long gen;
@@ -403,13 +409,13 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
 	pthread_mutex_lock(&t->mu);
 	if (!t->started && !t->stop) {
 		/* started here: fuse_daemonize() forks, and threads do not survive it */
-		if (pthread_create(&t->thr, NULL, follower_main, ll) == 0)
+		if (pthread_create(&t->thr, NULL, follower_main, f) == 0)
 			t->started = 1;
 		else
 			h5fs_log(H5FS_LOG_WARN, "cannot start the follower thread; changes of the file are not shown");
 	}
 	pthread_mutex_unlock(&t->mu);
-	if (h5fs_backing_is_writing(ll->file) || !changed(ll, &now) || writing(ll))
+	if (h5fs_backing_is_writing(f) || !changed(f, &now) || writing(f))
 		return 0;
 	pthread_mutex_lock(&t->mu);
 	if (!t->started || (t->have_writer_seen && mono_now() - t->writer_at < WRITER_RECHECK)) {
@@ -436,7 +442,7 @@ int h5fs_follow_fresh(struct h5fs_ll *ll)
  * A file a simulation writes is re-read after every step: the first
  * re-read is an info line, then one a minute says how many there were.
  */
-static void log_reread(struct h5fs_ll *ll, struct follow *t, double took)
+static void log_reread(struct h5fs_served *f, struct follow *t, double took)
 {
 	double now = mono_now();
 	unsigned long n = 0;
@@ -453,30 +459,30 @@ static void log_reread(struct h5fs_ll *ll, struct follow *t, double took)
 	pthread_mutex_unlock(&t->mu);
 	if (say && n == 1)
 		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
-			 ll->opts->source_abs, took, ll->file->idx.nnodes);
+			 f->path, took, f->idx.nnodes);
 	else if (say)
 		h5fs_log(H5FS_LOG_INFO, "'%s' changed on disk: tree re-read %lu times in the last minute (%u nodes)",
-			 ll->opts->source_abs, n, ll->file->idx.nnodes);
+			 f->path, n, f->idx.nnodes);
 	else
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' changed on disk: tree re-read in %.3f s (%u nodes)",
-			 ll->opts->source_abs, took, ll->file->idx.nnodes);
+			 f->path, took, f->idx.nnodes);
 }
 
 /* Around the indexer's forks: the tree and HDF5 as they are, nobody in them. */
 static void fork_begin(void *arg)
 {
-	struct h5fs_ll *ll = arg;
+	struct h5fs_served *f = arg;
 
-	pthread_rwlock_rdlock(&ll->file->tree);
-	h5fs_backing_suspend(ll->file);
+	pthread_rwlock_rdlock(&f->tree);
+	h5fs_backing_suspend(f);
 }
 
 static void fork_end(void *arg)
 {
-	struct h5fs_ll *ll = arg;
+	struct h5fs_served *f = arg;
 
-	h5fs_backing_resume(ll->file);
-	pthread_rwlock_unlock(&ll->file->tree);
+	h5fs_backing_resume(f);
+	pthread_rwlock_unlock(&f->tree);
 }
 
 /*
@@ -486,104 +492,104 @@ static void fork_end(void *arg)
  * another program held the file or it changed meanwhile (the next request
  * tries again); EIO.
  */
-static int refresh(struct h5fs_ll *ll)
+static int refresh(struct h5fs_served *f)
 {
-	struct h5fs_index_env env = { &ll->file->idx, fork_begin, fork_end, ll };
-	struct follow *t = FS(ll);
+	struct h5fs_index_env env = { &f->idx, fork_begin, fork_end, f };
+	struct follow *t = FS(f);
 	struct h5fs_index nx;
 	h5fs_live_holder held;
 	h5fs_live_mark at;
 	double t0 = mono_now();
 	int rc, err, nfd = -1;
 
-	rc = h5fs_index_build_live(&nx, &ll->opts->index, &env, 0, ll->file->watch, &at, &held);
+	rc = h5fs_index_build_live(&nx, f->iopts, &env, 0, f->watch, &at, &held);
 	pthread_mutex_lock(&t->mu);
 	t->index_took = mono_now() - t0;
 	pthread_mutex_unlock(&t->mu);
 	if (rc == H5FS_INDEX_HELD || rc == H5FS_INDEX_CHANGED || rc == H5FS_EXIT_LOCKED) {
 		h5fs_log(H5FS_LOG_DEBUG, "'%s' %s while it was indexed; the tree stays as it was for now",
-			 ll->opts->source_abs, rc == H5FS_INDEX_CHANGED ? "changed" : "was held by another program");
+			 f->path, rc == H5FS_INDEX_CHANGED ? "changed" : "was held by another program");
 		return EAGAIN;
 	}
 	if (rc != 0) {
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but it cannot be indexed again (exit code %d, see above); "
-			 "serving the old view", ll->opts->source_abs, rc);
+			 "serving the old view", f->path, rc);
 		return EIO;
 	}
 	/* replaced by another file: its descriptor first, the one the index was made from */
-	if (at.stamp.ino != (uint64_t)ll->file->st.st_ino || at.stamp.dev != (uint64_t)ll->file->st.st_dev) {
+	if (at.stamp.ino != (uint64_t)f->st.st_ino || at.stamp.dev != (uint64_t)f->st.st_dev) {
 		struct stat nst;
 
-		nfd = open(ll->opts->source_abs, O_RDONLY | O_CLOEXEC);
+		nfd = open(f->path, O_RDONLY | O_CLOEXEC);
 		if (nfd < 0 || fstat(nfd, &nst) < 0 || (uint64_t)nst.st_ino != at.stamp.ino ||
 		    (uint64_t)nst.st_dev != at.stamp.dev) {
 			if (nfd < 0)
 				h5fs_log(H5FS_LOG_WARN, "'%s' was replaced, but it cannot be opened (%s); serving the "
-					 "old view", ll->opts->source_abs, strerror(errno));
+					 "old view", f->path, strerror(errno));
 			else
 				close(nfd);
 			h5fs_index_release(&nx);
 			return nfd < 0 ? EIO : EAGAIN;	/* replaced again meanwhile: again */
 		}
 	}
-	pthread_rwlock_wrlock(&ll->file->tree);
+	pthread_rwlock_wrlock(&f->tree);
 	{
 		/* a write of ours between the index and now: the index is older than the tree */
 		h5fs_live_mark now;
 
-		if (h5fs_live_mark_get(&now, ll->file->watch, ll->opts->source_abs) < 0 ||
+		if (h5fs_live_mark_get(&now, f->watch, f->path) < 0 ||
 		    (held.state == H5FS_LIVE_SWMR ? now.stamp.ino != at.stamp.ino || now.stamp.dev != at.stamp.dev
 						  : !h5fs_live_mark_equal(&now, &at))) {
-			pthread_rwlock_unlock(&ll->file->tree);
+			pthread_rwlock_unlock(&f->tree);
 			h5fs_index_release(&nx);
 			if (nfd >= 0)
 				close(nfd);
 			h5fs_log(H5FS_LOG_DEBUG, "'%s' changed before its new index could be shown: again",
-				 ll->opts->source_abs);
+				 f->path);
 			return EAGAIN;
 		}
 	}
-	if ((err = h5fs_tree_merge(ll->file, &nx)) != 0) {
-		pthread_rwlock_unlock(&ll->file->tree);
+	if ((err = h5fs_tree_merge(f, &nx)) != 0) {
+		pthread_rwlock_unlock(&f->tree);
 		h5fs_index_release(&nx);
 		if (nfd >= 0)
 			close(nfd);
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed, but its new tree cannot be shown (%s); serving the old view",
-			 ll->opts->source_abs, strerror(err));
+			 f->path, strerror(err));
 		return err;
 	}
 	/* the pread descriptor and the watch follow the file if it was replaced */
 	if (nfd >= 0) {
 		h5fs_live_mark again;
 
-		if (dup2(nfd, ll->file->fd) < 0)
+		if (dup2(nfd, f->fd) < 0)
 			h5fs_log(H5FS_LOG_WARN, "cannot take '%s' in place of the file it replaced (%s)",
-				 ll->opts->source_abs, strerror(errno));
+				 f->path, strerror(errno));
 		close(nfd);
-		if (h5fs_live_watch_rearm(ll->file->watch) < 0)
+		if (h5fs_live_watch_rearm(f->watch) < 0)
 			h5fs_log(H5FS_LOG_WARN, "%s; changes are seen by their time stamps alone",
 				 h5fs_error_last()->message);
 		/* the rearm counted a change: the tree shows the file as indexed, unless its
 		 * stamp moved too (then the next look indexes again) */
-		if (h5fs_live_mark_get(&again, ll->file->watch, ll->opts->source_abs) == 0 &&
+		if (h5fs_live_mark_get(&again, f->watch, f->path) == 0 &&
 		    h5fs_live_stamp_equal(&again.stamp, &at.stamp))
 			at = again;
 	}
-	fstat(ll->file->fd, &ll->file->st);
-	set_base(ll, &at, held.state == H5FS_LIVE_SWMR);
-	h5fs_backing_quiet(ll->file, &at, &held);
-	pthread_rwlock_unlock(&ll->file->tree);
+	fstat(f->fd, &f->st);
+	set_base(f, &at, held.state == H5FS_LIVE_SWMR);
+	h5fs_backing_quiet(f, &at, &held);
+	pthread_rwlock_unlock(&f->tree);
 	h5fs_index_release(&nx);
-	log_reread(ll, t, mono_now() - t0);
+	log_reread(f, t, mono_now() - t0);
 	return err;
 }
 
 static void write_closed(struct h5fs_served *f)
 {
-	set_baseline(f->mount);
+	set_baseline(f);
 }
 
-int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_live_holder *held)
+int h5fs_follow_init(struct h5fs_served *f, const h5fs_live_mark *at, const h5fs_live_holder *held)
 {
 	struct follow *t = calloc(1, sizeof(*t));
 
@@ -597,16 +603,16 @@ int h5fs_follow_init(struct h5fs_ll *ll, const h5fs_live_mark *at, const h5fs_li
 		free(t);
 		return -ENOMEM;
 	}
-	ll->file->follow_state = t;
-	set_base(ll, at, held->state == H5FS_LIVE_SWMR);
-	ll->file->write_opening = write_opening;
-	ll->file->write_closed = write_closed;
+	f->follow_state = t;
+	set_base(f, at, held->state == H5FS_LIVE_SWMR);
+	f->write_opening = write_opening;
+	f->write_closed = write_closed;
 	return 0;
 }
 
-void h5fs_follow_stop(struct h5fs_ll *ll)
+void h5fs_follow_stop(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 
 	if (!t)
 		return;
@@ -620,118 +626,19 @@ void h5fs_follow_stop(struct h5fs_ll *ll)
 	t->started = 0;
 }
 
-void h5fs_follow_release(struct h5fs_ll *ll)
+void h5fs_follow_release(struct h5fs_served *f)
 {
-	struct follow *t = FS(ll);
+	struct follow *t = FS(f);
 
 	if (!t)
 		return;
-	h5fs_follow_stop(ll);
-	ll->file->write_opening = ll->file->write_closed = NULL;
+	h5fs_follow_stop(f);
+	f->write_opening = f->write_closed = NULL;
 	close(t->wake_fd[0]);
 	close(t->wake_fd[1]);
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
-	ll->file->follow_state = NULL;
+	f->follow_state = NULL;
 }
 
-/* ---- the ops table of read-write mounts ------------------------------- */
-
-static struct fuse_lowlevel_ops base_ops, rw_ops;
-
-#define LL(req) ((struct h5fs_ll *)fuse_req_userdata(req))
-
-#define SHARED(req, call) do { \
-	struct h5fs_ll *ll_ = LL(req); \
-	int e_ = h5fs_follow_fresh(ll_); \
-	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_rdlock(&ll_->file->tree); \
-	call; \
-	pthread_rwlock_unlock(&ll_->file->tree); \
-} while (0)
-
-#define EXCL(req, call) do { \
-	struct h5fs_ll *ll_ = LL(req); \
-	int e_ = h5fs_follow_fresh(ll_); \
-	if (e_) { fuse_reply_err(req, e_); return; } \
-	pthread_rwlock_wrlock(&ll_->file->tree); \
-	call; \
-	pthread_rwlock_unlock(&ll_->file->tree); \
-} while (0)
-
-static void w_lookup(fuse_req_t req, fuse_ino_t p, const char *name) { SHARED(req, base_ops.lookup(req, p, name)); }
-static void w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	pthread_rwlock_rdlock(&ll->file->tree);
-	base_ops.forget(req, ino, n);
-	pthread_rwlock_unlock(&ll->file->tree);
-}
-static void w_forget_multi(fuse_req_t req, size_t c, struct fuse_forget_data *f)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	pthread_rwlock_rdlock(&ll->file->tree);
-	base_ops.forget_multi(req, c, f);
-	pthread_rwlock_unlock(&ll->file->tree);
-}
-static void w_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.getattr(req, ino, fi)); }
-static void w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int ts, struct fuse_file_info *fi) { EXCL(req, base_ops.setattr(req, ino, a, ts, fi)); }
-static void w_readlink(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.readlink(req, ino)); }
-static void w_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r) { EXCL(req, base_ops.mknod(req, p, n, m, r)); }
-static void w_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m) { EXCL(req, base_ops.mkdir(req, p, n, m)); }
-static void w_unlink(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.unlink(req, p, n)); }
-static void w_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) { EXCL(req, base_ops.rmdir(req, p, n)); }
-static void w_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n) { EXCL(req, base_ops.symlink(req, l, p, n)); }
-static void w_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned int f) { EXCL(req, base_ops.rename(req, p, n, np, nn, f)); }
-static void w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn) { EXCL(req, base_ops.link(req, ino, np, nn)); }
-static void w_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		EXCL(req, base_ops.open(req, ino, fi));
-	else
-		SHARED(req, base_ops.open(req, ino, fi));
-}
-static void w_read(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.read(req, ino, s, o, fi)); }
-static void w_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write(req, ino, b, s, o, fi)); }
-static void w_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *b, off_t o, struct fuse_file_info *fi) { EXCL(req, base_ops.write_buf(req, ino, b, o, fi)); }
-/* flush and fsync take the tree lock themselves (ops_write.c: the reply waits for the notifier) */
-static void w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { base_ops.flush(req, ino, fi); }
-static void w_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { base_ops.fsync(req, ino, ds, fi); }
-static void w_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct h5fs_ll *ll = LL(req);
-
-	if (h5fs_write_is_writer(fi)) {
-		pthread_rwlock_wrlock(&ll->file->tree);
-		base_ops.release(req, ino, fi);
-	} else {
-		pthread_rwlock_rdlock(&ll->file->tree);
-		base_ops.release(req, ino, fi);
-	}
-	pthread_rwlock_unlock(&ll->file->tree);
-}
-static void w_statfs(fuse_req_t req, fuse_ino_t ino) { SHARED(req, base_ops.statfs(req, ino)); }
-static void w_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f) { EXCL(req, base_ops.setxattr(req, ino, n, v, s, f)); }
-static void w_getxattr(fuse_req_t req, fuse_ino_t ino, const char *n, size_t s) { SHARED(req, base_ops.getxattr(req, ino, n, s)); }
-static void w_listxattr(fuse_req_t req, fuse_ino_t ino, size_t s) { SHARED(req, base_ops.listxattr(req, ino, s)); }
-static void w_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n) { EXCL(req, base_ops.removexattr(req, ino, n)); }
-static void w_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { SHARED(req, base_ops.opendir(req, ino, fi)); }
-static void w_readdir(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdir(req, ino, s, o, fi)); }
-static void w_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t s, off_t o, struct fuse_file_info *fi) { SHARED(req, base_ops.readdirplus(req, ino, s, o, fi)); }
-static void w_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi) { EXCL(req, base_ops.create(req, p, n, m, fi)); }
-
-const struct fuse_lowlevel_ops *h5fs_follow_ops(const struct fuse_lowlevel_ops *base)
-{
-	base_ops = *base;
-	rw_ops = *base;
-#define W(f) if (base->f) rw_ops.f = w_##f
-	W(lookup); W(forget); W(forget_multi); W(getattr); W(setattr); W(readlink); W(mknod);
-	W(mkdir); W(unlink); W(rmdir); W(symlink); W(rename); W(link); W(open); W(read); W(write);
-	W(write_buf); W(flush); W(fsync); W(release); W(statfs); W(setxattr); W(getxattr);
-	W(listxattr); W(removexattr); W(opendir); W(readdir); W(readdirplus); W(create);
-#undef W
-	return &rw_ops;
-}
