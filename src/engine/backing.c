@@ -160,7 +160,7 @@ static void close_all(struct backing *b, int changed)
 	close_dsets(b);
 	for (uint32_t k = 0; k < b->nxfids; k++) {
 		if (b->xfids[k] >= 0 && H5Fclose(b->xfids[k]) < 0)
-			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", h5fs_ext_path(k));
+			h5fs_log_hdf5(H5FS_LOG_WARN, "cannot close", h5fs_ext_path(&b->f->ext, k));
 		b->xfids[k] = -1;
 	}
 	atomic_store(&b->nxopen, 0);
@@ -364,9 +364,9 @@ static int node_fid(struct backing *b, struct h5fs_node *n, hid_t *fid)
 		b->xfids = nf;
 		b->nxfids = k + 1;
 	}
-	if (b->xfids[k] < 0 && h5fs_ext_path(k)) {
+	if (b->xfids[k] < 0 && h5fs_ext_path(&b->f->ext, k)) {
 		/* read-only mounts only, never re-read: opened without the OS lock too */
-		if (h5fs_live_open(&b->xfids[k], h5fs_ext_path(k), NULL) < 0) {
+		if (h5fs_live_open(&b->xfids[k], h5fs_ext_path(&b->f->ext, k), NULL) < 0) {
 			h5fs_log(H5FS_LOG_WARN, "cannot open external file: %s", h5fs_error_last()->message);
 			b->xfids[k] = -1;
 			return -EIO;
@@ -619,7 +619,7 @@ static int dset_for_read(struct backing *b, struct h5fs_node *n, struct dstate *
 
 	if (rc == 0 && !s->rd_tried) {
 		/* the library's reader: chunk-at-a-time, decoded outside the lock */
-		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->f->fd;
+		int fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(&b->f->ext, h5fs_ext_file_of(n)) : b->f->fd;
 		int orc = fd < 0 ? H5FS_ENOTSUPPORTED : h5fs_reader_open(&s->rd, s->did, fd, b->cache);
 
 		s->rd_tried = 1;

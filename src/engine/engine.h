@@ -44,6 +44,8 @@
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"
 
+struct h5fs_exttab;
+
 #define H5FS_PRINTF_LL(a, b) __attribute__((format(printf, a, b)))
 
 /* ---- exit codes (documented in -h and src/fuse/README.md) ---------- */
@@ -198,6 +200,13 @@ struct h5fs_node {
 	uint32_t ndirty;	/* of them, those holding writes not committed yet */
 	uint64_t wsize;		/* the size their latest write or truncate left */
 	void *wr;		/* declared user.h5.dtype / user.h5.shape (struct h5fs_wdecl) */
+	/*
+	 * A temporary poured into a dataset (sed -i, mv tmp over it): that
+	 * dataset's node index + 1.  The kernel's entry of the moved name
+	 * leads to this node's inode until it forgets it, so requests on this
+	 * inode act on that dataset (src/fuse/inode.c); 0 otherwise.
+	 */
+	uint32_t alias;
 };
 
 struct h5fs_index {
@@ -217,6 +226,8 @@ struct h5fs_index_env {
 	void (*before_fork)(void *arg);
 	void (*after_fork)(void *arg);
 	void *arg;
+	/* the served file's table of external files (engine/ext.h); NULL: a private one, dropped after */
+	struct h5fs_exttab *ext;
 };
 
 /*

@@ -494,7 +494,7 @@ static void fork_end(void *arg)
  */
 static int refresh(struct h5fs_served *f)
 {
-	struct h5fs_index_env env = { &f->idx, fork_begin, fork_end, f };
+	struct h5fs_index_env env = { &f->idx, fork_begin, fork_end, f, &f->ext };
 	struct follow *t = FS(f);
 	struct h5fs_index nx;
 	h5fs_live_holder held;

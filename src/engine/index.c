@@ -29,10 +29,17 @@ const char *const h5fs_meta_names[H5FS_M_COUNT] = {
 	"storage_size", "link.file", "link.path"
 };
 
-/* the environment of the build under way (h5fs_index_build()), for the fork */
-static const struct h5fs_index_env *cur_env;
+/*
+ * A build under way (h5fs_index_build()): what it may know and do around
+ * its forks, and the table of external files it fills.  Passed down, not
+ * global: several builds (of several files) may run at once.
+ */
+struct build {
+	const struct h5fs_index_env *env;	/* may be NULL */
+	struct h5fs_exttab *ext;
+};
 
-static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o);
+static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct build *bd);
 
 static const char *const phase_names[] = {
 	"starting", "opening the file", "listing a group", "opening an object",
@@ -193,7 +200,7 @@ static double now_s(void)
  * else 1 with *sig set (the signal, or SIGKILL for a hang) and the
  * progress page telling where.
  */
-static int run_child(const struct h5fs_index_opts *o, struct progress *pg, const struct skip *skips,
+static int run_child(const struct h5fs_index_opts *o, const struct build *bd, struct progress *pg, const struct skip *skips,
 		     size_t nskips, unsigned int attempt, char **out, size_t *outlen, int *sig, int *hung)
 {
 	int pfd[2];
@@ -212,12 +219,12 @@ static int run_child(const struct h5fs_index_opts *o, struct progress *pg, const
 	}
 	memset((void *)pg, 0, sizeof(*pg));
 	fflush(NULL);
-	/* no HDF5 call of another thread is under way while we fork (cur_env) */
-	if (cur_env && cur_env->before_fork)
-		cur_env->before_fork(cur_env->arg);
+	/* no HDF5 call of another thread is under way while we fork (env) */
+	if (bd->env && bd->env->before_fork)
+		bd->env->before_fork(bd->env->arg);
 	pid = fork();
-	if (pid != 0 && cur_env && cur_env->after_fork)
-		cur_env->after_fork(cur_env->arg);
+	if (pid != 0 && bd->env && bd->env->after_fork)
+		bd->env->after_fork(bd->env->arg);
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
@@ -227,7 +234,7 @@ static int run_child(const struct h5fs_index_opts *o, struct progress *pg, const
 	if (pid == 0) {
 		close(pfd[0]);
 		signal(SIGPIPE, SIG_DFL);
-		h5fs_ix_child_main(pfd[1], pg, skips, nskips, o, attempt, cur_env ? cur_env->known : NULL);
+		h5fs_ix_child_main(pfd[1], pg, skips, nskips, o, attempt, bd->env ? bd->env->known : NULL, bd->ext);
 		_exit(0);
 	}
 	close(pfd[1]);
@@ -291,9 +298,11 @@ int h5fs_index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o, co
 {
 	int ret;
 
-	cur_env = env;
-	ret = index_build(idx, o);
-	cur_env = NULL;
+	struct h5fs_exttab priv = { 0 };
+	struct build bd = { env, env && env->ext ? env->ext : &priv };
+
+	ret = index_build(idx, o, &bd);
+	h5fs_ext_release(&priv);
 	return ret;
 }
 
@@ -325,18 +334,19 @@ static int check_source(const struct h5fs_index_opts *o)
 }
 
 /* A child that finished: its stream into @p idx; 0 or an exit code after one line. */
-static int take_stream(struct h5fs_index *idx, const struct h5fs_index_opts *o, char *buf, size_t len,
+static int take_stream(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct build *bd, char *buf,
+		       size_t len,
 		       unsigned int attempt)
 {
 	char *xmsg = NULL;
 	int xcode = 0, prc;
 
-	h5fs_ix_ext_links_begin();
-	prc = h5fs_ix_parse_stream(idx, buf, len, &xcode, &xmsg);
+	h5fs_ix_ext_links_begin(bd->ext);
+	prc = h5fs_ix_parse_stream(idx, bd->ext, buf, len, &xcode, &xmsg);
 	free(buf);
 	if (prc == 1) {
 		/* a re-index that met a writer: the follower says so, and looks again */
-		if (!(cur_env && cur_env->known && xcode == H5FS_EXIT_LOCKED))
+		if (!(bd->env && bd->env->known && xcode == H5FS_EXIT_LOCKED))
 			fprintf(stderr, "h5fs: cannot mount '%s': %s\n", o->source, xmsg ? xmsg : "cannot open the file");
 		free(xmsg);
 		h5fs_index_release(idx);
@@ -349,7 +359,7 @@ static int take_stream(struct h5fs_index *idx, const struct h5fs_index_opts *o, 
 	}
 	idx->restarts = attempt;
 	/* this index's external links replace the last one's */
-	h5fs_ix_ext_links_keep();
+	h5fs_ix_ext_links_keep(bd->ext);
 	return 0;
 }
 
@@ -441,7 +451,7 @@ static int finish(struct h5fs_index *idx, const struct h5fs_index_opts *o)
 	return 0;
 }
 
-static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o)
+static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct build *bd)
 {
 	struct skips sk = { NULL, 0 };
 	struct progress *pg;
@@ -459,7 +469,7 @@ static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o)
 		char *buf = NULL;
 		size_t len = 0;
 		int sig = 0, hung = 0;
-		int rc = run_child(o, pg, sk.v, sk.n, attempt, &buf, &len, &sig, &hung);
+		int rc = run_child(o, bd, pg, sk.v, sk.n, attempt, &buf, &len, &sig, &hung);
 
 		if (rc < 0) {
 			fprintf(stderr, "h5fs: cannot index '%s': %s\n", o->source, strerror(errno));
@@ -468,7 +478,7 @@ static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o)
 			break;
 		}
 		if (rc == 0) {
-			ret = take_stream(idx, o, buf, len, attempt);
+			ret = take_stream(idx, o, bd, buf, len, attempt);
 			break;
 		}
 		free(buf);

@@ -184,7 +184,8 @@ void h5fs_ix_nrec_emit(struct walker *wk, struct nrec *r);
  * 0; 1 when the child could not open the file (*xcode, *xmsg: its
  * exit code and message); -1 when the stream is malformed.
  */
-int h5fs_ix_parse_stream(struct h5fs_index *idx, const char *buf, size_t len, int *xcode, char **xmsg);
+int h5fs_ix_parse_stream(struct h5fs_index *idx, struct h5fs_exttab *x, const char *buf, size_t len, int *xcode,
+			 char **xmsg);
 /* Free what a node record gave @p n: path, errmsg, dims, vl_off, target, meta (NULL after). */
 void h5fs_ix_node_clear(struct h5fs_node *n);
 
@@ -204,23 +205,24 @@ void h5fs_ix_set_err(struct nrec *r, uint32_t flag, char *msg);
 void h5fs_ix_walk_attrs(struct walker *wk, hid_t oid, struct nrec *r, uint64_t addr, hsize_t nattrs);
 /* The child: walk the file, stream it to @p wfd, exit. */
 void h5fs_ix_child_main(int wfd, struct progress *pg, const struct skip *skips, size_t nskips,
-			const struct h5fs_index_opts *o, unsigned int attempt, const struct h5fs_index *known);
+			const struct h5fs_index_opts *o, unsigned int attempt, const struct h5fs_index *known,
+			const struct h5fs_exttab *ext);
 
 /* walk_dset.c: everything a dataset's node shows */
 void h5fs_ix_dataset_meta(struct walker *wk, hid_t did, struct nrec *r);
 
 /* walk_ext.c */
-int h5fs_ix_xfiles_init(struct walker *wk);
+int h5fs_ix_xfiles_init(struct walker *wk, const struct h5fs_exttab *ext);
 void h5fs_ix_xf_open(struct walker *wk, uint32_t k, char **why);
 int h5fs_ix_ext_resolve(struct walker *wk, uint32_t from, const char *fname, uint32_t *out, char **why);
 herr_t h5fs_ix_deny_elink(const char *pfile, const char *pgroup, const char *cfile, const char *cobj,
 			  unsigned *flags, hid_t fapl, void *op);
 char *h5fs_ix_dir_of(const char *path);
 /* exttab.c */
-int h5fs_ix_ext_add(uint32_t k, char *path);
-void h5fs_ix_ext_links_begin(void);
-int h5fs_ix_ext_link_add(uint32_t file, char *lpath, char *tfile, char *tpath);
-void h5fs_ix_ext_links_keep(void);
+int h5fs_ix_ext_add(struct h5fs_exttab *x, uint32_t k, char *path);
+void h5fs_ix_ext_links_begin(struct h5fs_exttab *x);
+int h5fs_ix_ext_link_add(struct h5fs_exttab *x, uint32_t file, char *lpath, char *tfile, char *tpath);
+void h5fs_ix_ext_links_keep(struct h5fs_exttab *x);
 
 /* walk_ext.c: whether an HDF5 signature is at 0, 512, 1024, ... of @p fd */
 int h5fs_ix_is_hdf5(int fd, off_t size);

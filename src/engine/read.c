@@ -55,7 +55,7 @@ static ssize_t map_attempt(struct backing *b, struct h5fs_node *n, struct dstate
 	*a->nspans = 0;
 	if (!s->rd)
 		return 1;
-	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(h5fs_ext_file_of(n)) : b->f->fd;
+	*a->fd = h5fs_ext_file_of(n) ? h5fs_ext_fd(&b->f->ext, h5fs_ext_file_of(n)) : b->f->fd;
 	rc = h5fs_reader_map(s->rd, a->off, a->size, a->spans, a->max, a->nspans);
 	if (rc == H5FS_ENOTSUPPORTED)
 		return 1;

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "engine.h"
+#include "ext.h"
 #include "h5fs/sys/reader.h"
 
 /* What a served file is told. */
@@ -44,6 +45,7 @@ struct h5fs_served {
 	int fd;			/* O_RDONLY of the file for pread() */
 	struct stat st;		/* the file at mount time */
 	h5fs_live_watch *watch;	/* inotify on it (h5fs/sys/live.h) */
+	struct h5fs_exttab ext;	/* external files (-o follow_external; ext.h) */
 	void *backing;		/* backing.c */
 	pthread_rwlock_t tree;	/* lock 1 above */
 	void *tree_state;	/* tree.c */

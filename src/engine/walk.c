@@ -442,7 +442,8 @@ static hid_t child_open(struct walker *wk, const struct h5fs_index_opts *o, char
 }
 
 void h5fs_ix_child_main(int wfd, struct progress *pg, const struct skip *skips, size_t nskips,
-		       const struct h5fs_index_opts *o, unsigned int attempt, const struct h5fs_index *known)
+		       const struct h5fs_index_opts *o, unsigned int attempt, const struct h5fs_index *known,
+		       const struct h5fs_exttab *ext)
 {
 	static const int crash[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS };
 	struct walker wk;
@@ -513,7 +514,7 @@ void h5fs_ix_child_main(int wfd, struct progress *pg, const struct skip *skips, 
 	}
 	/* the root: any failure here is fatal for the mount */
 	wk.o = o;
-	if (h5fs_ix_xfiles_init(&wk) < 0)
+	if (h5fs_ix_xfiles_init(&wk, ext) < 0)
 		_exit(4);
 	if (o->follow_external) {
 		char *d = h5fs_ix_dir_of(o->source_abs);

@@ -147,14 +147,14 @@ int h5fs_ix_ext_resolve(struct walker *wk, uint32_t from, const char *fname, uin
 }
 
 /* The child's table of files, numbered as the daemon's: SOURCE is 0. */
-int h5fs_ix_xfiles_init(struct walker *wk)
+int h5fs_ix_xfiles_init(struct walker *wk, const struct h5fs_exttab *ext)
 {
-	wk->nxf = h5fs_ext_count();
+	wk->nxf = h5fs_ext_count(ext);
 	wk->xf = calloc(wk->nxf, sizeof(*wk->xf));
 	if (!wk->xf)
 		return -1;
 	for (uint32_t k = 0; k < wk->nxf; k++) {
-		wk->xf[k].real = (char *)h5fs_ext_path(k);
+		wk->xf[k].real = (char *)h5fs_ext_path(ext, k);
 		wk->xf[k].fid = k ? -1 : wk->fid;
 		wk->xf[k].fd = k ? -1 : wk->fd;
 		wk->xf[k].size = k ? 0 : wk->file_size;

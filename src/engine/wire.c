@@ -288,7 +288,8 @@ static int index_sane(const struct h5fs_index *idx)
 	return 1;
 }
 
-int h5fs_ix_parse_stream(struct h5fs_index *idx, const char *buf, size_t len, int *xcode, char **xmsg)
+int h5fs_ix_parse_stream(struct h5fs_index *idx, struct h5fs_exttab *x, const char *buf, size_t len, int *xcode,
+			 char **xmsg)
 {
 	struct rbuf r = { buf, buf + len, 0 };
 	int done = 0;
@@ -374,10 +375,8 @@ int h5fs_ix_parse_stream(struct h5fs_index *idx, const char *buf, size_t len, in
 			uint32_t k = rd_u32(&r);
 			char *path = rd_str(&r, NULL);
 
-			if (!path || h5fs_ix_ext_add(k, path) < 0) {
-				free(path);
+			if (!path || h5fs_ix_ext_add(x, k, path) < 0)
 				return -1;
-			}
 			break;
 		}
 		case 'L': {
@@ -386,7 +385,7 @@ int h5fs_ix_parse_stream(struct h5fs_index *idx, const char *buf, size_t len, in
 			char *tfile = rd_str(&r, NULL);
 			char *tpath = rd_str(&r, NULL);
 
-			if (h5fs_ix_ext_link_add(file, lpath, tfile, tpath) < 0)
+			if (h5fs_ix_ext_link_add(x, file, lpath, tfile, tpath) < 0)
 				return -1;
 			break;
 		}

@@ -34,7 +34,8 @@
 
 #include "h5fs_ll.h"
 
-int h5fs_ll_node(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out)
+/* The node of inode @p ino itself (lookup counts are kept here). */
+static int node_of(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out)
 {
 	if (ino < 1 || ino > ll->file->idx.nnodes) {
 		h5fs_log(H5FS_LOG_ERR, "internal error: unknown inode %lu", (unsigned long)ino);
@@ -42,6 +43,19 @@ int h5fs_ll_node(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out)
 	}
 	*out = &ll->file->idx.nodes[ino - 1];
 	return 0;
+}
+
+int h5fs_ll_node(struct h5fs_ll *ll, fuse_ino_t ino, struct h5fs_node **out)
+{
+	int err = node_of(ll, ino, out);
+
+	/* a temporary poured into a dataset stands for it (bounded: pours of pours) */
+	for (int hop = 0; !err && (*out)->alias && hop < 16; hop++) {
+		if ((*out)->alias > ll->file->idx.nnodes)
+			break;
+		*out = &ll->file->idx.nodes[(*out)->alias - 1];
+	}
+	return err;
 }
 
 fuse_ino_t h5fs_ll_ino(const struct h5fs_ll *ll, const struct h5fs_node *n)
@@ -127,7 +141,7 @@ void h5fs_ll_forget_one(struct h5fs_ll *ll, fuse_ino_t ino, uint64_t nlookup)
 	struct h5fs_node *n;
 	uint64_t old;
 
-	if (h5fs_ll_node(ll, ino, &n))
+	if (node_of(ll, ino, &n))
 		return;
 	old = atomic_fetch_sub(&n->nlookup, nlookup);
 	if (old < nlookup) {

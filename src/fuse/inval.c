@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "h5fs_ll.h"
 
@@ -27,6 +28,7 @@ struct inval {
 	int sending;
 	pthread_t thr;
 	int started, stop;
+	useconds_t delay;	/* tests: H5FS_INVAL_DELAY=SEC before each notification (a busy machine) */
 	struct note *q;
 	size_t nq, capq;
 };
@@ -49,6 +51,8 @@ static void *notifier_main(void *arg)
 			t->nq--;
 			t->sending = 1;
 			pthread_mutex_unlock(&t->qmu);
+			if (t->delay)
+				usleep(t->delay);
 			if (nt.name)
 				fuse_lowlevel_notify_inval_entry(ll->se, nt.parent, nt.name, strlen(nt.name));
 			else
@@ -147,6 +151,8 @@ int h5fs_inval_init(struct h5fs_ll *ll)
 	pthread_mutex_init(&t->qmu, NULL);
 	pthread_cond_init(&t->qcond, NULL);
 	pthread_cond_init(&t->drained, NULL);
+	if (getenv("H5FS_INVAL_DELAY"))
+		t->delay = (useconds_t)(atof(getenv("H5FS_INVAL_DELAY")) * 1e6);
 	ll->inval = t;
 	ll->file->inval_entry = served_inval_entry;
 	ll->file->inval_inode = served_inval_inode;

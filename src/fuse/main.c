@@ -232,6 +232,16 @@ static int has_opt(const struct fuse_args *args, const char *prefix)
 	return 0;
 }
 
+/* The served file's first index, from one state of the file: 0 or an exit code (one line said why). */
+static int first_index(struct h5fs_ll *ll, h5fs_live_mark *at, h5fs_live_holder *held)
+{
+	struct h5fs_index_env env = { NULL, NULL, NULL, NULL, &ll->file->ext };
+	int ret = h5fs_index_build_live(&ll->file->idx, &ll->opts->index, &env, ll->opts->lock_timeout,
+					ll->file->watch, at, held);
+
+	return ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED ? H5FS_EXIT_LOCKED : ret;
+}
+
 /* The mount and its one served file, empty. */
 static void init_state(struct h5fs_ll *ll, struct h5fs_served *file, struct h5fs_ll_opts *o)
 {
@@ -404,9 +414,7 @@ int main(int argc, char *argv[])
 	/* index in a child; refuse what crashes or hangs libhdf5 at the root */
 	file.path = o.source_abs;
 	file.iopts = &o.index;
-	ret = h5fs_index_build_live(&ll.file->idx, &o.index, NULL, o.lock_timeout, ll.file->watch, &at, &held);
-	if (ret == H5FS_INDEX_HELD || ret == H5FS_INDEX_CHANGED)
-		ret = H5FS_EXIT_LOCKED;
+	ret = first_index(&ll, &at, &held);
 	if (ret != 0)
 		goto out_watch;
 	ll.file->fd = open(o.source_abs, O_RDONLY | O_CLOEXEC);
@@ -479,6 +487,7 @@ out_fd:
 	close(ll.file->fd);
 out_index:
 	h5fs_index_release(&ll.file->idx);
+	h5fs_ext_release(&ll.file->ext);
 out_watch:
 	h5fs_live_watch_free(ll.file->watch);
 out_log:

@@ -287,7 +287,10 @@ static int do_rename(struct h5fs_ll *ll, fuse_ino_t parent, const char *name, fu
 		 * comes after the move.
 		 */
 		h5fs_tree_inval_entry(ll, ndir, newname);
-		return do_remove(ll, parent, name, 0);
+		/* ... and until it has, requests on the temporary's inode go to the dataset */
+		if ((err = do_remove(ll, parent, name, 0)) == 0)
+			n->alias = (uint32_t)(old - ll->file->idx.nodes) + 1;
+		return err;
 	}
 	/* a group into itself: the kernel checks this too */
 	for (struct h5fs_node *p = ndir; n->kind == H5FS_NK_GROUP; p = &ll->file->idx.nodes[p->parent]) {

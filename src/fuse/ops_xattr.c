@@ -121,7 +121,7 @@ static int do_listxattr(struct h5fs_ll *ll, fuse_ino_t ino, char **bufp, size_t 
 		const char *lf, *lp;
 		char *x = NULL;
 
-		if (!h5fs_ext_link(n, n->children[c].name, &lf, &lp) ||
+		if (!h5fs_ext_link(&ll->file->ext, n, n->children[c].name, &lf, &lp) ||
 		    strlen(n->children[c].name) + 19 > XATTR_MAX_NAME)
 			continue;
 		for (int f = 0; f < 2; f++) {
@@ -222,7 +222,7 @@ static int do_getxattr(struct h5fs_ll *ll, fuse_ino_t ino, const char *name, con
 
 				if (!cname)
 					return ENOMEM;
-				found = h5fs_index_find(n, cname) && h5fs_ext_link(n, cname, &lf, &lp);
+				found = h5fs_index_find(n, cname) && h5fs_ext_link(&ll->file->ext, n, cname, &lf, &lp);
 				free(cname);
 				if (found) {
 					*val = m == H5FS_M_LINKFILE ? lf : lp;

@@ -147,4 +147,26 @@ want[1:4] = [3, -1, 2]
 got = h5py.File('$G', 'r')['n'][()]
 assert (got == want).all(), got
 " || fail "n-bit values after the commit"
+say "sed -i twice, at once, with a slow notifier: the second reads what the first left"
+# The kernel's entry of the moved name leads to the temporary's inode until
+# the notifier makes it forget; requests on that inode go to the dataset.
+# Without that the second sed read 0 bytes and emptied the dataset.
+S=$WORK/sed.h5 SM=$WORK/sedmnt
+"$PY" -c "
+import h5py, numpy as np
+with h5py.File('$S', 'w') as f:
+    f['t'] = np.frombuffer(b'hello world, hello moon\\n', dtype='u1')
+" || fail "sed fixture"
+H5FS_INVAL_DELAY=0.5 h5fs_mount "$S" "$SM" -o rw || fail "mount with a slow notifier"
+for e in s/o/0/ s/l/L/ s/e/E/ s/w/W/; do
+	sed -i "$e" "$SM/t" || fail "sed -i $e"
+done
+h5fs_umount "$SM"
+"$PY" -c "
+import h5py
+with h5py.File('$S', 'r') as f:
+    got = f['t'][()].tobytes()
+assert got == b'hELl0 World, hello moon\\n', got
+print('sed ok', got)
+" || fail "sed -i twice at once"
 h5fs_done

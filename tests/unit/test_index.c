@@ -314,7 +314,9 @@ static char *real_stream(const char *path, size_t *len)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(pfd[0]);
-		h5fs_ix_child_main(pfd[1], pg, NULL, 0, &o, 1, NULL);
+		struct h5fs_exttab none = { 0 };
+
+		h5fs_ix_child_main(pfd[1], pg, NULL, 0, &o, 1, NULL, &none);
 		_exit(1);
 	}
 	close(pfd[1]);
@@ -333,13 +335,29 @@ static char *real_stream(const char *path, size_t *len)
 
 static int parse(const char *buf, size_t len, struct h5fs_index *idx)
 {
+	struct h5fs_exttab x = { 0 };
 	int xcode = 0, rc;
 	char *xmsg = NULL;
 
 	memset(idx, 0, sizeof(*idx));
-	rc = h5fs_ix_parse_stream(idx, buf, len, &xcode, &xmsg);
+	rc = h5fs_ix_parse_stream(idx, &x, buf, len, &xcode, &xmsg);
 	free(xmsg);
+	h5fs_ext_release(&x);
 	return rc;
+}
+
+/* 'F' records: a file number seen twice with two paths is refused, and nothing is freed twice. */
+static void test_index__file_records(void **state)
+{
+	static const char rec[] = "F\1\0\0\0\2\0\0\0/aF\1\0\0\0\2\0\0\0/bD\0\0\0\0";
+	static const char skip[] = "F\2\0\0\0\2\0\0\0/aD\0\0\0\0";
+	struct h5fs_index idx;
+
+	(void)state;
+	assert_int_equal(parse(rec, sizeof(rec) - 1, &idx), -1);
+	h5fs_index_release(&idx);
+	assert_int_equal(parse(skip, sizeof(skip) - 1, &idx), -1);	/* file 2 before file 1 */
+	h5fs_index_release(&idx);
 }
 
 static void test_index__stream_untrusted(void **state)
@@ -402,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_index__crash_contained),
 		cmocka_unit_test(test_index__hang_contained),
 		cmocka_unit_test(test_index__stream_untrusted),
+		cmocka_unit_test(test_index__file_records),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
