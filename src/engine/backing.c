@@ -199,10 +199,7 @@ static int handle_fresh(struct backing *b, int after)
 		return 1;
 	if (h5fs_live_mark_get(&now, b->f->watch, b->f->path) < 0)
 		return 0;	/* gone or replaced: reopen, which says why */
-	if (h5fs_live_mark_equal(&now, &b->open_mark))
-		return 1;
-	return after && b->open_holder.state == H5FS_LIVE_SWMR && now.stamp.dev == b->open_mark.stamp.dev &&
-	       now.stamp.ino == b->open_mark.stamp.ino;
+	return h5fs_live_mark_same(&now, &b->open_mark, after && b->open_holder.state == H5FS_LIVE_SWMR);
 }
 
 /*
@@ -232,13 +229,9 @@ static int open_read(struct backing *b)
 	}
 	if (h.state == H5FS_LIVE_WRITER)
 		return -EBUSY;
-	{
-		struct stat fst;
-
-		/* replaced by another file: data at the tree's offsets comes from f->fd, the old one */
-		if (fstat(f->fd, &fst) == 0 && (m0.stamp.ino != (uint64_t)fst.st_ino || m0.stamp.dev != (uint64_t)fst.st_dev))
-			return -EXDEV;
-	}
+	/* replaced by another file: data at the tree's offsets comes from f->fd, the old one */
+	if (!h5fs_live_stamp_is_fd(&m0.stamp, f->fd))
+		return -EXDEV;
 	b->quiet = m0;
 	b->quiet_holder = h;
 	b->have_quiet = 1;
@@ -249,15 +242,11 @@ static int open_read(struct backing *b)
 		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
 		return -EIO;
 	}
-	if (h5fs_live_mark_get(&m1, f->watch, path) < 0 ||
-	    (h.state != H5FS_LIVE_SWMR && !h5fs_live_mark_equal(&m0, &m1))) {
+	if (h5fs_live_mark_get(&m1, f->watch, path) < 0 || !h5fs_live_mark_same(&m0, &m1, h.state == H5FS_LIVE_SWMR)) {
 		H5Fclose(fid);
 		return -EBUSY;	/* written while we opened it */
 	}
-	if (f->o->ro && !b->warned_changed &&
-	    (m0.stamp.ino != (uint64_t)f->st.st_ino || m0.stamp.dev != (uint64_t)f->st.st_dev ||
-	     m0.stamp.size != (uint64_t)f->st.st_size ||
-	     m0.stamp.mtime_ns != (int64_t)f->st.st_mtim.tv_sec * 1000000000 + f->st.st_mtim.tv_nsec)) {
+	if (f->o->ro && !b->warned_changed && !h5fs_live_stamp_is(&m0.stamp, &f->st, 1)) {
 		h5fs_log(H5FS_LOG_WARN, "'%s' changed since it was mounted; remount to see the changes", path);
 		b->warned_changed = 1;
 	}
@@ -283,16 +272,16 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 {
 	struct h5fs_served *f = b->f;
 	const char *path = f->path;
-	double t0 = mono_now();
-	useconds_t delay = 10000;
+	h5fs_live_backoff bo;
 
+	h5fs_live_backoff_start(&bo, f->o->lock_timeout, 0.1);
 	if (b->fid >= 0 && atomic_load(&b->fid_rw))
 		return 0;
 	if (b->fid >= 0)
 		close_all(b, 0);
 	for (;;) {
 		h5fs_live_holder h;
-		int locked = 0;
+		int locked = 0, more;
 		hid_t fid;
 
 		/* before the open: libhdf5's read-write open itself writes to the file */
@@ -314,7 +303,11 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 			return -EIO;
 		}
 		H5Eclear2(H5E_DEFAULT);
-		if (mono_now() - t0 >= f->o->lock_timeout) {
+		/* let other threads use HDF5 while we wait (users stays ours) */
+		h5fs_hdf5_unlock();
+		more = h5fs_live_backoff_next(&bo);
+		h5fs_hdf5_lock();
+		if (!more) {
 			/* who: a process, or only the superblock's flags (a writer that died) */
 			if (h5fs_live_holder_get(&h, path) == 0 && h.state != H5FS_LIVE_FREE && !h.pid && h.sb_flags > 0)
 				h5fs_log(H5FS_LOG_WARN, "%s '%s': '%s' is flagged open for writing in its superblock, but "
@@ -325,12 +318,6 @@ static int open_rw(struct backing *b, const char *op, const char *opath)
 					 "%.1f s (EAGAIN)", op, opath, path, f->o->lock_timeout);
 			return -EAGAIN;
 		}
-		/* let other threads use HDF5 meanwhile (users stays ours) */
-		h5fs_hdf5_unlock();
-		usleep(delay);
-		h5fs_hdf5_lock();
-		if (delay < 100000)
-			delay *= 2;
 	}
 }
 

@@ -517,12 +517,9 @@ static int refresh(struct h5fs_served *f)
 		return EIO;
 	}
 	/* replaced by another file: its descriptor first, the one the index was made from */
-	if (at.stamp.ino != (uint64_t)f->st.st_ino || at.stamp.dev != (uint64_t)f->st.st_dev) {
-		struct stat nst;
-
+	if (!h5fs_live_stamp_is(&at.stamp, &f->st, 0)) {
 		nfd = open(f->path, O_RDONLY | O_CLOEXEC);
-		if (nfd < 0 || fstat(nfd, &nst) < 0 || (uint64_t)nst.st_ino != at.stamp.ino ||
-		    (uint64_t)nst.st_dev != at.stamp.dev) {
+		if (nfd < 0 || !h5fs_live_stamp_is_fd(&at.stamp, nfd)) {
 			if (nfd < 0)
 				h5fs_log(H5FS_LOG_WARN, "'%s' was replaced, but it cannot be opened (%s); serving the "
 					 "old view", f->path, strerror(errno));
@@ -538,8 +535,7 @@ static int refresh(struct h5fs_served *f)
 		h5fs_live_mark now;
 
 		if (h5fs_live_mark_get(&now, f->watch, f->path) < 0 ||
-		    (held.state == H5FS_LIVE_SWMR ? now.stamp.ino != at.stamp.ino || now.stamp.dev != at.stamp.dev
-						  : !h5fs_live_mark_equal(&now, &at))) {
+		    !h5fs_live_mark_same(&now, &at, held.state == H5FS_LIVE_SWMR)) {
 			pthread_rwlock_unlock(&f->tree);
 			h5fs_index_release(&nx);
 			if (nfd >= 0)

@@ -523,8 +523,7 @@ int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_index_opts *
 		rc = h5fs_index_build(idx, o, env);
 		if (h5fs_live_mark_get(&m1, w, o->source_abs) == 0)
 			/* a SWMR writer appends meanwhile, which changes no structure */
-			same = h5fs_live_mark_equal(&m0, &m1) ||
-			       (h.state == H5FS_LIVE_SWMR && m0.stamp.dev == m1.stamp.dev && m0.stamp.ino == m1.stamp.ino);
+			same = h5fs_live_mark_same(&m0, &m1, h.state == H5FS_LIVE_SWMR);
 		h5fs_log_capture_end(same);
 		if (same) {
 			*at = h.state == H5FS_LIVE_SWMR ? m1 : m0;

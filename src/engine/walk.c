@@ -404,12 +404,10 @@ static void walk_group(struct walker *wk, hid_t gid, struct nrec *g)
  */
 static hid_t child_open(struct walker *wk, const struct h5fs_index_opts *o, char **msg, int *code)
 {
-	struct timespec t0, now;
-	long delay_ms = 10;
-	/* a re-index does not wait: the follower looks again when the writer is done */
-	double patience = wk->known ? 0 : o->lock_timeout;
+	h5fs_live_backoff bo;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* a re-index does not wait: the follower looks again when the writer is done */
+	h5fs_live_backoff_start(&bo, wk->known ? 0 : o->lock_timeout, 0.1);
 	for (;;) {
 		h5fs_live_holder h;
 		hid_t fid;
@@ -428,16 +426,12 @@ static hid_t child_open(struct walker *wk, const struct h5fs_index_opts *o, char
 			*code = H5FS_EXIT_OPEN;
 			return -1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= patience) {
+		H5Eclear2(H5E_DEFAULT);
+		if (!h5fs_live_backoff_next(&bo)) {
 			*msg = strdup("the file is locked by another process");
 			*code = H5FS_EXIT_LOCKED;
 			return -1;
 		}
-		H5Eclear2(H5E_DEFAULT);
-		usleep((useconds_t)delay_ms * 1000);
-		if (delay_ms < 100)
-			delay_ms *= 2;
 	}
 }
 

@@ -24,6 +24,7 @@
 #include "file.h"
 #include "filemap.h"
 #include "h5fs/mpi.h"
+#include "h5fs/sys/live.h"
 
 enum open_kind {
 	OPEN_RDONLY,	/* "r" */
@@ -138,26 +139,6 @@ void h5fs_file_free(h5fs_file *file)
 	free(file);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_seconds(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static hid_t make_fapl(const h5fs_file *file, bool mpio)
 {
 	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -238,7 +219,8 @@ static hid_t try_open(const h5fs_file *file, enum open_kind kind, bool exists, b
 
 static int real_open(h5fs_file *file, enum open_kind kind, bool mpio)
 {
-	double start = now_seconds(), delay = 0.01, timeout = file->lock_timeout;
+	double timeout = file->lock_timeout;
+	h5fs_live_backoff bo;
 	struct stat st;
 	bool exists, locked;
 	hid_t fid;
@@ -273,9 +255,8 @@ static int real_open(h5fs_file *file, enum open_kind kind, bool mpio)
 		return H5FS_ECORRUPT;
 	}
 
+	h5fs_live_backoff_start(&bo, timeout, 1.0);
 	for (;;) {
-		double elapsed, left;
-
 		fid = try_open(file, kind, exists, mpio, &locked);
 		if (fid >= 0)
 			break;
@@ -288,14 +269,10 @@ static int real_open(h5fs_file *file, enum open_kind kind, bool mpio)
 			h5fs__error_set(H5FS_ERROR_OS, "file '%s' is locked and timeout is set to 0, not retrying", file->path);
 			return H5FS_ELOCKED;
 		}
-		elapsed = now_seconds() - start;
-		if (timeout > 0 && elapsed >= timeout) {
+		if (!h5fs_live_backoff_next(&bo)) {
 			h5fs__error_set(H5FS_ERROR_OS, "Timeout of %gs exceeded while waiting to acquire lock on HDF5 file '%s'", timeout, file->path);
 			return H5FS_ELOCKED;
 		}
-		left = timeout > 0 ? timeout - elapsed : delay;
-		sleep_seconds(delay < left ? delay : left);
-		delay = delay * 2 > 1.0 ? 1.0 : delay * 2;
 	}
 	file->fid = fid;
 	file->write_level = kind != OPEN_RDONLY;

@@ -489,10 +489,65 @@ int h5fs_live_mark_equal(const h5fs_live_mark *a, const h5fs_live_mark *b)
 	return a->changes == b->changes && h5fs_live_stamp_equal(&a->stamp, &b->stamp);
 }
 
+int h5fs_live_mark_same(const h5fs_live_mark *a, const h5fs_live_mark *b, int swmr)
+{
+	if (swmr)
+		return a->stamp.dev == b->stamp.dev && a->stamp.ino == b->stamp.ino;
+	return h5fs_live_mark_equal(a, b);
+}
+
+int h5fs_live_stamp_is(const h5fs_live_stamp *s, const struct stat *st, int content)
+{
+	h5fs_live_stamp t;
+
+	stamp_from(&t, st);
+	return s->dev == t.dev && s->ino == t.ino && (!content || (s->size == t.size && s->mtime_ns == t.mtime_ns));
+}
+
+int h5fs_live_stamp_is_fd(const h5fs_live_stamp *s, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && h5fs_live_stamp_is(s, &st, 0);
+}
+
 int h5fs_live_take_locking(void)
 {
 	if (!getenv("HDF5_USE_FILE_LOCKING"))
 		return 0;
 	unsetenv("HDF5_USE_FILE_LOCKING");
+	return 1;
+}
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void h5fs_live_backoff_start(h5fs_live_backoff *b, double limit, double max_step)
+{
+	b->start = mono_seconds();
+	b->limit = limit;
+	b->step = 0.01;
+	b->max_step = max_step > 0.01 ? max_step : 0.01;
+}
+
+int h5fs_live_backoff_next(h5fs_live_backoff *b)
+{
+	double left = b->limit - (mono_seconds() - b->start), t = b->step;
+	struct timespec ts;
+
+	if (b->limit >= 0 && left <= 0)
+		return 0;
+	if (b->limit >= 0 && t > left)
+		t = left;
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	b->step = b->step * 2 > b->max_step ? b->max_step : b->step * 2;
 	return 1;
 }

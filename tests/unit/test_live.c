@@ -348,6 +348,45 @@ static void test_live__take_locking(void **state)
 	assert_null(getenv("HDF5_USE_FILE_LOCKING"));
 }
 
+/* The one file-changed check: same mark, same file, a stamp against a stat or a descriptor. */
+static void test_live__same(void **state)
+{
+	const char *path = th_path("same.bin"), *other = th_path("other.bin");
+	h5fs_live_mark a, b;
+	struct stat st;
+	int fd;
+	FILE *f = fopen(path, "w");
+
+	(void)state;
+	fputs("one", f);
+	fclose(f);
+	f = fopen(other, "w");
+	fclose(f);
+	assert_int_equal(h5fs_live_mark_get(&a, NULL, path), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(h5fs_live_stamp_is(&a.stamp, &st, 1));
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_true(h5fs_live_stamp_is_fd(&a.stamp, fd));
+	close(fd);
+	usleep(20 * 1000);
+	f = fopen(path, "a");
+	fputs("two", f);
+	fclose(f);
+	assert_int_equal(h5fs_live_mark_get(&b, NULL, path), 0);
+	assert_false(h5fs_live_mark_same(&a, &b, 0));	/* appended: changed */
+	assert_true(h5fs_live_mark_same(&a, &b, 1));	/* ... but the same file, for a SWMR reader */
+	assert_true(h5fs_live_stamp_is(&a.stamp, &st, 0));
+	assert_int_equal(stat(path, &st), 0);
+	assert_false(h5fs_live_stamp_is(&a.stamp, &st, 1));
+	assert_int_equal(rename(other, path), 0);	/* replaced */
+	assert_int_equal(h5fs_live_mark_get(&b, NULL, path), 0);
+	assert_false(h5fs_live_mark_same(&a, &b, 1));
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_false(h5fs_live_stamp_is_fd(&a.stamp, fd));
+	close(fd);
+	assert_false(h5fs_live_stamp_is_fd(&a.stamp, -1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_live__wait),
 		cmocka_unit_test(test_live__watch),
 		cmocka_unit_test(test_live__take_locking),
+		cmocka_unit_test(test_live__same),
 	};
 
 	h5fs_init();

@@ -34,6 +34,8 @@
 #define INCLUDE_h5fs_sys_live_h__
 
 #include <hdf5.h>
+#include <sys/stat.h>
+
 #include "../common.h"
 
 H5FS_BEGIN_DECL
@@ -204,6 +206,36 @@ H5FS_EXTERN(int) h5fs_live_mark_get(h5fs_live_mark *out, h5fs_live_watch *w, con
 
 /** 1 when both marks are the same (nothing changed in between), else 0. */
 H5FS_EXTERN(int) h5fs_live_mark_equal(const h5fs_live_mark *a, const h5fs_live_mark *b);
+
+/**
+ * Whether the file did not change between marks @p a and @p b as far as
+ * its reader cares: the same mark, or, when @p swmr (a SWMR writer
+ * appends, which changes no structure), the same file (device and inode).
+ */
+H5FS_EXTERN(int) h5fs_live_mark_same(const h5fs_live_mark *a, const h5fs_live_mark *b, int swmr);
+
+/**
+ * Whether stamp @p s is of the file @p st describes (device and inode),
+ * and, with @p content, also of its size and modification time.
+ */
+H5FS_EXTERN(int) h5fs_live_stamp_is(const h5fs_live_stamp *s, const struct stat *st, int content);
+
+/**
+ * The back-off every wait for another program's lock uses: 10 ms, then
+ * twice as long each time up to @p max_step seconds, for @p limit
+ * seconds in all (a negative limit: for ever).
+ */
+typedef struct h5fs_live_backoff {
+	double start, limit, step, max_step;
+} h5fs_live_backoff;
+
+H5FS_EXTERN(void) h5fs_live_backoff_start(h5fs_live_backoff *b, double limit, double max_step);
+
+/** Sleep the next step (never past the limit): 1, or 0 at once when the limit is reached. */
+H5FS_EXTERN(int) h5fs_live_backoff_next(h5fs_live_backoff *b);
+
+/** Whether stamp @p s is of the file open as @p fd (device and inode); 0 when @p fd cannot be read. */
+H5FS_EXTERN(int) h5fs_live_stamp_is_fd(const h5fs_live_stamp *s, int fd);
 
 /**
  * Make libhdf5 follow the file access property lists of this process,
