@@ -181,7 +181,7 @@ struct h5fs_node {
 
 	char *meta[H5FS_M_COUNT];
 	char *target;		/* soft: the link value; ext: FILE::/path */
-	char *linktext;		/* what readlink returns (h5fs_ll_links_init) */
+	char *linktext;		/* what readlink returns (h5fs_links_init()) */
 
 	/* groups: children sorted by shown name (byte order) */
 	struct h5fs_entry *children;
@@ -195,7 +195,7 @@ struct h5fs_node {
 	atomic_uint_fast64_t nlookup;
 	void *rd;		/* backing.c's per-dataset state, under the HDF5 lock */
 
-	/* write side, under ll->tree held exclusively (ops_write.c) */
+	/* write side, under the served file's tree lock held exclusively (ops_write.c) */
 	uint32_t nwriters;	/* open files staging writes to it */
 	uint32_t ndirty;	/* of them, those holding writes not committed yet */
 	uint64_t wsize;		/* the size their latest write or truncate left */

@@ -5,7 +5,7 @@
  * in the tree.  Their nodes carry the file's number in the top byte of
  * h5fs_node.addr (object addresses of real files stay far below 2^56),
  * so hard links inside an external file still share one node and no
- * node field had to be added.  File 0 is SOURCE itself (ll->fd); the
+ * node field had to be added.  File 0 is the served file itself (f->fd); the
  * others are opened read-only by the daemon after the indexer child
  * walked them, and stay open while the file is served.
  */

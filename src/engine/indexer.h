@@ -1,6 +1,7 @@
 /*
- * What the indexer's files share (index.c, walk.c, walk_dset.c,
- * extlinks.c, wire.c); nothing outside src/engine includes it.
+ * What the indexer's files share (index.c, walk.c, walk_base.c,
+ * walk_dset.c, walk_ext.c, exttab.c, wire.c); nothing outside the
+ * engine includes it.
  *
  * The forked indexer: the whole file is read once, in a child process,
  * before anything is mounted.

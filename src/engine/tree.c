@@ -7,7 +7,7 @@
  * file changed behind its back (DESIGN.md section 5).
  *
  * Locking: every request of a read-write mount runs under f->tree, a
- * writer-preferring rwlock: the ops table of h5fs_follow_ops() wraps
+ * writer-preferring rwlock: the ops table of h5fs_rw_ops() (src/fuse/rwops.c) wraps
  * the read-only requests in the shared lock and the changing ones in
  * the exclusive lock, so the read side's code (ops_dir.c, inode.c)
  * works on a tree that never changes under it.  Read-only mounts use
@@ -601,6 +601,8 @@ static int merge_children(struct merge *m, struct h5fs_node *d, struct h5fs_node
 			struct h5fs_node *fresh_node = h5fs_tree_new_node(f, sn->kind, NULL, NULL);
 
 			if (!fresh_node) {
+				for (uint32_t k = 0; k < i; k++)
+					free(nc[k].name);
 				free(nc);
 				return ENOMEM;
 			}

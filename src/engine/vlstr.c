@@ -1,7 +1,7 @@
 /*
  * The text of a variable-length string element, escaped as ops_file.c's
  * header says: "\n" and "\\" become two bytes each, so every element is
- * one line (walk_dset.c sizes the text, src/fuse/read.c renders it).
+ * one line (describe.c sizes the text, read.c renders it).
  */
 #include <stddef.h>
 

@@ -262,10 +262,42 @@ void h5fs_ix_node_clear(struct h5fs_node *n)
 	memset(n->meta, 0, sizeof(n->meta));
 }
 
+/* A name a directory may list: not empty, no '/', not "." or "..". */
+static int name_sane(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+/* Every node's parent chain reaches the root (node 0): no cycle for the daemon to walk forever. */
+static int parents_sane(const struct h5fs_index *idx)
+{
+	unsigned char *state = calloc(idx->nnodes, 1);	/* 0 unknown, 1 on the walk, 2 reaches the root */
+	int ok = 1;
+
+	if (!state)
+		return 0;
+	state[0] = 2;
+	for (uint32_t i = 1; i < idx->nnodes && ok; i++) {
+		uint32_t k = i;
+
+		while (state[k] == 0) {
+			state[k] = 1;
+			k = idx->nodes[k].parent;
+		}
+		ok = state[k] == 2;
+		for (k = i; state[k] == 1; k = idx->nodes[k].parent)
+			state[k] = 2;
+	}
+	free(state);
+	return ok;
+}
+
 /*
  * What the daemon relies on of every node, whatever the child sent:
- * a known kind, a path, a parent that exists, a rank it can loop over,
- * and for vlen string text one offset per block, in order.
+ * a known kind, a path, a parent chain that reaches the root, a rank it
+ * can loop over, names a directory may list, and for vlen string text
+ * at most one offset per block, in order and within the text (fewer
+ * when sizing the text failed part-way: that dataset answers EIO).
  */
 static int index_sane(const struct h5fs_index *idx)
 {
@@ -276,16 +308,19 @@ static int index_sane(const struct h5fs_index *idx)
 			return 0;
 		if (n->ndim < -1 || (n->ndim > 0 && !n->dims))
 			return 0;
+		for (uint32_t c = 0; c < n->nchildren; c++)
+			if (!name_sane(n->children[c].name))
+				return 0;
 		if (n->flags & H5FS_NF_VLSTR) {
 			if (n->nelems > UINT64_MAX - H5FS_VL_BLOCK ||
-			    n->n_vl != (n->nelems + H5FS_VL_BLOCK - 1) / H5FS_VL_BLOCK)
+			    n->n_vl > (n->nelems + H5FS_VL_BLOCK - 1) / H5FS_VL_BLOCK)
 				return 0;
 			for (uint64_t b = 0; b < n->n_vl; b++)
 				if (n->vl_off[b] > n->size || (b && n->vl_off[b] < n->vl_off[b - 1]))
 					return 0;
 		}
 	}
-	return 1;
+	return parents_sane(idx);
 }
 
 int h5fs_ix_parse_stream(struct h5fs_index *idx, struct h5fs_exttab *x, const char *buf, size_t len, int *xcode,

@@ -129,13 +129,14 @@ void h5fs_inval_release(struct h5fs_ll *ll);
 void h5fs_tree_inval_entry(struct h5fs_ll *ll, struct h5fs_node *dir, const char *name);
 void h5fs_tree_inval_inode(struct h5fs_ll *ll, struct h5fs_node *n);
 /*
- * Wait, at most @p max_s seconds, until the kernel was told all that is
- * queued: so a close or fsync that renamed or replaced something returns
- * after the kernel forgot the old names.  Never with the tree lock held
- * (a request that holds the directory's lock in the kernel may wait for
- * it).
+ * Notes queued so far (a count); wait, at most @p max_s seconds, until
+ * the first @p upto of them were told to the kernel: so a close or fsync
+ * that renamed or replaced something returns after the kernel forgot the
+ * old names.  Never with the tree lock held (a request that holds the
+ * directory's lock in the kernel may wait for it).
  */
-void h5fs_inval_drain(struct h5fs_ll *ll, double max_s);
+uint64_t h5fs_inval_queued(struct h5fs_ll *ll);
+void h5fs_inval_drain(struct h5fs_ll *ll, uint64_t upto, double max_s);
 
 /* rwops.c: the ops table of read-write mounts: each request shows the file's changes first, under the tree lock */
 const struct fuse_lowlevel_ops *h5fs_rw_ops(const struct fuse_lowlevel_ops *base);
@@ -237,7 +238,7 @@ struct h5fs_open {
 	int failed;		/* a commit was refused (errno): later writes and commits give EIO */
 };
 
-/* Whether @p fi is a file open for writing (follow.c, ops_file.c). */
+/* Whether @p fi is a file open for writing (rwops.c, ops_file.c, ops_write.c). */
 static inline int h5fs_write_is_writer(const struct fuse_file_info *fi)
 {
 	const struct h5fs_open *of = (const struct h5fs_open *)(uintptr_t)fi->fh;

@@ -31,6 +31,7 @@ struct inval {
 	useconds_t delay;	/* tests: H5FS_INVAL_DELAY=SEC before each notification (a busy machine) */
 	struct note *q;
 	size_t nq, capq;
+	uint64_t queued, sent;	/* notes ever queued; ever sent (or dropped) */
 };
 
 static void *notifier_main(void *arg)
@@ -42,7 +43,8 @@ static void *notifier_main(void *arg)
 	for (;;) {
 		while (!t->nq && !t->stop)
 			pthread_cond_wait(&t->qcond, &t->qmu);
-		if (!t->nq && t->stop)
+		/* stopping: the mount goes, and a note could wait for a directory a dead request holds */
+		if (t->stop)
 			break;
 		{
 			struct note nt = t->q[0];
@@ -60,8 +62,8 @@ static void *notifier_main(void *arg)
 			free(nt.name);
 			pthread_mutex_lock(&t->qmu);
 			t->sending = 0;
-			if (!t->nq)
-				pthread_cond_broadcast(&t->drained);
+			t->sent++;
+			pthread_cond_broadcast(&t->drained);
 		}
 	}
 	pthread_mutex_unlock(&t->qmu);
@@ -96,6 +98,7 @@ static void enqueue(struct h5fs_ll *ll, fuse_ino_t parent, fuse_ino_t ino, const
 	t->q[t->nq].ino = ino;
 	t->q[t->nq].name = nm;
 	t->nq++;
+	t->queued++;
 	pthread_cond_signal(&t->qcond);
 	pthread_mutex_unlock(&t->qmu);
 }
@@ -121,7 +124,20 @@ static void served_inval_inode(struct h5fs_served *f, struct h5fs_node *n)
 	h5fs_tree_inval_inode(f->mount, n);
 }
 
-void h5fs_inval_drain(struct h5fs_ll *ll, double max_s)
+uint64_t h5fs_inval_queued(struct h5fs_ll *ll)
+{
+	struct inval *t = ll->inval;
+	uint64_t n;
+
+	if (!t)
+		return 0;
+	pthread_mutex_lock(&t->qmu);
+	n = t->queued;
+	pthread_mutex_unlock(&t->qmu);
+	return n;
+}
+
+void h5fs_inval_drain(struct h5fs_ll *ll, uint64_t upto, double max_s)
 {
 	struct inval *t = ll->inval;
 	struct timespec until;
@@ -136,7 +152,7 @@ void h5fs_inval_drain(struct h5fs_ll *ll, double max_s)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&t->qmu);
-	while ((t->nq || t->sending) && t->started && !t->stop)
+	while (t->sent < upto && t->started && !t->stop)
 		if (pthread_cond_timedwait(&t->drained, &t->qmu, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&t->qmu);

@@ -436,7 +436,7 @@ int main(int argc, char *argv[])
 		goto out_fd;
 	}
 
-	/* read-write mounts wrap every request in the tree lock (tree.c) */
+	/* read-write mounts wrap every request in the tree lock (rwops.c) */
 	se = fuse_session_new(&args, o.ro ? &h5fs_ll_ops : h5fs_rw_ops(&h5fs_ll_ops), sizeof(h5fs_ll_ops), &ll);
 	if (!se) {
 		ret = H5FS_EXIT_USAGE;

@@ -672,10 +672,16 @@ static void commit_and_reply(fuse_req_t req, struct fuse_file_info *fi, int fsyn
 	int err = 0;
 
 	if (h5fs_write_is_writer(fi) && !(err = h5fs_follow_fresh(ll->file))) {
+		uint64_t before, after;
+
 		pthread_rwlock_wrlock(&ll->file->tree);
+		before = h5fs_inval_queued(ll);
 		err = write_flush(ll, fi, fuse_req_ctx(req)->pid, fsync);
+		after = h5fs_inval_queued(ll);
 		pthread_rwlock_unlock(&ll->file->tree);
-		h5fs_inval_drain(ll, 1.0);
+		/* the notes this commit queued, not anybody's later ones; -s has no worker to spare */
+		if (after != before && !ll->opts->singlethread)
+			h5fs_inval_drain(ll, after, 1.0);
 	}
 	fuse_reply_err(req, err);
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +20,21 @@
 #include "helpers.h"
 #include "engine/served.h"
 
-static unsigned int nentry, ninode;
+static atomic_uint nentry, ninode;	/* bumped from the follower thread too */
 
 static void note_entry(struct h5fs_served *f, struct h5fs_node *dir, const char *name)
 {
 	(void)f;
 	(void)dir;
 	(void)name;
-	nentry++;
+	atomic_fetch_add(&nentry, 1);
 }
 
 static void note_inode(struct h5fs_served *f, struct h5fs_node *n)
 {
 	(void)f;
 	(void)n;
-	ninode++;
+	atomic_fetch_add(&ninode, 1);
 }
 
 struct served {
@@ -137,11 +138,12 @@ static void test_follow__changes_show(void **state)
 	served_open(&s, make_file());
 	assert_null(root_entry(&s, "added"));
 	assert_int_equal(h5fs_follow_fresh(&s.f), 0);	/* nothing changed: no re-index */
-	nentry = ninode = 0;
+	atomic_store(&nentry, 0);
+	atomic_store(&ninode, 0);
 	other_program(s.f.path, "add", 0, NULL);
 	assert_int_equal(h5fs_follow_fresh(&s.f), 0);
 	assert_non_null(root_entry(&s, "added"));
-	assert_true(nentry >= 1);
+	assert_true(atomic_load(&nentry) >= 1);
 	other_program(s.f.path, "relink", 0, NULL);
 	assert_int_equal(h5fs_follow_fresh(&s.f), 0);
 	assert_string_equal(root_entry(&s, "s")->linktext, "added");

@@ -296,6 +296,38 @@ static void test_index__one_description(void **state)
 	th_assert_no_open_ids();
 }
 
+/* A crash at any step of reading data, vlen strings' text included, costs that dataset alone. */
+static void test_index__probe_crashes(void **state)
+{
+	const char *path = make_sample();
+	struct h5fs_index_opts o = opts_for(path, H5FS_VIEW_RAW);
+	unsigned int fired = 0, vlen_hit = 0;
+
+	(void)state;
+	for (int k = 1; k <= 8; k++) {
+		struct h5fs_index idx = { 0 };
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "segv:probe:%d", k);
+		setenv("H5FS_INDEX_FAULT", spec, 1);
+		if (h5fs_index_build(&idx, &o, NULL) != 0)
+			fail_msg("%s: the whole file was refused", spec);
+		unsetenv("H5FS_INDEX_FAULT");
+		if (idx.restarts) {
+			const struct h5fs_node *t = child(&idx, &idx.nodes[0], "t");
+
+			fired++;
+			assert_int_equal(idx.nbad, 1);
+			if (t->flags & H5FS_NF_DATA_BAD)
+				vlen_hit++;
+		}
+		h5fs_index_release(&idx);
+	}
+	assert_true(fired >= 3);
+	assert_true(vlen_hit >= 1);	/* the probe of t, and the sizing of its text */
+	th_assert_no_open_ids();
+}
+
 /* A real child's stream of the sample file. */
 static char *real_stream(const char *path, size_t *len)
 {
@@ -419,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_index__one_description),
 		cmocka_unit_test(test_index__crash_contained),
 		cmocka_unit_test(test_index__hang_contained),
+		cmocka_unit_test(test_index__probe_crashes),
 		cmocka_unit_test(test_index__stream_untrusted),
 		cmocka_unit_test(test_index__file_records),
 	};
