@@ -6,7 +6,9 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 perl -0777 -ne 'while (/H5FS_EXTERN\([^)]*\)\s*(\w+)\s*\(/g) { print "$1\n" }' \
 	include/h5fs.h include/h5fs/*.h include/h5fs/sys/*.h | sort -u > "$tmp/api"
-nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ && $3 ~ /^h5fs/ { print $3 }' | sort -u > "$tmp/so"
+# every defined dynamic symbol, whatever its name (the linker's own markers aside)
+nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVWiu]$/ && $3 !~ /^(_init|_fini|_edata|_end|__bss_start)$/ { print $3 }' |
+	sort -u > "$tmp/so"
 extra=$(comm -13 "$tmp/api" "$tmp/so")
 missing=$(comm -23 "$tmp/api" "$tmp/so")
 [ -z "$extra" ] || echo "exports: $so exports what no public header declares: $(echo $extra)"

@@ -138,6 +138,19 @@ fail:
 	return -1;
 }
 
+/* A parse that failed: the files it added (numbers @p n and up) go again. */
+void h5fs_ix_ext_rollback(struct h5fs_exttab *x, uint32_t n)
+{
+	for (uint32_t k = n ? n : 1; k < x->n; k++) {
+		free(x->paths[k]);
+		x->paths[k] = NULL;
+		if (x->fds[k] >= 0)
+			close(x->fds[k]);
+	}
+	if (n < x->n)
+		x->n = n;
+}
+
 /* A new index is being read: the external links it names start empty. */
 void h5fs_ix_ext_links_begin(struct h5fs_exttab *x)
 {

@@ -335,15 +335,17 @@ static int check_source(const struct h5fs_index_opts *o)
 
 /* A child that finished: its stream into @p idx; 0 or an exit code after one line. */
 static int take_stream(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct build *bd, char *buf,
-		       size_t len,
-		       unsigned int attempt)
+		       size_t len, unsigned int attempt)
 {
+	uint32_t nfiles = bd->ext->n;
 	char *xmsg = NULL;
 	int xcode = 0, prc;
 
 	h5fs_ix_ext_links_begin(bd->ext);
 	prc = h5fs_ix_parse_stream(idx, bd->ext, buf, len, &xcode, &xmsg);
 	free(buf);
+	if (prc != 0)
+		h5fs_ix_ext_rollback(bd->ext, nfiles);	/* the files only a refused stream named */
 	if (prc == 1) {
 		/* a re-index that met a writer: the follower says so, and looks again */
 		if (!(bd->env && bd->env->known && xcode == H5FS_EXIT_LOCKED))

@@ -221,6 +221,7 @@ herr_t h5fs_ix_deny_elink(const char *pfile, const char *pgroup, const char *cfi
 char *h5fs_ix_dir_of(const char *path);
 /* exttab.c */
 int h5fs_ix_ext_add(struct h5fs_exttab *x, uint32_t k, char *path);
+void h5fs_ix_ext_rollback(struct h5fs_exttab *x, uint32_t n);
 void h5fs_ix_ext_links_begin(struct h5fs_exttab *x);
 int h5fs_ix_ext_link_add(struct h5fs_exttab *x, uint32_t file, char *lpath, char *tfile, char *tpath);
 void h5fs_ix_ext_links_keep(struct h5fs_exttab *x);

@@ -392,6 +392,27 @@ static void test_index__file_records(void **state)
 	h5fs_index_release(&idx);
 }
 
+/* The files a refused stream named leave the table again. */
+static void test_index__file_rollback(void **state)
+{
+	struct h5fs_exttab x = { 0 };
+	char *a = strdup("/etc/hostname"), *b = strdup("/etc/passwd");
+
+	(void)state;
+	assert_int_equal(h5fs_ix_ext_add(&x, 1, a), 0);
+	assert_int_equal(h5fs_ext_count(&x), 2);
+	assert_int_equal(h5fs_ix_ext_add(&x, 2, b), 0);
+	h5fs_ix_ext_rollback(&x, 2);
+	assert_int_equal(h5fs_ext_count(&x), 2);
+	assert_null(h5fs_ext_path(&x, 2));
+	assert_string_equal(h5fs_ext_path(&x, 1), "/etc/hostname");
+	h5fs_ix_ext_rollback(&x, 0);
+	assert_int_equal(h5fs_ext_count(&x), 1);
+	assert_int_equal(h5fs_ix_ext_add(&x, 1, strdup("/etc/passwd")), 0);	/* numbered anew */
+	assert_string_equal(h5fs_ext_path(&x, 1), "/etc/passwd");
+	h5fs_ext_release(&x);
+}
+
 static void test_index__stream_untrusted(void **state)
 {
 	const char *path = make_sample();
@@ -454,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_index__probe_crashes),
 		cmocka_unit_test(test_index__stream_untrusted),
 		cmocka_unit_test(test_index__file_records),
+		cmocka_unit_test(test_index__file_rollback),
 	};
 
 	return cmocka_run_group_tests(tests, th_setup, th_teardown);
