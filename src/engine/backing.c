@@ -239,6 +239,11 @@ static int open_read(struct backing *b)
 	if (rc == H5FS_ELOCKED)
 		return -EBUSY;
 	if (rc < 0) {
+		/* a writer that came between the look and the open leaves the file changed: try again */
+		if (h5fs_live_mark_get(&m1, f->watch, path) == 0 && !h5fs_live_mark_same(&m0, &m1, 0)) {
+			b->have_quiet = 0;
+			return -EBUSY;
+		}
 		h5fs_log(H5FS_LOG_WARN, "%s", h5fs_error_last()->message);
 		return -EIO;
 	}

@@ -334,18 +334,20 @@ int h5fs_live_open(hid_t *fid, const char *path, const h5fs_live_holder *holder)
 	if (holder && holder->state == H5FS_LIVE_SWMR)
 		flags |= H5F_ACC_SWMR_READ;
 	f = H5Fopen(path, flags, fapl);
-	H5Pclose(fapl);
 	if (f >= 0) {
+		H5Pclose(fapl);
 		*fid = f;
 		return 0;
 	}
+	/* HDF5's message first: H5Pclose() clears the stack */
+	h5fs__error_hdf5("cannot open '%s'", path);
+	H5Pclose(fapl);
 	/* a writer came meanwhile, or a v3 superblock says "open for writing" */
 	{
 		h5fs_live_holder now;
 
 		busy = h5fs_live_holder_get(&now, path) == 0 && now.state == H5FS_LIVE_WRITER;
 	}
-	h5fs__error_hdf5("cannot open '%s'", path);
 	return busy ? H5FS_ELOCKED : H5FS_ERROR;
 }
 
