@@ -280,17 +280,12 @@ static void describe_space(struct h5fs_dset_desc *d, hid_t fspace)
 	d->meta[H5FS_M_MAXSHAPE] = h5fs_index_json_dims(nd, maxdims, 1);
 }
 
-int h5fs_dset_describe(struct h5fs_dset_desc *d, hid_t did, uint64_t file_size)
+int h5fs_dset_describe_ids(struct h5fs_dset_desc *d, hid_t did, hid_t ftype, hid_t fspace, hid_t dcpl,
+			   uint64_t file_size)
 {
-	hid_t ftype = -1, fspace = -1, dcpl = -1;
 	int nfilters = 0;
 
 	memset(d, 0, sizeof(*d));
-	if ((ftype = H5Dget_type(did)) < 0 || (fspace = H5Dget_space(did)) < 0 ||
-	    (dcpl = H5Dget_create_plist(did)) < 0) {
-		desc_err(d, h5fs_hdf5_msg("cannot read dataset metadata"));
-		goto out;
-	}
 	d->esize = H5Tget_size(ftype);
 	describe_space(d, fspace);
 	if (d->flags & H5FS_NF_DATA_BAD && !d->meta[H5FS_M_SHAPE])
@@ -316,6 +311,20 @@ int h5fs_dset_describe(struct h5fs_dset_desc *d, hid_t did, uint64_t file_size)
 	if (!(d->flags & (H5FS_NF_VLSTR | H5FS_NF_NOIMAGE | H5FS_NF_DATA_BAD)))
 		d->contig = raw_offset(did, dcpl, ftype, d->layout, nfilters, d->size, file_size, &d->offset);
 out:
+	H5Eclear2(H5E_DEFAULT);
+	return d->flags & H5FS_NF_DATA_BAD ? -1 : 0;
+}
+
+int h5fs_dset_ids_open(hid_t did, hid_t *ftype, hid_t *fspace, hid_t *dcpl)
+{
+	*ftype = H5Dget_type(did);
+	*fspace = *ftype < 0 ? H5I_INVALID_HID : H5Dget_space(did);
+	*dcpl = *fspace < 0 ? H5I_INVALID_HID : H5Dget_create_plist(did);
+	return *dcpl < 0 ? -1 : 0;
+}
+
+void h5fs_dset_ids_close(hid_t ftype, hid_t fspace, hid_t dcpl)
+{
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
 	if (fspace >= 0)
@@ -323,7 +332,22 @@ out:
 	if (ftype >= 0)
 		H5Tclose(ftype);
 	H5Eclear2(H5E_DEFAULT);
-	return d->flags & H5FS_NF_DATA_BAD ? -1 : 0;
+}
+
+int h5fs_dset_describe(struct h5fs_dset_desc *d, hid_t did, uint64_t file_size)
+{
+	hid_t ftype, fspace, dcpl;
+	int rc;
+
+	if (h5fs_dset_ids_open(did, &ftype, &fspace, &dcpl) < 0) {
+		memset(d, 0, sizeof(*d));
+		desc_err(d, h5fs_hdf5_msg("cannot read dataset metadata"));
+		rc = -1;
+	} else {
+		rc = h5fs_dset_describe_ids(d, did, ftype, fspace, dcpl, file_size);
+	}
+	h5fs_dset_ids_close(ftype, fspace, dcpl);
+	return rc;
 }
 
 int h5fs_dset_text(struct h5fs_dset_desc *d, hid_t did, void (*step)(void *arg, uint64_t block), void *arg)
@@ -380,11 +404,7 @@ out:
 	free(strs);
 	if (mtype >= 0)
 		H5Tclose(mtype);
-	if (fspace >= 0)
-		H5Sclose(fspace);
-	if (ftype >= 0)
-		H5Tclose(ftype);
-	H5Eclear2(H5E_DEFAULT);
+	h5fs_dset_ids_close(ftype, fspace, H5I_INVALID_HID);
 	return d->flags & H5FS_NF_DATA_BAD ? -1 : 0;
 }
 

@@ -290,6 +290,12 @@ struct h5fs_dset_desc {
  * be read is filled in); release it either way.  No data is read.
  */
 int h5fs_dset_describe(struct h5fs_dset_desc *d, hid_t did, uint64_t file_size);
+/* The same from the dataset's type, dataspace and creation properties, opened by the caller. */
+int h5fs_dset_describe_ids(struct h5fs_dset_desc *d, hid_t did, hid_t ftype, hid_t fspace, hid_t dcpl,
+			   uint64_t file_size);
+/* Open those three (0, or -1 with the ones that failed invalid); close what is open and clear HDF5's stack. */
+int h5fs_dset_ids_open(hid_t did, hid_t *ftype, hid_t *fspace, hid_t *dcpl);
+void h5fs_dset_ids_close(hid_t ftype, hid_t fspace, hid_t dcpl);
 /*
  * Vlen strings: read every string once and record where each block of
  * their text starts (vl_off, n_vl) and the text's size.  @p step (may be

@@ -10,12 +10,10 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -492,24 +490,16 @@ static int index_build(struct h5fs_index *idx, const struct h5fs_index_opts *o, 
 	return ret ? ret : finish(idx, o);
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_index_opts *o, const struct h5fs_index_env *env,
 			  double patience, h5fs_live_watch *w, h5fs_live_mark *at, h5fs_live_holder *held)
 {
-	double t0 = mono_s();
+	double t0 = now_s();
 	useconds_t pause_us = 2000;
 
 	for (;;) {
 		h5fs_live_mark m0, m1;
 		h5fs_live_holder h;
-		double left = patience - (mono_s() - t0);
+		double left = patience - (now_s() - t0);
 		int rc = h5fs_live_wait(&h, o->source_abs, left > 0 ? left : 0), same = 0;
 
 		if (rc == H5FS_ELOCKED) {
@@ -535,7 +525,7 @@ int h5fs_index_build_live(struct h5fs_index *idx, const struct h5fs_index_opts *
 		}
 		if (rc == 0)
 			h5fs_index_release(idx);
-		if (mono_s() - t0 >= patience) {
+		if (now_s() - t0 >= patience) {
 			if (patience > 0)
 				fprintf(stderr, "h5fs: cannot mount '%s': it kept changing while it was indexed (%.1f s)\n",
 					o->source, patience);

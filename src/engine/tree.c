@@ -27,14 +27,10 @@
  * deadlock against the kernel's directory lock).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "h5fs/sys/hdf5.h"
 #include "h5fs/sys/live.h"

@@ -4,20 +4,10 @@
  * of it, all of it when small, every chunk's index entry when large --
  * so that what crashes libhdf5 crashes the child, not the daemon.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "h5fs/sys/reader.h"
@@ -220,7 +210,7 @@ out:
 
 void h5fs_ix_dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 {
-	hid_t ftype = -1, fspace = -1, dcpl = -1;
+	hid_t ftype, fspace, dcpl;
 	struct h5fs_dset_desc d;
 
 	h5fs_ix_progress(wk, P_DSET, r->addr, 0);
@@ -228,7 +218,12 @@ void h5fs_ix_dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, strdup("reading the dataset's metadata crashed libhdf5"));
 		return;
 	}
-	h5fs_dset_describe(&d, did, wk->file_size);
+	if (h5fs_dset_ids_open(did, &ftype, &fspace, &dcpl) < 0) {
+		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_hdf5_msg("cannot read dataset metadata"));
+		h5fs_dset_ids_close(ftype, fspace, dcpl);
+		return;
+	}
+	h5fs_dset_describe_ids(&d, did, ftype, fspace, dcpl, wk->file_size);
 	r->flags |= d.flags;
 	if (d.errmsg) {
 		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, d.errmsg);
@@ -245,23 +240,10 @@ void h5fs_ix_dataset_meta(struct walker *wk, hid_t did, struct nrec *r)
 		r->meta[i] = d.meta[i];
 		d.meta[i] = NULL;
 	}
-	if (r->flags & H5FS_NF_DATA_BAD)
-		goto out;
-	if ((ftype = H5Dget_type(did)) < 0 || (fspace = H5Dget_space(did)) < 0 ||
-	    (dcpl = H5Dget_create_plist(did)) < 0) {
-		h5fs_ix_set_err(r, H5FS_NF_DATA_BAD, h5fs_hdf5_msg("cannot read dataset metadata"));
-		goto out;
-	}
-	if (!probe_data(wk, did, ftype, fspace, r, d.contig, known_same(wk, r)) &&
+	if (!(r->flags & H5FS_NF_DATA_BAD) &&
+	    !probe_data(wk, did, ftype, fspace, r, d.contig, known_same(wk, r)) &&
 	    d.layout == H5D_CHUNKED && !(r->flags & H5FS_NF_DATA_BAD))
 		walk_chunk_index(wk, did, dcpl, r);
-out:
 	h5fs_dset_desc_release(&d);
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	if (fspace >= 0)
-		H5Sclose(fspace);
-	if (ftype >= 0)
-		H5Tclose(ftype);
-	H5Eclear2(H5E_DEFAULT);
+	h5fs_dset_ids_close(ftype, fspace, dcpl);
 }
